@@ -1,0 +1,56 @@
+/**
+ * packBundle, uploadArtifact and discardWorkDir run on the worker holding the
+ * checkout (its own task queue); verifyArtifact runs anywhere the store is.
+ */
+import { rm } from 'node:fs/promises';
+import { join, relative, resolve, sep } from 'node:path';
+import { packDirectory } from '../src/bundle/pack.js';
+import { StorageFailedError } from '../src/errors.js';
+import type { ActivityDeps } from './deps.js';
+import type {
+  PackBundleInput,
+  PackBundleResult,
+  UploadArtifactInput,
+  UploadArtifactResult,
+  VerifyArtifactInput,
+} from './types.js';
+
+export function bundleActivities(deps: ActivityDeps) {
+  /** Work directories come back from history; only ever touch ones under our own root. */
+  function ownWorkDir(dir: string): string {
+    const full = resolve(dir);
+    const rel = relative(resolve(deps.workRoot), full);
+    if (rel === '' || rel.startsWith('..') || rel.includes(`..${sep}`) || resolve(deps.workRoot, rel) !== full) {
+      throw new StorageFailedError(`work directory ${dir} is not under this worker's work root`);
+    }
+    return full;
+  }
+
+  return {
+    async packBundle({ workDir, bundleDir }: PackBundleInput): Promise<PackBundleResult> {
+      const root = ownWorkDir(workDir);
+      const archivePath = join(root, 'artifact.tar.gz');
+      const packed = await packDirectory(bundleDir, archivePath, deps.packLimits);
+      return { archivePath, checksum: packed.checksum, size: packed.size, files: packed.files };
+    },
+
+    async uploadArtifact({ source, workDir, archivePath, checksum }: UploadArtifactInput): Promise<UploadArtifactResult> {
+      const root = ownWorkDir(workDir);
+      try {
+        const stored = await deps.store.put(source, archivePath, checksum);
+        return { url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`, checksum: stored.checksum, size: stored.size };
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    },
+
+    async discardWorkDir({ workDir }: { workDir: string }): Promise<void> {
+      await rm(ownWorkDir(workDir), { recursive: true, force: true });
+    },
+
+    async verifyArtifact({ source, artifact }: VerifyArtifactInput): Promise<boolean> {
+      if (!artifact.checksum) return false;
+      return deps.store.verify(source, artifact.checksum);
+    },
+  };
+}

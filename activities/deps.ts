@@ -1,0 +1,20 @@
+import type { PackLimits } from '../src/bundle/pack.js';
+import type { ResourceReader } from '../src/resources/types.js';
+import type { StatusSink } from '../src/status/types.js';
+import type { ArtifactStore } from '../src/store/artifact-store.js';
+
+/** What activities need from the worker process; built once in src/worker.ts. */
+export interface ActivityDeps {
+  store: ArtifactStore;
+  /** Base URL of the artifact server; status.artifact.url = `${artifactBaseUrl}/${key}`. */
+  artifactBaseUrl: string;
+  statusSink: StatusSink;
+  /** ConfigMaps and Secrets (local files or the API server). */
+  resources: ResourceReader;
+  /** This worker's scratch space; each fetch gets its own directory below it. */
+  workRoot: string;
+  /** This worker's own task queue, where pack and upload for its checkouts run. */
+  workerQueue: string;
+  packLimits: PackLimits;
+  gitBinary?: string;
+}

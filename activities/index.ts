@@ -1,0 +1,20 @@
+import { bundleActivities } from './bundle.js';
+import type { ActivityDeps } from './deps.js';
+import { withFailures } from './failure.js';
+import { sourceActivities } from './source.js';
+import { statusActivities } from './status.js';
+import type { PinnedActivities, SharedActivities } from './types.js';
+
+export type { ActivityDeps } from './deps.js';
+
+/** Activities for the shared task queue (any worker). */
+export function createSharedActivities(deps: ActivityDeps): SharedActivities {
+  const { verifyArtifact } = bundleActivities(deps);
+  return withFailures({ ...sourceActivities(deps), ...statusActivities(deps), verifyArtifact });
+}
+
+/** Activities for this worker's own queue (the checkouts it holds). */
+export function createPinnedActivities(deps: ActivityDeps): PinnedActivities {
+  const { packBundle, uploadArtifact, discardWorkDir } = bundleActivities(deps);
+  return withFailures({ packBundle, uploadArtifact, discardWorkDir });
+}

@@ -1,0 +1,338 @@
+#!/usr/bin/env node
+/**
+ * Test runner behind `npm test` (after `tsc`).
+ *
+ *   node scripts/run-tests.mjs [filter…] [--node-test-flag…]
+ *
+ * Starts a Temporal dev server on 127.0.0.1 (free ports, throwaway SQLite
+ * file), waits until its `default` namespace answers, exports
+ * TEMPORAL_ADDRESS / TEMPORAL_NAMESPACE, runs node's test runner on every
+ * dist/test/**\/*.test.js (or only those whose path contains one of the
+ * filters), stops the server and exits with the tests' exit code.
+ *
+ * Environment:
+ *   TEMPORAL_CLI_PATH      temporal binary (else ~/.cache/arena-source/bin/temporal, else PATH)
+ *   TEMPORAL_ADDRESS       if set, use that server instead of starting one
+ *   TEST_CONCURRENCY       test files run at once (default 2)
+ *   TEST_TIMEOUT_MS        per-test timeout (default 600000)
+ *   TEMPORAL_STARTUP_TIMEOUT_MS  how long to wait for the dev server (default 90000)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { homedir, tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const DIST_TEST = path.join(ROOT, 'dist', 'test');
+const SRC_TEST = path.join(ROOT, 'test');
+const TEMPORAL_VERSION = 'v1.5.1';
+
+function log(msg) {
+  process.stderr.write(`[run-tests] ${msg}\n`);
+}
+
+function isExecutable(p) {
+  try {
+    accessSync(p, constants.X_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function findTemporal() {
+  const fromEnv = process.env.TEMPORAL_CLI_PATH;
+  if (fromEnv) {
+    if (isExecutable(fromEnv)) return fromEnv;
+    log(`TEMPORAL_CLI_PATH=${fromEnv} is not an executable file`);
+    return undefined;
+  }
+  const cached = path.join(homedir(), '.cache', 'arena-source', 'bin', 'temporal');
+  if (isExecutable(cached)) return cached;
+  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, 'temporal');
+    if (isExecutable(p)) return p;
+  }
+  return undefined;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(addr.port));
+    });
+  });
+}
+
+function tcpProbe(host, port) {
+  return new Promise((resolve) => {
+    const sock = connect({ host, port });
+    const done = (ok) => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(1000, () => done(false));
+    sock.once('connect', () => done(true));
+    sock.once('error', () => done(false));
+  });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Lists dist/test/**\/*.test.js, sorted, skipping files whose test/ source is gone. */
+function findTestFiles(filters) {
+  const out = [];
+  const walk = (dir) => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = path.join(dir, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile() && e.name.endsWith('.test.js')) out.push(p);
+    }
+  };
+  walk(DIST_TEST);
+  out.sort();
+  return out.filter((file) => {
+    const rel = path.relative(DIST_TEST, file);
+    const srcBase = path.join(SRC_TEST, rel.replace(/\.js$/, ''));
+    if (!['.ts', '.mts', '.js', '.mjs'].some((ext) => existsSync(srcBase + ext))) {
+      log(`skipping stale ${path.relative(ROOT, file)} (no source in test/)`);
+      return false;
+    }
+    return filters.length === 0 || filters.some((f) => rel.includes(f));
+  });
+}
+
+class DevServer {
+  constructor(bin) {
+    this.bin = bin;
+    this.child = undefined;
+    this.dbDir = undefined;
+    this.output = '';
+    this.exited = false;
+    this.stopping = false;
+  }
+
+  async start() {
+    const port = await freePort();
+    let uiPort = await freePort();
+    while (uiPort === port) uiPort = await freePort();
+    this.dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
+    const args = [
+      'server', 'start-dev',
+      '--ip', '127.0.0.1',
+      '--port', String(port),
+      '--ui-port', String(uiPort),
+      '--headless',
+      '--log-level', 'error',
+      '--db-filename', path.join(this.dbDir, 'temporal.db'),
+    ];
+    log(`starting ${this.bin} ${args.join(' ')}`);
+    this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const keep = (d) => {
+      this.output = (this.output + d.toString()).slice(-16_000);
+    };
+    this.child.stdout.on('data', keep);
+    this.child.stderr.on('data', keep);
+    this.child.on('exit', () => {
+      this.exited = true;
+    });
+    this.child.on('error', (err) => {
+      this.exited = true;
+      keep(`spawn error: ${err.message}\n`);
+    });
+    this.address = `127.0.0.1:${port}`;
+    await this.waitReady(port);
+    return this.address;
+  }
+
+  async waitReady(port) {
+    const timeoutMs = Number(process.env.TEMPORAL_STARTUP_TIMEOUT_MS ?? 90_000);
+    const deadline = Date.now() + timeoutMs;
+    const t0 = Date.now();
+    let client;
+    try {
+      client = await import('@temporalio/client');
+    } catch {
+      client = undefined; // fall back to the CLI probe
+    }
+    let lastErr = '';
+    while (Date.now() < deadline) {
+      if (this.stopping) throw new Error('interrupted while waiting for the temporal dev server');
+      if (this.exited) {
+        throw new Error(`temporal dev server exited early:\n${this.output}`);
+      }
+      if (await tcpProbe('127.0.0.1', port)) {
+        try {
+          if (client) {
+            const conn = await client.Connection.connect({ address: this.address, connectTimeout: 2000 });
+            try {
+              await conn.workflowService.describeNamespace({ namespace: 'default' });
+            } finally {
+              await conn.close();
+            }
+          } else {
+            const r = spawnSync(this.bin, ['operator', 'namespace', 'describe', '--address', this.address, '-n', 'default'], {
+              encoding: 'utf8',
+              timeout: 10_000,
+            });
+            if (r.status !== 0) throw new Error(r.stderr || r.stdout || `exit ${r.status}`);
+          }
+          log(`temporal dev server ready at ${this.address} after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+          return;
+        } catch (e) {
+          lastErr = e instanceof Error ? e.message : String(e);
+        }
+      }
+      await sleep(250);
+    }
+    throw new Error(`temporal dev server not ready after ${timeoutMs} ms (${lastErr})\n${this.output}`);
+  }
+
+  /** Stops the server: SIGTERM, then SIGKILL after 10 s. */
+  async stop() {
+    this.stopping = true;
+    const child = this.child;
+    if (child && !this.exited && child.exitCode === null) {
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGTERM');
+      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    this.cleanupFiles();
+  }
+
+  /** Synchronous last resort (process 'exit'). */
+  killNow() {
+    if (this.child && !this.exited && this.child.exitCode === null) {
+      try {
+        this.child.kill('SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+    this.cleanupFiles();
+  }
+
+  cleanupFiles() {
+    if (this.dbDir) {
+      rmSync(this.dbDir, { recursive: true, force: true });
+      this.dbDir = undefined;
+    }
+  }
+}
+
+/** State the signal handlers need: installed before anything is started. */
+const state = { server: undefined, child: undefined, signalled: undefined };
+
+function onSignal(sig) {
+  state.signalled ??= sig;
+  if (state.child && state.child.exitCode === null) {
+    state.child.kill(sig); // main() stops the server once the tests exit
+    return;
+  }
+  // Still starting up: stop the dev server and leave.
+  log(`interrupted by ${sig}`);
+  Promise.resolve(state.server?.stop()).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+}
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => onSignal(sig));
+
+async function main() {
+  const argv = process.argv.slice(2);
+  const filters = argv.filter((a) => !a.startsWith('-'));
+  const passThrough = argv.filter((a) => a.startsWith('-'));
+
+  if (!existsSync(DIST_TEST)) {
+    log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build)`);
+    return 1;
+  }
+  const files = findTestFiles(filters);
+  if (files.length === 0) {
+    log(filters.length ? `no test files match ${filters.map((f) => JSON.stringify(f)).join(', ')}` : 'no test files found in dist/test');
+    return 1;
+  }
+
+  let server;
+  const env = { ...process.env };
+  if (process.env.TEMPORAL_ADDRESS) {
+    log(`using existing Temporal server at ${process.env.TEMPORAL_ADDRESS}`);
+  } else {
+    const bin = findTemporal();
+    if (!bin) {
+      log(
+        'no `temporal` CLI found (looked at $TEMPORAL_CLI_PATH, ~/.cache/arena-source/bin/temporal and PATH).\n' +
+          '  Run `.ci/run` (builds it), or build it yourself:\n' +
+          `    GOBIN=$HOME/.cache/arena-source/bin go install github.com/temporalio/cli/cmd/temporal@${TEMPORAL_VERSION}`,
+      );
+      return 1;
+    }
+    server = new DevServer(bin);
+    state.server = server;
+    process.on('exit', () => server?.killNow());
+    try {
+      env.TEMPORAL_ADDRESS = await server.start();
+    } catch (e) {
+      log(e instanceof Error ? e.message : String(e));
+      await server.stop();
+      return 1;
+    }
+    env.TEMPORAL_CLI_PATH = bin;
+  }
+  env.TEMPORAL_NAMESPACE ??= 'default';
+
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  const hasTestTimeout = major > 20 || (major === 20 && minor >= 11); // flag added in 20.11
+  const nodeArgs = [
+    '--test',
+    `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+    ...(hasTestTimeout ? [`--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 600_000}`] : []),
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    ...passThrough,
+    ...files.map((f) => path.relative(ROOT, f)),
+  ];
+
+  if (state.signalled) {
+    if (server) await server.stop();
+    return 130;
+  }
+  log(`node ${nodeArgs.filter((a) => !a.endsWith('.test.js')).join(' ')} <${files.length} file(s)>`);
+  const child = spawn(process.execPath, nodeArgs, { cwd: ROOT, env, stdio: 'inherit' });
+  state.child = child;
+
+  const code = await new Promise((resolve) => {
+    child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 + (sig === 'SIGINT' ? 2 : sig === 'SIGTERM' ? 15 : 1) : 1)));
+    child.on('error', (err) => {
+      log(`cannot run node --test: ${err.message}`);
+      resolve(1);
+    });
+  });
+
+  if (server) await server.stop();
+  if (state.signalled) {
+    log(`interrupted by ${state.signalled}`);
+    return code === 0 ? 0 : state.signalled === 'SIGINT' ? 130 : 143;
+  }
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    log(err instanceof Error ? err.stack ?? err.message : String(err));
+    process.exit(1);
+  },
+);

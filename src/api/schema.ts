@@ -1,0 +1,197 @@
+/**
+ * The ArenaSource API (omnia.altairalabs.ai/v1alpha1) as one TypeBox schema.
+ * It is the single source of truth for: the TypeScript types (Static<>), the
+ * validation at every edge (src/api/validate.ts), and the CRD's OpenAPI schema.
+ * Descriptions follow the specification so that `kubectl explain` reads well.
+ */
+import { Kind, Type, TypeRegistry, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { GO_DURATION_PATTERN } from './duration.js';
+
+export const API_GROUP = 'omnia.altairalabs.ai';
+export const API_VERSION = `${API_GROUP}/v1alpha1`;
+export const KIND = 'ArenaSource';
+
+// A string enum that renders as `{type: string, enum: [...]}` (what a CRD needs),
+// not TypeBox's default anyOf-of-consts. The validator is registered once here.
+TypeRegistry.Set<{ enum: string[] }>('StringEnum', (schema, value) =>
+  typeof value === 'string' && schema.enum.includes(value),
+);
+function StringEnum<T extends string[]>(values: [...T], options: Record<string, unknown> = {}): TUnsafe<T[number]> {
+  return Type.Unsafe<T[number]>({ ...options, [Kind]: 'StringEnum', type: 'string', enum: values });
+}
+
+const opts = <T extends TSchema>(schema: T) => Type.Optional(schema);
+
+export const SourceTypes = ['git', 'oci', 'configmap'] as const;
+export const Phases = ['Pending', 'Ready', 'Fetching', 'Error'] as const;
+export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable'] as const;
+
+export const SecretRefSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'name is the name of the Secret in the same namespace.' }),
+    key: opts(
+      Type.String({
+        description: 'key is kept for compatibility with Omnia; credentials are read from the well-known keys.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'secretRef references a Secret holding credentials.' },
+);
+
+export const GitRefSchema = Type.Object(
+  {
+    branch: opts(Type.String({ minLength: 1, description: 'branch to check out.' })),
+    tag: opts(Type.String({ minLength: 1, description: 'tag to check out. Takes precedence over branch.' })),
+    commit: opts(
+      Type.String({
+        minLength: 1,
+        description:
+          'commit SHA (full 40 or 64 hex characters) to check out. Takes precedence over tag and branch; ' +
+          'a branch or tag given with it only names the revision.',
+      }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'ref specifies the Git reference to check out. If not specified, the remote default branch.',
+  },
+);
+
+export const GitSourceSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^(https?|ssh)://.*$',
+      description: 'url is the Git repository URL (https://, http:// or ssh://).',
+    }),
+    ref: opts(GitRefSchema),
+    path: opts(
+      Type.String({ description: 'path within the repository to the PromptKit bundle. Defaults to the root.' }),
+    ),
+    secretRef: opts(SecretRefSchema),
+  },
+  { additionalProperties: false, description: 'git specifies the Git repository source. Required when type is "git".' },
+);
+
+export const OciSourceSchema = Type.Object(
+  {
+    url: Type.String({
+      pattern: '^oci://.*$',
+      description: 'url is the OCI artifact URL: oci://registry/repository:tag or oci://registry/repository@sha256:digest.',
+    }),
+    secretRef: opts(SecretRefSchema),
+    insecure: opts(
+      Type.Boolean({ default: false, description: 'insecure allows plain HTTP or unverified TLS for this registry.' }),
+    ),
+  },
+  { additionalProperties: false, description: 'oci specifies the OCI registry source. Required when type is "oci".' },
+);
+
+export const ConfigMapSourceSchema = Type.Object(
+  {
+    name: Type.String({ minLength: 1, description: 'name is the name of the ConfigMap in the same namespace.' }),
+    key: opts(
+      Type.String({ minLength: 1, default: 'pack.json', description: 'key holding the bundle. Defaults to "pack.json".' }),
+    ),
+  },
+  {
+    additionalProperties: false,
+    description: 'configMap specifies the ConfigMap source. Required when type is "configmap".',
+  },
+);
+
+export const ArenaSourceSpecSchema = Type.Object(
+  {
+    type: StringEnum([...SourceTypes], { description: 'type specifies the source type.' }),
+    interval: Type.String({
+      pattern: GO_DURATION_PATTERN,
+      description: 'interval is the reconciliation interval for polling the source, a Go duration (e.g. 5m, 1h, 5m30s).',
+    }),
+    git: opts(GitSourceSchema),
+    oci: opts(OciSourceSchema),
+    configMap: opts(ConfigMapSourceSchema),
+    suspend: opts(Type.Boolean({ default: false, description: 'suspend stops reconciliation while true.' })),
+    timeout: opts(
+      Type.String({
+        pattern: GO_DURATION_PATTERN,
+        default: '60s',
+        description: 'timeout for fetch operations, a Go duration. Defaults to 60s.',
+      }),
+    ),
+  },
+  { additionalProperties: false, description: 'spec defines the desired state of ArenaSource.' },
+);
+
+const DateTime = (description: string) => Type.String({ format: 'date-time', description });
+
+export const ArtifactSchema = Type.Object(
+  {
+    revision: Type.String({ description: 'revision is the source revision identifier.' }),
+    url: Type.String({ description: 'url is where Arena workers download the bundle.' }),
+    checksum: opts(Type.String({ description: 'checksum is the SHA256 checksum of the artifact (sha256:<hex>).' })),
+    size: opts(Type.Integer({ format: 'int64', description: 'size is the size of the artifact in bytes.' })),
+    lastUpdateTime: DateTime('lastUpdateTime is when the artifact was last updated.'),
+  },
+  { description: 'artifact is the last successfully fetched artifact.' },
+);
+
+export const ConditionSchema = Type.Object({
+  type: Type.String({ maxLength: 316 }),
+  status: StringEnum(['True', 'False', 'Unknown']),
+  observedGeneration: opts(Type.Integer({ format: 'int64', minimum: 0 })),
+  lastTransitionTime: DateTime('lastTransitionTime is when the condition last changed status.'),
+  reason: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' }),
+  message: Type.String({ maxLength: 32768 }),
+});
+
+export const ArenaSourceStatusSchema = Type.Object(
+  {
+    phase: opts(StringEnum([...Phases], { description: 'phase is the lifecycle phase.' })),
+    artifact: opts(ArtifactSchema),
+    conditions: opts(Type.Array(ConditionSchema)),
+    lastFetchTime: opts(DateTime('lastFetchTime is the time of the last fetch attempt.')),
+    nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch.')),
+    observedGeneration: opts(Type.Integer({ format: 'int64' })),
+    lastHandledReconcileAt: opts(
+      Type.String({ description: 'lastHandledReconcileAt echoes the last handled reconcile-requested-at annotation.' }),
+    ),
+  },
+  { description: 'status defines the observed state of ArenaSource.' },
+);
+
+export const ObjectMetaSchema = Type.Object({
+  name: Type.String({
+    minLength: 1,
+    maxLength: 253,
+    pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$',
+  }),
+  namespace: opts(Type.String({ minLength: 1, maxLength: 63, pattern: '^[a-z0-9]([-a-z0-9]*[a-z0-9])?$' })),
+  generation: opts(Type.Integer()),
+  resourceVersion: opts(Type.String()),
+  uid: opts(Type.String()),
+  creationTimestamp: opts(Type.String()),
+  labels: opts(Type.Record(Type.String(), Type.String())),
+  annotations: opts(Type.Record(Type.String(), Type.String())),
+});
+
+export const ArenaSourceSchema = Type.Object({
+  apiVersion: Type.Literal(API_VERSION),
+  kind: Type.Literal(KIND),
+  metadata: ObjectMetaSchema,
+  spec: ArenaSourceSpecSchema,
+  status: opts(ArenaSourceStatusSchema),
+});
+
+export type SourceType = (typeof SourceTypes)[number];
+export type Phase = (typeof Phases)[number];
+export type ConditionType = (typeof ConditionTypes)[number];
+export type SecretRef = Static<typeof SecretRefSchema>;
+export type GitRef = Static<typeof GitRefSchema>;
+export type GitSource = Static<typeof GitSourceSchema>;
+export type OciSource = Static<typeof OciSourceSchema>;
+export type ConfigMapSource = Static<typeof ConfigMapSourceSchema>;
+export type ArenaSourceSpec = Static<typeof ArenaSourceSpecSchema>;
+export type Artifact = Static<typeof ArtifactSchema>;
+export type Condition = Static<typeof ConditionSchema>;
+export type ArenaSourceStatus = Static<typeof ArenaSourceStatusSchema>;
+export type ObjectMeta = Static<typeof ObjectMetaSchema>;
+export type ArenaSource = Static<typeof ArenaSourceSchema>;

@@ -1,0 +1,210 @@
+/**
+ * The rules a spec must satisfy beyond its shape: type/section pairing, durations,
+ * safe paths and refs, URLs without embedded credentials. Pure and dependency-free
+ * (only duration parsing), because the workflow runs these too: a spec that reaches
+ * a workflow without passing an edge (e.g. a CR Omnia's looser CRD admitted) must
+ * still end in a clear InvalidSpec status, not in an activity crash.
+ */
+import { durationToMillis, parseGoDuration } from './duration.js';
+import type { ArenaSourceSpec, SourceType } from './schema.js';
+
+export const MIN_INTERVAL_MS = 1_000;
+export const MAX_TIMEOUT_MS = 60 * 60 * 1_000;
+export const DEFAULT_TIMEOUT = '60s';
+export const DEFAULT_CONFIGMAP_KEY = 'pack.json';
+
+/** What the rest of the system works from once a spec is known to be sound. */
+export interface CheckedSpec {
+  type: SourceType;
+  intervalMs: number;
+  timeoutMs: number;
+}
+
+export type SpecCheck = { ok: true; checked: CheckedSpec } | { ok: false; problems: string[] };
+
+const SECTION: Record<SourceType, 'git' | 'oci' | 'configMap'> = { git: 'git', oci: 'oci', configmap: 'configMap' };
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
+const FULL_SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+
+export function checkSpec(spec: ArenaSourceSpec): SpecCheck {
+  const problems: string[] = [];
+  const type = spec?.type;
+  if (type !== 'git' && type !== 'oci' && type !== 'configmap') {
+    problems.push(`spec.type: must be one of git, oci, configmap (got ${JSON.stringify(type)})`);
+  } else {
+    const wanted = SECTION[type];
+    if (spec[wanted] === undefined || spec[wanted] === null) {
+      problems.push(`spec.${wanted}: required when type is "${type}"`);
+    }
+    for (const other of ['git', 'oci', 'configMap'] as const) {
+      if (other !== wanted && spec[other] !== undefined && spec[other] !== null) {
+        problems.push(`spec.${other}: must not be set when type is "${type}" (set spec.${wanted} instead)`);
+      }
+    }
+  }
+
+  const intervalMs = checkDuration('spec.interval', spec?.interval, problems, { min: MIN_INTERVAL_MS });
+  const timeoutMs = checkDuration('spec.timeout', spec?.timeout ?? DEFAULT_TIMEOUT, problems, {
+    min: 1,
+    max: MAX_TIMEOUT_MS,
+  });
+
+  if (type === 'git' && spec.git) checkGit(spec.git, problems);
+  if (type === 'oci' && spec.oci) checkOci(spec.oci.url, problems);
+  if (type === 'configmap' && spec.configMap) checkConfigMap(spec.configMap, problems);
+
+  if (problems.length > 0 || intervalMs === undefined || timeoutMs === undefined || type === undefined) {
+    return { ok: false, problems };
+  }
+  return { ok: true, checked: { type, intervalMs, timeoutMs } };
+}
+
+function checkDuration(
+  field: string,
+  value: unknown,
+  problems: string[],
+  bounds: { min: number; max?: number },
+): number | undefined {
+  if (typeof value !== 'string') {
+    problems.push(`${field}: required, a Go duration such as 5m, 1h or 5m30s`);
+    return undefined;
+  }
+  let ms: number;
+  try {
+    const nanos = parseGoDuration(value);
+    if (nanos <= 0n) {
+      problems.push(`${field}: must be positive (got ${JSON.stringify(value)})`);
+      return undefined;
+    }
+    ms = durationToMillis(nanos);
+  } catch (err) {
+    problems.push(`${field}: ${(err as Error).message}; use a Go duration such as 5m, 1h or 5m30s`);
+    return undefined;
+  }
+  if (ms < bounds.min) {
+    problems.push(`${field}: must be at least ${bounds.min}ms (got ${JSON.stringify(value)})`);
+    return undefined;
+  }
+  if (bounds.max !== undefined && ms > bounds.max) {
+    problems.push(`${field}: must be at most ${bounds.max / 60_000}m (got ${JSON.stringify(value)})`);
+    return undefined;
+  }
+  return ms;
+}
+
+function checkGit(git: NonNullable<ArenaSourceSpec['git']>, problems: string[]): void {
+  checkGitUrl(git.url, problems);
+  const ref = git.ref ?? {};
+  if (ref.commit !== undefined && !FULL_SHA.test(ref.commit)) {
+    problems.push(
+      `spec.git.ref.commit: must be a full commit SHA (40 hex characters, or 64 for SHA-256 repositories), got ${JSON.stringify(ref.commit)}`,
+    );
+  }
+  if (ref.branch !== undefined) checkRefName('spec.git.ref.branch', ref.branch, problems);
+  if (ref.tag !== undefined) checkRefName('spec.git.ref.tag', ref.tag, problems);
+  if (git.path !== undefined) {
+    const problem = bundlePathProblem(git.path);
+    if (problem) problems.push(`spec.git.path: ${problem}`);
+  }
+}
+
+function checkGitUrl(url: unknown, problems: string[]): void {
+  if (typeof url !== 'string' || url === '') {
+    problems.push('spec.git.url: required');
+    return;
+  }
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    problems.push(`spec.git.url: not a valid URL: ${JSON.stringify(redactUrl(url))}`);
+    return;
+  }
+  if (!['https:', 'http:', 'ssh:'].includes(parsed.protocol)) {
+    problems.push(`spec.git.url: unsupported scheme "${parsed.protocol.replace(':', '')}"; use https://, http:// or ssh://`);
+    return;
+  }
+  if (parsed.hostname === '') problems.push('spec.git.url: has no host');
+  if (parsed.password !== '' || (parsed.protocol !== 'ssh:' && parsed.username !== '')) {
+    problems.push(
+      `spec.git.url: must not embed credentials (${redactUrl(url)}); put them in a Secret and name it in spec.git.secretRef`,
+    );
+  }
+}
+
+/** A loose git check-ref-format: also rejects leading '-', which git would read as an option. */
+function checkRefName(field: string, name: string, problems: string[]): void {
+  const bad =
+    name.startsWith('-') ||
+    name.startsWith('/') ||
+    name.endsWith('/') ||
+    name.endsWith('.') ||
+    name.endsWith('.lock') ||
+    name.includes('..') ||
+    name.includes('//') ||
+    name.includes('@{') ||
+    // eslint-disable-next-line no-control-regex
+    /[\x00-\x20\x7f~^:?*[\\]/.test(name);
+  if (bad) problems.push(`${field}: ${JSON.stringify(name)} is not a valid git ref name`);
+}
+
+/** Returns why a bundle path is unsafe, or undefined when it stays inside the source. */
+export function bundlePathProblem(path: string): string | undefined {
+  if (path.startsWith('/')) return `must be relative to the repository root (got ${JSON.stringify(path)})`;
+  if (path.includes('\\') || path.includes('\0')) return `must be a POSIX path (got ${JSON.stringify(path)})`;
+  if (path.split('/').includes('..')) return `must not contain ".." (got ${JSON.stringify(path)})`;
+  return undefined;
+}
+
+/** `./a//b/` → `a/b`; '' for the root. Call only on paths bundlePathProblem accepted. */
+export function normalizeBundlePath(path: string | undefined): string {
+  return (path ?? '')
+    .split('/')
+    .filter((part) => part !== '' && part !== '.')
+    .join('/');
+}
+
+export interface OciReference {
+  registry: string;
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+const OCI_REF = /^oci:\/\/([^/]+)\/([a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?(?:@(sha256:[0-9a-f]{64}))?$/;
+
+export function parseOciUrl(url: string): OciReference | undefined {
+  const m = OCI_REF.exec(url);
+  if (!m) return undefined;
+  const [, registry, repository, tag, digest] = m;
+  if (!registry || !repository) return undefined;
+  return { registry, repository, tag: tag ?? (digest ? undefined : 'latest'), digest };
+}
+
+function checkOci(url: unknown, problems: string[]): void {
+  if (typeof url !== 'string' || !parseOciUrl(url)) {
+    problems.push(
+      `spec.oci.url: ${JSON.stringify(typeof url === 'string' ? redactUrl(url) : url)} is not oci://registry/repository:tag or oci://registry/repository@sha256:<digest>`,
+    );
+  } else if (/^oci:\/\/[^/]*@/.test(url)) {
+    problems.push('spec.oci.url: must not embed credentials; use spec.oci.secretRef');
+  }
+}
+
+function checkConfigMap(cm: NonNullable<ArenaSourceSpec['configMap']>, problems: string[]): void {
+  if (typeof cm.name !== 'string' || !DNS_SUBDOMAIN.test(cm.name)) {
+    problems.push(`spec.configMap.name: ${JSON.stringify(cm.name)} is not a valid ConfigMap name`);
+  }
+  if (cm.key !== undefined && !CONFIGMAP_KEY.test(cm.key)) {
+    problems.push(`spec.configMap.key: ${JSON.stringify(cm.key)} is not a valid ConfigMap key`);
+  }
+}
+
+/** Hides a password (and a token-like username) in a URL, for every message we show. */
+export function redactUrl(text: string): string {
+  return text.replace(/([a-z][a-z0-9+.-]*:\/\/)([^/@\s]+)@/gi, (_all, scheme: string, userinfo: string) => {
+    const user = userinfo.split(':')[0];
+    return userinfo.includes(':') ? `${scheme}${user}:***@` : `${scheme}${user === 'git' ? 'git' : '***'}@`;
+  });
+}

@@ -1,0 +1,161 @@
+/**
+ * The one function through which every status change goes: phase and conditions
+ * are computed together from what the cycle found, so they can never disagree.
+ * Pure (time is passed in), because the workflow computes status itself and the
+ * activities only write it down.
+ */
+import type { Artifact, ArenaSourceStatus, Condition, ConditionType, Phase } from './schema.js';
+
+export type Outcome =
+  /** Accepted, nothing fetched yet. */
+  | { kind: 'pending' }
+  /** A cycle started. Ready/ArtifactAvailable keep their values so consumers are not churned. */
+  | { kind: 'fetching' }
+  /** The cycle ended with this artifact (new, or unchanged and re-verified). */
+  | { kind: 'ready'; artifact: Artifact }
+  /** The cycle failed; `stalled` means it will not be retried until the spec changes. */
+  | { kind: 'failed'; reason: string; message: string; stalled: boolean }
+  | { kind: 'suspended' };
+
+export interface StatusContext {
+  now: string;
+  generation?: number;
+  lastFetchTime?: string;
+  nextFetchTime?: string;
+  lastHandledReconcileAt?: string;
+}
+
+type ConditionInput = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
+
+export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: StatusContext): ArenaSourceStatus {
+  const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
+  const { phase, conditions } = derive(prev, outcome, artifact);
+  let merged = prev.conditions ?? [];
+  for (const c of conditions) merged = setCondition(merged, c, ctx.now, ctx.generation);
+  const status: ArenaSourceStatus = {
+    phase,
+    conditions: merged,
+    ...(artifact ? { artifact } : {}),
+    ...(ctx.generation !== undefined ? { observedGeneration: ctx.generation } : {}),
+  };
+  const lastFetchTime = ctx.lastFetchTime ?? prev.lastFetchTime;
+  if (lastFetchTime) status.lastFetchTime = lastFetchTime;
+  // A suspended or stalled source has no next fetch scheduled.
+  if (ctx.nextFetchTime) status.nextFetchTime = ctx.nextFetchTime;
+  const handled = ctx.lastHandledReconcileAt ?? prev.lastHandledReconcileAt;
+  if (handled) status.lastHandledReconcileAt = handled;
+  return status;
+}
+
+function derive(
+  prev: ArenaSourceStatus,
+  outcome: Outcome,
+  artifact: Artifact | undefined,
+): { phase: Phase; conditions: ConditionInput[] } {
+  const artifactCondition = (reasonIfNone: string, messageIfNone: string): ConditionInput =>
+    artifact
+      ? {
+          type: 'ArtifactAvailable',
+          status: 'True',
+          reason: 'Succeeded',
+          message: `artifact for revision '${artifact.revision}' is available at ${artifact.url}`,
+        }
+      : { type: 'ArtifactAvailable', status: 'False', reason: reasonIfNone, message: messageIfNone };
+
+  switch (outcome.kind) {
+    case 'pending':
+      return {
+        phase: 'Pending',
+        conditions: [
+          { type: 'Ready', status: 'Unknown', reason: 'Pending', message: 'waiting for the first fetch' },
+          { type: 'Fetching', status: 'False', reason: 'Pending', message: 'waiting for the first fetch' },
+          artifactCondition('NoArtifact', 'no artifact has been produced yet'),
+        ],
+      };
+    case 'fetching': {
+      const conditions: ConditionInput[] = [
+        { type: 'Fetching', status: 'True', reason: 'Progressing', message: 'fetching the current revision' },
+      ];
+      if (!findCondition(prev.conditions, 'Ready')) {
+        conditions.push({ type: 'Ready', status: 'Unknown', reason: 'Progressing', message: 'first fetch in progress' });
+      }
+      if (!findCondition(prev.conditions, 'ArtifactAvailable')) {
+        conditions.push(artifactCondition('NoArtifact', 'no artifact has been produced yet'));
+      }
+      return { phase: 'Fetching', conditions };
+    }
+    case 'ready': {
+      const message = `stored artifact for revision '${outcome.artifact.revision}'`;
+      return {
+        phase: 'Ready',
+        conditions: [
+          { type: 'Ready', status: 'True', reason: 'Succeeded', message },
+          { type: 'Fetching', status: 'False', reason: 'Succeeded', message },
+          artifactCondition('NoArtifact', ''),
+        ],
+      };
+    }
+    case 'failed': {
+      const served = artifact ? `; still serving the last artifact (revision '${artifact.revision}')` : '';
+      const retry = outcome.stalled ? '; not retried until the spec changes' : '';
+      const message = truncate(`${outcome.message}${retry}${served}`);
+      return {
+        phase: 'Error',
+        conditions: [
+          { type: 'Ready', status: 'False', reason: outcome.reason, message },
+          { type: 'Fetching', status: 'False', reason: outcome.reason, message },
+          artifactCondition(outcome.reason, 'no artifact has been produced yet'),
+        ],
+      };
+    }
+    case 'suspended': {
+      const served = artifact ? `; the last artifact (revision '${artifact.revision}') is still served` : '';
+      const message = `reconciliation is suspended${served}`;
+      return {
+        phase: 'Pending',
+        conditions: [
+          { type: 'Ready', status: 'False', reason: 'Suspended', message },
+          { type: 'Fetching', status: 'False', reason: 'Suspended', message },
+          artifactCondition('NoArtifact', 'no artifact has been produced yet'),
+        ],
+      };
+    }
+  }
+}
+
+/** Upserts a condition; lastTransitionTime moves only when the status flips (Kubernetes convention). */
+export function setCondition(
+  conditions: Condition[],
+  input: ConditionInput,
+  now: string,
+  generation?: number,
+): Condition[] {
+  const existing = conditions.find((c) => c.type === input.type);
+  const next: Condition = {
+    type: input.type,
+    status: input.status,
+    reason: input.reason,
+    message: input.message,
+    lastTransitionTime: existing && existing.status === input.status ? existing.lastTransitionTime : now,
+    ...(generation !== undefined ? { observedGeneration: generation } : {}),
+  };
+  const others = conditions.filter((c) => c.type !== input.type);
+  return sortConditions([...others, next]);
+}
+
+const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable'];
+function sortConditions(conditions: Condition[]): Condition[] {
+  const rank = (t: string) => {
+    const i = ORDER.indexOf(t as ConditionType);
+    return i < 0 ? ORDER.length : i;
+  };
+  return [...conditions].sort((a, b) => rank(a.type) - rank(b.type) || a.type.localeCompare(b.type));
+}
+
+export function findCondition(conditions: Condition[] | undefined, type: ConditionType): Condition | undefined {
+  return conditions?.find((c) => c.type === type);
+}
+
+function truncate(message: string): string {
+  return message.length > 32_000 ? `${message.slice(0, 32_000)}…` : message;
+}

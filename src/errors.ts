@@ -1,0 +1,81 @@
+/**
+ * Typed errors. Each maps to a Kubernetes condition reason, and says whether
+ * retrying the same input can help. Activities convert them into Temporal
+ * ApplicationFailures whose `type` is the reason (see activities/failure.ts),
+ * so the workflow can report the reason without parsing messages.
+ */
+
+export const ConditionReasons = [
+  'InvalidSpec',
+  'AuthenticationFailed',
+  'SecretNotFound',
+  'FetchFailed',
+  'ArtifactTooLarge',
+  'UnsafeContent',
+  'StorageFailed',
+] as const;
+export type FailureReason = (typeof ConditionReasons)[number];
+
+export abstract class ArenaSourceError extends Error {
+  abstract readonly reason: FailureReason;
+  /** Whether the same call may succeed if retried (network blips: yes; bad input: no). */
+  abstract readonly retryable: boolean;
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** The spec cannot work as written; it will not be retried until it changes. */
+export class InvalidSpecError extends ArenaSourceError {
+  readonly reason = 'InvalidSpec' as const;
+  readonly retryable = false;
+  constructor(
+    message: string,
+    /** Each problem as `field: message`, for a person to act on. */
+    readonly problems: string[] = [message],
+  ) {
+    super(message);
+  }
+}
+
+export class AuthenticationFailedError extends ArenaSourceError {
+  readonly reason = 'AuthenticationFailed' as const;
+  readonly retryable = false;
+}
+
+export class SecretNotFoundError extends ArenaSourceError {
+  readonly reason = 'SecretNotFound' as const;
+  readonly retryable = false;
+}
+
+/** The source could not be reached or read; usually transient. */
+export class FetchFailedError extends ArenaSourceError {
+  readonly reason = 'FetchFailed' as const;
+  readonly retryable: boolean;
+  constructor(message: string, options?: { cause?: unknown; retryable?: boolean }) {
+    super(message, options);
+    this.retryable = options?.retryable ?? true;
+  }
+}
+
+export class ArtifactTooLargeError extends ArenaSourceError {
+  readonly reason = 'ArtifactTooLarge' as const;
+  readonly retryable = false;
+}
+
+/** Content that could escape the bundle (links outside it, devices, absolute paths). */
+export class UnsafeContentError extends ArenaSourceError {
+  readonly reason = 'UnsafeContent' as const;
+  readonly retryable = false;
+}
+
+export class StorageFailedError extends ArenaSourceError {
+  readonly reason = 'StorageFailed' as const;
+  readonly retryable = true;
+}
+
+export function isFailureReason(value: unknown): value is FailureReason {
+  return typeof value === 'string' && (ConditionReasons as readonly string[]).includes(value);
+}

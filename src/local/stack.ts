@@ -1,0 +1,103 @@
+/**
+ * The embedded default, minus the Temporal server: a filesystem artifact store,
+ * the artifact server in front of it, local ConfigMaps/Secrets and status, one
+ * worker and a client. `arena-source dev` runs it; the tests run it too, so they
+ * exercise exactly what a new user starts.
+ */
+import type { NativeConnection } from '@temporalio/worker';
+import type { Client } from '@temporalio/client';
+import { join } from 'node:path';
+import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
+import { connectClient } from '../client.js';
+import { LocalResourceStore } from '../resources/local-store.js';
+import { startArtifactServer, type RunningArtifactServer } from '../server/artifact-server.js';
+import { LocalStatusStore } from '../status/local-status-store.js';
+import { FilesystemArtifactStore } from '../store/fs-store.js';
+import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
+
+export interface LocalStackOptions {
+  dataDir: string;
+  temporalAddress: string;
+  temporalNamespace?: string;
+  taskQueue: string;
+  artifactHost?: string;
+  artifactPort?: number;
+  /** Public base URL of artifacts, when the server is reached through another address. */
+  artifactBaseUrl?: string;
+  packLimits?: Partial<PackLimits>;
+  /** Start no worker (e.g. when workers run elsewhere). */
+  noWorker?: boolean;
+}
+
+export interface LocalStack {
+  client: Client;
+  store: FilesystemArtifactStore;
+  resources: LocalResourceStore;
+  statuses: LocalStatusStore;
+  artifactServer: RunningArtifactServer;
+  worker?: RunningWorker;
+  /** Starts one more worker process-equivalent on the same queue (for tests of several workers). */
+  addWorker(): Promise<RunningWorker>;
+  close(): Promise<void>;
+}
+
+export function localPaths(dataDir: string) {
+  return {
+    artifacts: join(dataDir, 'artifacts'),
+    resources: join(dataDir, 'resources'),
+    status: join(dataDir, 'status'),
+    work: join(dataDir, 'work'),
+  };
+}
+
+export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
+  const paths = localPaths(opts.dataDir);
+  const namespace = opts.temporalNamespace ?? 'default';
+  const store = new FilesystemArtifactStore(paths.artifacts);
+  const resources = new LocalResourceStore(paths.resources);
+  const statuses = new LocalStatusStore(paths.status);
+  const artifactServer = await startArtifactServer(store, {
+    host: opts.artifactHost ?? '127.0.0.1',
+    port: opts.artifactPort ?? 0,
+  });
+  const client = await connectClient({ address: opts.temporalAddress, namespace });
+  const connections: NativeConnection[] = [];
+  const workers: RunningWorker[] = [];
+
+  async function addWorker(): Promise<RunningWorker> {
+    const connection = await connectWorker(opts.temporalAddress);
+    connections.push(connection);
+    const worker = await startWorker({
+      connection,
+      namespace,
+      taskQueue: opts.taskQueue,
+      workRoot: paths.work,
+      deps: {
+        store,
+        artifactBaseUrl: opts.artifactBaseUrl ?? artifactServer.url,
+        statusSink: statuses,
+        resources,
+        packLimits: { ...DEFAULT_PACK_LIMITS, ...opts.packLimits },
+      },
+    });
+    workers.push(worker);
+    return worker;
+  }
+
+  const worker = opts.noWorker ? undefined : await addWorker();
+  return {
+    client,
+    store,
+    resources,
+    statuses,
+    artifactServer,
+    ...(worker ? { worker } : {}),
+    addWorker,
+    async close() {
+      await Promise.allSettled(workers.map((w) => w.shutdown()));
+      await Promise.allSettled(connections.map((c) => c.close()));
+      await client.connection.close();
+      await artifactServer.close();
+    },
+  };
+}

@@ -1,0 +1,53 @@
+/**
+ * Local mode's status sink: <root>/<namespace>/<name>.json, replaced atomically,
+ * so a reader (or a person with `cat`) never sees half a status.
+ */
+import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { SourceRef } from '../../activities/types.js';
+import type { ArenaSourceStatus } from '../api/schema.js';
+import type { StatusSink } from './types.js';
+
+const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export class LocalStatusStore implements StatusSink {
+  constructor(readonly root: string) {}
+
+  async write(source: SourceRef, status: ArenaSourceStatus): Promise<void> {
+    const file = this.file(source);
+    await mkdir(dirname(file), { recursive: true });
+    const tmp = `${file}.${process.pid}.${Date.now()}.tmp`;
+    await writeFile(tmp, `${JSON.stringify(status, null, 2)}\n`);
+    await rename(tmp, file);
+  }
+
+  async read(source: SourceRef): Promise<ArenaSourceStatus | null> {
+    try {
+      return JSON.parse(await readFile(this.file(source), 'utf8')) as ArenaSourceStatus;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async list(): Promise<SourceRef[]> {
+    const out: SourceRef[] = [];
+    for (const namespace of await readdir(this.root).catch(() => [] as string[])) {
+      for (const file of await readdir(join(this.root, namespace)).catch(() => [] as string[])) {
+        if (file.endsWith('.json')) out.push({ namespace, name: file.slice(0, -'.json'.length) });
+      }
+    }
+    return out;
+  }
+
+  async remove(source: SourceRef): Promise<void> {
+    await rm(this.file(source), { force: true });
+  }
+
+  private file(source: SourceRef): string {
+    if (!NAME.test(source.namespace) || !NAME.test(source.name)) {
+      throw new Error(`invalid source name ${source.namespace}/${source.name}`);
+    }
+    return join(this.root, source.namespace, `${source.name}.json`);
+  }
+}

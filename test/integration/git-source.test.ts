@@ -1,0 +1,70 @@
+/**
+ * The reconcile loop end to end for git sources: real Temporal dev server, real
+ * git over smart HTTP, real worker, store and artifact server.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { listArchive } from '../../src/bundle/pack.js';
+import { commitFiles, seedRepo, bareRepoPath, git as runGit } from '../../src/devgit/repo.js';
+import { findCondition } from '../../src/api/status.js';
+import { startTestEnv, type TestEnv } from '../helpers/env.js';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const PACK = (version: string) => JSON.stringify({ id: 'support', name: 'Support', version }, null, 2);
+
+describe('git sources', () => {
+  let env: TestEnv;
+  let repoUrl: string;
+  let firstSha: string;
+
+  before(async () => {
+    env = await startTestEnv('git');
+    firstSha = await seedRepo(env.gitRoot, 'prompts', {
+      'customer-support/pack.json': PACK('1.0.0'),
+      'customer-support/prompts/system.md': 'You are helpful.\n',
+      'other/pack.json': PACK('0.0.1'),
+      'README.md': '# prompts\n',
+    }, { tag: 'v1.0.0' });
+    repoUrl = env.git.repoUrl('prompts');
+  });
+  after(async () => env?.close());
+
+  it('reaches Ready with a downloadable artifact for a branch, with the spec revision format', async () => {
+    await env.apply('branch', { type: 'git', git: { url: repoUrl, ref: { branch: 'main' }, path: './customer-support' } });
+    const src = await env.waitFor('branch', 'Ready', (s) => s.status?.phase === 'Ready');
+    const artifact = src.status!.artifact!;
+    assert.equal(artifact.revision, `main@sha1:${firstSha}`);
+    assert.match(artifact.checksum!, /^sha256:[0-9a-f]{64}$/);
+    assert.equal(findCondition(src.status!.conditions, 'Ready')?.status, 'True');
+    assert.equal(findCondition(src.status!.conditions, 'ArtifactAvailable')?.status, 'True');
+    assert.equal(findCondition(src.status!.conditions, 'Fetching')?.status, 'False');
+    assert.ok(src.status!.lastFetchTime && src.status!.nextFetchTime);
+    const dl = await env.download(artifact.url);
+    assert.equal(dl.status, 200);
+    assert.equal(dl.sha256, artifact.checksum);
+    assert.equal(dl.body.length, artifact.size);
+    const tmp = join(tmpdir(), `dl-${process.pid}.tar.gz`);
+    await writeFile(tmp, dl.body);
+    const files = (await listArchive(tmp)).filter((e) => e.type === 'file').map((e) => e.path);
+    assert.deepEqual(files.sort(), ['pack.json', 'prompts/system.md']);
+  });
+
+  it('uses the remote default branch when no ref is given, and the whole repository when no path', async () => {
+    await env.apply('default-branch', { type: 'git', git: { url: repoUrl } });
+    const src = await env.waitFor('default-branch', 'Ready', (s) => s.status?.phase === 'Ready');
+    assert.equal(src.status!.artifact!.revision, `main@sha1:${firstSha}`);
+  });
+
+  it('formats tag and commit revisions as the spec says', async () => {
+    await env.apply('tag', { type: 'git', git: { url: repoUrl, ref: { tag: 'v1.0.0' }, path: 'customer-support' } });
+    await env.apply('commit', { type: 'git', git: { url: repoUrl, ref: { commit: firstSha }, path: 'customer-support' } });
+    const tag = await env.waitFor('tag', 'Ready', (s) => s.status?.phase === 'Ready');
+    const commit = await env.waitFor('commit', 'Ready', (s) => s.status?.phase === 'Ready');
+    assert.equal(tag.status!.artifact!.revision, `v1.0.0@sha1:${firstSha}`);
+    assert.equal(commit.status!.artifact!.revision, `sha1:${firstSha}`);
+    // Same files under the same path ⇒ byte-identical artifacts.
+    assert.equal(tag.status!.artifact!.checksum, commit.status!.artifact!.checksum);
+  });
+});

@@ -1,0 +1,284 @@
+/**
+ * One long-lived workflow per ArenaSource. Each cycle asks the source for its
+ * current revision (cheap), skips the heavy work when the stored artifact is
+ * current and intact, otherwise fetches, packs and uploads; then it waits for the
+ * interval or a signal. Deterministic: only @temporalio/workflow and pure code.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  TimeoutFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { PinnedActivities, SharedActivities, SourceRef } from '../activities/types.js';
+import { canonicalJson } from '../src/api/canonical.js';
+import { formatMillis } from '../src/api/duration.js';
+import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceStatus } from '../src/api/schema.js';
+import { checkSpec, type CheckedSpec } from '../src/api/spec-rules.js';
+import { nextStatus, type Outcome } from '../src/api/status.js';
+import { isFailureReason } from '../src/errors.js';
+import {
+  countersQuery,
+  deleteSignal,
+  reconcileSignal,
+  resumeSignal,
+  sourceQuery,
+  suspendSignal,
+  updateSpecSignal,
+  type CarriedState,
+  type SourceWorkflowInput,
+} from './definitions.js';
+
+/** Errors that retrying the same input cannot fix. */
+const NON_RETRYABLE = ['InvalidSpec', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
+const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
+const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
+/** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
+const PIPELINE_ATTEMPTS = 3;
+
+const bookkeeping = proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource'>>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+});
+
+export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<void> {
+  const source = input.source;
+  const tuning = input.tuning ?? {};
+  let spec = input.spec;
+  const state: CarriedState = input.carried ?? {
+    status: {},
+    generation: input.generation ?? 1,
+    counters: { cycles: 0, noops: 0, fetches: 0, failures: 0, runs: 0 },
+    reconcileRequested: false,
+  };
+  state.counters.runs += 1;
+  let wake = false;
+  let specChanged = false;
+  let deleting = false;
+
+  setHandler(sourceQuery, (): ArenaSource => ({
+    apiVersion: API_VERSION,
+    kind: KIND,
+    metadata: {
+      name: source.name,
+      namespace: source.namespace,
+      generation: state.generation,
+      ...(input.metadata?.uid ? { uid: input.metadata.uid } : {}),
+      ...(input.metadata?.labels ? { labels: input.metadata.labels } : {}),
+      creationTimestamp: input.metadata?.creationTimestamp ?? new Date(workflowInfo().startTime).toISOString(),
+    },
+    spec,
+    status: state.status,
+  }));
+  setHandler(countersQuery, () => state.counters);
+  setHandler(updateSpecSignal, ({ spec: next, generation }) => {
+    if (canonicalJson(next) === canonicalJson(spec)) {
+      // Same spec re-applied: nothing to do (a newer generation number is still recorded).
+      if (generation !== undefined && generation > state.generation) state.generation = generation;
+      return;
+    }
+    spec = next;
+    state.generation = generation ?? state.generation + 1;
+    specChanged = true;
+    wake = true;
+  });
+  setHandler(suspendSignal, () => {
+    if (spec.suspend) return;
+    spec = { ...spec, suspend: true };
+    state.generation += 1;
+    wake = true;
+  });
+  setHandler(resumeSignal, () => {
+    if (!spec.suspend) return;
+    spec = { ...spec, suspend: false };
+    state.generation += 1;
+    wake = true;
+  });
+  setHandler(reconcileSignal, (request) => {
+    state.reconcileRequested = true;
+    if (request?.requestedAt) state.pendingReconcileAt = request.requestedAt;
+    wake = true;
+  });
+  setHandler(deleteSignal, () => {
+    deleting = true;
+    wake = true;
+  });
+
+  const now = () => new Date(Date.now()).toISOString();
+
+  async function publish(outcome: Outcome, extra: { lastFetchTime?: string; nextFetchTime?: string } = {}) {
+    const handledReconcile = outcome.kind === 'fetching' ? undefined : state.pendingReconcileAt;
+    state.status = nextStatus(state.status, outcome, {
+      now: now(),
+      generation: state.generation,
+      ...extra,
+      ...(handledReconcile ? { lastHandledReconcileAt: handledReconcile } : {}),
+    });
+    if (handledReconcile) state.pendingReconcileAt = undefined;
+    try {
+      await bookkeeping.reportStatus({ source, status: state.status });
+    } catch (err) {
+      // The workflow's own state (and its query) stays right; the sink catches up next time.
+      log.warn('status could not be written', { error: String(err) });
+    }
+  }
+
+  if (state.counters.runs === 1 && !state.status.phase) await publish({ kind: 'pending' });
+
+  while (!deleting) {
+    if (shouldContinueAsNew(tuning.maxHistoryEvents)) {
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec, carried: state });
+    }
+    if (state.nextCycleAt !== undefined) {
+      // Between cycles: sleep until the interval is up, or a signal wakes us early.
+      const remaining = state.nextCycleAt - Date.now();
+      if (remaining > 0 && !wake) await condition(() => wake, remaining);
+      state.nextCycleAt = undefined;
+      continue;
+    }
+    wake = false;
+    specChanged = false;
+    state.reconcileRequested = false;
+
+    const check = checkSpec(spec);
+    if (!check.ok) {
+      state.counters.failures += 1;
+      await publish({ kind: 'failed', reason: 'InvalidSpec', message: check.problems.join('; '), stalled: true });
+      await condition(() => specChanged || deleting || state.reconcileRequested);
+      continue;
+    }
+    if (spec.suspend) {
+      await publish({ kind: 'suspended' });
+      await condition(() => wake);
+      continue;
+    }
+    await runCycle(check.checked);
+  }
+
+  await bookkeeping.removeSource({ source });
+
+  async function runCycle(checked: CheckedSpec): Promise<void> {
+    state.counters.cycles += 1;
+    const lastFetchTime = now();
+    await publish({ kind: 'fetching' }, { lastFetchTime });
+    const shared = sharedActivities(checked);
+    let outcome: Outcome;
+    try {
+      const { revision } = await shared.resolveRevision({ source, spec });
+      const current = state.status.artifact;
+      if (current && current.revision === revision && (await shared.verifyArtifact({ source, artifact: current }))) {
+        state.counters.noops += 1;
+        outcome = { kind: 'ready', artifact: current };
+      } else {
+        const artifact = await fetchPackUpload(checked, revision);
+        state.counters.fetches += 1;
+        outcome = { kind: 'ready', artifact };
+      }
+    } catch (err) {
+      state.counters.failures += 1;
+      const failure = describeFailure(err, checked);
+      outcome = { kind: 'failed', ...failure, stalled: failure.reason === 'InvalidSpec' };
+    }
+    const stalled = outcome.kind === 'failed' && outcome.stalled;
+    // ±5% jitter (deterministic in workflow code) so a thousand sources do not poll in lockstep.
+    state.nextCycleAt = Date.now() + Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
+    const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
+    await publish(outcome, nextFetchTime ? { nextFetchTime } : {});
+    // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
+    if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);
+  }
+
+  /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
+  async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<Artifact> {
+    const shared = sharedActivities(checked);
+    for (let attempt = 1; ; attempt++) {
+      const fetched = await shared.fetchSource({ source, spec, revision: resolved });
+      const pinned = proxyActivities<PinnedActivities>({
+        taskQueue: fetched.workerQueue,
+        startToCloseTimeout: checked.timeoutMs,
+        scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
+        retry: retryPolicy(),
+      });
+      try {
+        const packed = await pinned.packBundle({ workDir: fetched.workDir, bundleDir: fetched.bundleDir });
+        const uploaded = await pinned.uploadArtifact({
+          source,
+          workDir: fetched.workDir,
+          archivePath: packed.archivePath,
+          checksum: packed.checksum,
+        });
+        const previous = state.status.artifact;
+        // Same bytes as before (e.g. a commit outside `path`): keep URL and time, so consumers are not churned.
+        const unchanged = previous?.checksum === uploaded.checksum && previous.url === uploaded.url;
+        return {
+          revision: fetched.revision,
+          url: uploaded.url,
+          checksum: uploaded.checksum,
+          size: uploaded.size,
+          lastUpdateTime: unchanged && previous ? previous.lastUpdateTime : now(),
+        };
+      } catch (err) {
+        if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
+          log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });
+          continue;
+        }
+        if (!workerLost(err)) await pinned.discardWorkDir({ workDir: fetched.workDir }).catch(() => undefined);
+        throw err;
+      }
+    }
+  }
+}
+
+function sharedActivities(checked: CheckedSpec) {
+  return proxyActivities<SharedActivities>({
+    startToCloseTimeout: checked.timeoutMs,
+    retry: retryPolicy(),
+  });
+}
+
+function retryPolicy() {
+  return {
+    initialInterval: '1s',
+    backoffCoefficient: 2,
+    maximumInterval: '30s',
+    maximumAttempts: 3,
+    nonRetryableErrorTypes: NON_RETRYABLE,
+  };
+}
+
+function shouldContinueAsNew(maxHistoryEvents = DEFAULT_MAX_HISTORY_EVENTS): boolean {
+  const info = workflowInfo();
+  return info.continueAsNewSuggested || info.historyLength >= maxHistoryEvents;
+}
+
+function workerLost(err: unknown): boolean {
+  return (
+    err instanceof ActivityFailure &&
+    err.cause instanceof TimeoutFailure &&
+    err.cause.timeoutType === 'SCHEDULE_TO_START'
+  );
+}
+
+/** Maps an activity failure to a condition reason and a message a person can act on. */
+function describeFailure(err: unknown, checked: CheckedSpec): { reason: string; message: string } {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof ApplicationFailure) {
+    return { reason: isFailureReason(cause.type) ? cause.type : 'FetchFailed', message: cause.message };
+  }
+  if (cause instanceof TimeoutFailure) {
+    return {
+      reason: 'FetchFailed',
+      message: `timed out after ${formatMillis(checked.timeoutMs)} (spec.timeout); the source is slow or unreachable`,
+    };
+  }
+  return { reason: 'FetchFailed', message: cause instanceof Error ? cause.message : String(cause) };
+}
+
+export type { ArenaSourceStatus };

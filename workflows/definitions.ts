@@ -1,0 +1,82 @@
+/**
+ * The workflow's public surface: its id, input, signals and queries. Clients
+ * (CLI, controller, tests) import these, never the workflow body.
+ */
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
+import type { SourceRef } from '../activities/types.js';
+
+export const WORKFLOW_TYPE = 'arenaSourceWorkflow';
+
+/** Stable per source, so starting twice finds the same workflow. */
+export function workflowIdFor(source: SourceRef): string {
+  return `arena-source/${source.namespace}/${source.name}`;
+}
+
+export interface SpecUpdate {
+  spec: ArenaSourceSpec;
+  /** metadata.generation when the caller has one (Kubernetes); otherwise the workflow counts. */
+  generation?: number;
+}
+
+export interface SourceMetadata {
+  uid?: string;
+  creationTimestamp?: string;
+  labels?: Record<string, string>;
+}
+
+export interface SourceWorkflowInput {
+  source: SourceRef;
+  spec: ArenaSourceSpec;
+  generation?: number;
+  metadata?: SourceMetadata;
+  /** State carried across continue-as-new. */
+  carried?: CarriedState;
+  /** Test and tuning knobs; defaults suit production. */
+  tuning?: WorkflowTuning;
+}
+
+export interface WorkflowTuning {
+  /** Continue-as-new after this many history events even if the server does not suggest it yet. */
+  maxHistoryEvents?: number;
+  /** How long a pinned activity may wait for its worker before the cycle re-fetches elsewhere. */
+  pinnedScheduleToStartMs?: number;
+}
+
+export interface CycleCounters {
+  /** Cycles run (not counting suspended or stalled waits). */
+  cycles: number;
+  /** Cycles that found the stored artifact current and skipped fetch/pack/upload. */
+  noops: number;
+  /** Cycles that fetched, packed and uploaded. */
+  fetches: number;
+  failures: number;
+  /** Workflow runs so far (1 + continue-as-new count). */
+  runs: number;
+}
+
+export interface CarriedState {
+  status: ArenaSourceStatus;
+  generation: number;
+  counters: CycleCounters;
+  reconcileRequested: boolean;
+  pendingReconcileAt?: string;
+  /** When the next cycle is due (epoch ms); carried so continue-as-new does not fetch early. */
+  nextCycleAt?: number;
+}
+
+export interface ReconcileRequest {
+  /** Echoed to status.lastHandledReconcileAt (e.g. the reconcile-requested-at annotation). */
+  requestedAt?: string;
+}
+
+export const updateSpecSignal = defineSignal<[SpecUpdate]>('updateSpec');
+export const suspendSignal = defineSignal('suspend');
+export const resumeSignal = defineSignal('resume');
+export const reconcileSignal = defineSignal<[ReconcileRequest?]>('reconcile');
+/** Stop reconciling, remove the source's artifacts and status, and complete. */
+export const deleteSignal = defineSignal('delete');
+
+/** The source as an ArenaSource object, status included. */
+export const sourceQuery = defineQuery<ArenaSource>('arenaSource');
+export const countersQuery = defineQuery<CycleCounters>('counters');
