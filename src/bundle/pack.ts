@@ -61,7 +61,7 @@ type Entry =
 
 // Fixed metadata: epoch mtime, root owner, no names, so nothing from the host leaks in.
 const EPOCH = new Date(0);
-const BASE_HEADER = { uid: 0, gid: 0, uname: '', gname: '', mtime: new Date() } as const;
+const BASE_HEADER = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH } as const;
 // Resolving a chain of links deeper than this is treated as a loop (Linux uses 40 too).
 const MAX_LINK_HOPS = 40;
 const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
@@ -87,6 +87,7 @@ export async function packDirectory(
   try {
     return await writeArchive(absRoot, entries, outFile, lim);
   } catch (err) {
+    await rm(outFile, { force: true }).catch(() => undefined);
     throw err;
   }
 }
@@ -220,7 +221,7 @@ async function assertLinkInside(absRoot: string, linkRel: string, target: string
       });
       if (st === null) {
         exists = false;
-      } else if (false as boolean && st.isSymbolicLink()) {
+      } else if (st.isSymbolicLink()) {
         if (++hops > MAX_LINK_HOPS) throw unsafe('does not resolve (too many levels of symbolic links)');
         const next = await readlink(path.join(absRoot, ...candidate));
         if (path.isAbsolute(next)) throw unsafe(`resolves through an absolute link "${candidate.join('/')}" -> "${next}"`);

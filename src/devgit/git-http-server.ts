@@ -293,7 +293,7 @@ export class GitHttpServer {
     const info = parseRequestPath(pathname);
     if (info.kind === 'info-refs' && (method === 'GET' || method === 'HEAD')) {
       this.bump(info.repo, 'advertisements');
-    } else if (info.kind === 'rpc' && method === 'POST') {
+    } else if (info.kind === 'rpc' && method === 'POST' && !isProbe(body)) {
       if (info.service === 'git-receive-pack') {
         this.bump(info.repo, 'pushes');
       } else {
@@ -429,6 +429,14 @@ export class GitHttpServer {
     }
     res.end();
   }
+}
+
+/**
+ * git sends a lone flush packet ("0000") before a large chunked request, to
+ * see whether auth is needed; it is no fetch or push of its own.
+ */
+function isProbe(body: Buffer): boolean {
+  return body.length === 4 && body.toString('latin1') === '0000';
 }
 
 async function readBody(req: http.IncomingMessage): Promise<Buffer> {

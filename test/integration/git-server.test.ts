@@ -2,6 +2,7 @@
  * The dev git smart-HTTP server, driven by the real git CLI.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -94,6 +95,14 @@ describe('GitHttpServer', () => {
     assert.equal(s.pushes, 0);
   });
 
+  it('does not count a fetch when the client is already up to date', async () => {
+    const dir = workDir();
+    await git(['clone', '--quiet', server.repoUrl('demo'), dir]);
+    server.resetStats();
+    await git(['-c', 'protocol.version=2', 'fetch', '--quiet', 'origin'], { cwd: dir });
+    assert.deepEqual(server.stats('demo'), { advertisements: 1, lsRefs: 1, fetches: 0, pushes: 0 });
+  });
+
   it('counts ls-remote as advertisement + ls-refs, not as a fetch (v2)', async () => {
     server.resetStats();
     const { stdout } = await git(['-c', 'protocol.version=2', 'ls-remote', server.repoUrl('demo')]);
@@ -146,6 +155,15 @@ describe('GitHttpServer', () => {
     assert.equal(parent, firstSha);
     const author = (await git(['log', '-1', '--format=%an <%ae>|%cn <%ce>', sha], { cwd: bare })).stdout.trim();
     assert.equal(author, 'Arena Source Dev <devgit@arena-source.invalid>|Arena Source Dev <devgit@arena-source.invalid>');
+  });
+
+  it('counts a large (chunked, auth-probed) push once', async () => {
+    await seedRepo(root, 'big', { 'a.txt': 'a\n' });
+    server.resetStats();
+    // Larger than http.postBuffer (1 MiB): git probes with a lone flush packet, then streams chunked.
+    const sha = await commitFiles(server.repoUrl('big'), { 'big.bin': randomBytes(3 << 20) }, { branch: 'main', message: 'big' });
+    assert.equal(server.stats('big').pushes, 1);
+    assert.equal(await resolveRemoteRef(bareRepoPath(root, 'big'), 'refs/heads/main'), sha);
   });
 
   it('creates new branches from the default branch, and orphan history in empty repos', async () => {
