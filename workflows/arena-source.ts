@@ -20,7 +20,7 @@ import type { PinnedActivities, SharedActivities, SourceRef } from '../activitie
 import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
 import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceStatus } from '../src/api/schema.js';
-import { checkSpec, type CheckedSpec } from '../src/api/spec-rules.js';
+import { checkSpec, contentIdentity, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type Outcome } from '../src/api/status.js';
 import { isFailureReason } from '../src/errors.js';
 import {
@@ -173,11 +173,14 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     try {
       const { revision } = await shared.resolveRevision({ source, spec });
       const current = state.status.artifact;
-      if (current && current.revision === revision && (await shared.verifyArtifact({ source, artifact: current }))) {
+      const identity = contentIdentity(spec);
+      const upToDate = current && current.revision === revision && state.artifactIdentity === identity;
+      if (current && upToDate && (await shared.verifyArtifact({ source, artifact: current }))) {
         state.counters.noops += 1;
         outcome = { kind: 'ready', artifact: current };
       } else {
         const artifact = await fetchPackUpload(checked, revision);
+        state.artifactIdentity = identity;
         state.counters.fetches += 1;
         outcome = { kind: 'ready', artifact };
       }

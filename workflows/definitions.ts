@@ -61,6 +61,8 @@ export interface CarriedState {
   counters: CycleCounters;
   reconcileRequested: boolean;
   pendingReconcileAt?: string;
+  /** contentIdentity() of the spec the current artifact was built from. */
+  artifactIdentity?: string;
   /** When the next cycle is due (epoch ms); carried so continue-as-new does not fetch early. */
   nextCycleAt?: number;
 }

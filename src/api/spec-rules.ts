@@ -5,6 +5,7 @@
  * a workflow without passing an edge (e.g. a CR Omnia's looser CRD admitted) must
  * still end in a clear InvalidSpec status, not in an activity crash.
  */
+import { canonicalJson } from './canonical.js';
 import { durationToMillis, parseGoDuration } from './duration.js';
 import type { ArenaSourceSpec, SourceType } from './schema.js';
 
@@ -163,6 +164,19 @@ export function normalizeBundlePath(path: string | undefined): string {
     .split('/')
     .filter((part) => part !== '' && part !== '.')
     .join('/');
+}
+
+/**
+ * What determines an artifact's content besides the revision: the same revision
+ * under another path (or key, or URL) is a different artifact. Polling settings,
+ * suspension and credentials are left out: changing them must not re-fetch.
+ */
+export function contentIdentity(spec: ArenaSourceSpec): string {
+  const parts: Record<string, unknown> = { type: spec.type };
+  if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path) };
+  if (spec.oci) parts.oci = { url: spec.oci.url };
+  if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };
+  return canonicalJson(parts);
 }
 
 export interface OciReference {
