@@ -41,13 +41,25 @@ export function workflowBundle(): Promise<WorkflowBundle> {
   return bundle;
 }
 
+/** One line per warning: what happened, to which workflow/activity, and the error's message. */
+function line(level: string, message: string, meta?: Record<string, unknown>): string {
+  const fields = ['workflowId', 'activityType', 'taskQueue']
+    .filter((k) => meta?.[k] !== undefined)
+    .map((k) => `${k}=${String(meta![k])}`);
+  const error = meta?.error instanceof Error ? `: ${meta.error.message}` : '';
+  return `${level} ${message}${error}${fields.length ? ` (${fields.join(' ')})` : ''}`;
+}
+
 const quietLogger = {
   log: () => undefined,
   trace: () => undefined,
   debug: () => undefined,
   info: () => undefined,
-  warn: (message: string, meta?: unknown) => console.warn(message, meta ?? ''),
-  error: (message: string, meta?: unknown) => console.error(message, meta ?? ''),
+  warn: (message: string, meta?: Record<string, unknown>) => {
+    if (/No workflows registered/.test(message)) return; // expected on the pinned queue
+    console.warn(line('warn', message, meta));
+  },
+  error: (message: string, meta?: Record<string, unknown>) => console.error(line('error', message, meta)),
 };
 
 let runtimeInstalled = false;

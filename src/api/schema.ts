@@ -22,6 +22,43 @@ function StringEnum<T extends string[]>(values: [...T], options: Record<string, 
 
 const opts = <T extends TSchema>(schema: T) => Type.Optional(schema);
 
+/**
+ * CRD-only annotations (read by src/api/crd.ts, ignored by TypeBox): CEL rules
+ * the API server checks, for what a structural schema cannot say.
+ */
+interface CelRule {
+  rule: string;
+  message: string;
+  fieldPath?: string;
+  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
+}
+const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
+
+/**
+ * Each section is required with its type and forbidden with any other (as checkSpec says).
+ * CEL runs even when the schema check failed, hence the guard on a missing type.
+ */
+const SECTION_RULES: CelRule[] = (
+  [
+    ['git', 'git'],
+    ['oci', 'oci'],
+    ['configmap', 'configMap'],
+  ] as const
+).flatMap(([type, field]) => [
+  {
+    rule: `!has(self.type) || self.type != '${type}' || has(self.${field})`,
+    message: `spec.${field} is required when spec.type is "${type}"`,
+    fieldPath: `.${field}`,
+    reason: 'FieldValueRequired' as const,
+  },
+  {
+    rule: `!has(self.${field}) || !has(self.type) || self.type == '${type}'`,
+    message: `spec.${field} must not be set when spec.type is not "${type}"`,
+    fieldPath: `.${field}`,
+    reason: 'FieldValueForbidden' as const,
+  },
+]);
+
 export const SourceTypes = ['git', 'oci', 'configmap'] as const;
 export const Phases = ['Pending', 'Ready', 'Fetching', 'Error'] as const;
 export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable'] as const;
@@ -105,6 +142,8 @@ export const ArenaSourceSpecSchema = Type.Object(
     interval: Type.String({
       pattern: GO_DURATION_PATTERN,
       description: 'interval is the reconciliation interval for polling the source, a Go duration (e.g. 5m, 1h, 5m30s).',
+      // Bounds as in spec-rules.ts (MIN_INTERVAL_MS); CEL's duration() is Go's time.ParseDuration.
+      ...cel({ rule: "duration(self) >= duration('1s')", message: 'spec.interval must be at least 1s' }),
     }),
     git: opts(GitSourceSchema),
     oci: opts(OciSourceSchema),
@@ -115,10 +154,19 @@ export const ArenaSourceSpecSchema = Type.Object(
         pattern: GO_DURATION_PATTERN,
         default: '60s',
         description: 'timeout for fetch operations, a Go duration. Defaults to 60s.',
+        // Bounds as in spec-rules.ts (positive, MAX_TIMEOUT_MS).
+        ...cel({
+          rule: "duration(self) > duration('0s') && duration(self) <= duration('1h')",
+          message: 'spec.timeout must be more than 0s and at most 1h',
+        }),
       }),
     ),
   },
-  { additionalProperties: false, description: 'spec defines the desired state of ArenaSource.' },
+  {
+    additionalProperties: false,
+    description: 'spec defines the desired state of ArenaSource.',
+    ...cel(...SECTION_RULES),
+  },
 );
 
 const DateTime = (description: string) => Type.String({ format: 'date-time', description });
@@ -134,23 +182,45 @@ export const ArtifactSchema = Type.Object(
   { description: 'artifact is the last successfully fetched artifact.' },
 );
 
-export const ConditionSchema = Type.Object({
-  type: Type.String({ maxLength: 316 }),
-  status: StringEnum(['True', 'False', 'Unknown']),
-  observedGeneration: opts(Type.Integer({ format: 'int64', minimum: 0 })),
-  lastTransitionTime: DateTime('lastTransitionTime is when the condition last changed status.'),
-  reason: Type.String({ minLength: 1, maxLength: 1024, pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$' }),
-  message: Type.String({ maxLength: 32768 }),
-});
+export const ConditionSchema = Type.Object(
+  {
+    type: Type.String({ maxLength: 316, description: 'type of condition: Ready, Fetching or ArtifactAvailable.' }),
+    status: StringEnum(['True', 'False', 'Unknown'], { description: 'status of the condition: True, False or Unknown.' }),
+    observedGeneration: opts(
+      Type.Integer({
+        format: 'int64',
+        minimum: 0,
+        description: 'observedGeneration is the .metadata.generation the condition was set for.',
+      }),
+    ),
+    lastTransitionTime: DateTime('lastTransitionTime is when the condition last changed status.'),
+    reason: Type.String({
+      minLength: 1,
+      maxLength: 1024,
+      pattern: '^[A-Za-z]([A-Za-z0-9_,:]*[A-Za-z0-9_])?$',
+      description: 'reason is a CamelCase identifier for the last transition.',
+    }),
+    message: Type.String({ maxLength: 32768, description: 'message is a human-readable explanation.' }),
+  },
+  { description: 'Condition is one aspect of the current state of the ArenaSource.' },
+);
 
 export const ArenaSourceStatusSchema = Type.Object(
   {
     phase: opts(StringEnum([...Phases], { description: 'phase is the lifecycle phase.' })),
     artifact: opts(ArtifactSchema),
-    conditions: opts(Type.Array(ConditionSchema)),
+    conditions: opts(
+      Type.Array(ConditionSchema, {
+        description: 'conditions are Ready, Fetching and ArtifactAvailable, one of each at most.',
+        'x-kubernetes-list-type': 'map',
+        'x-kubernetes-list-map-keys': ['type'],
+      }),
+    ),
     lastFetchTime: opts(DateTime('lastFetchTime is the time of the last fetch attempt.')),
     nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch.')),
-    observedGeneration: opts(Type.Integer({ format: 'int64' })),
+    observedGeneration: opts(
+      Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled.' }),
+    ),
     lastHandledReconcileAt: opts(
       Type.String({ description: 'lastHandledReconcileAt echoes the last handled reconcile-requested-at annotation.' }),
     ),
@@ -173,13 +243,20 @@ export const ObjectMetaSchema = Type.Object({
   annotations: opts(Type.Record(Type.String(), Type.String())),
 });
 
-export const ArenaSourceSchema = Type.Object({
-  apiVersion: Type.Literal(API_VERSION),
-  kind: Type.Literal(KIND),
-  metadata: ObjectMetaSchema,
-  spec: ArenaSourceSpecSchema,
-  status: opts(ArenaSourceStatusSchema),
-});
+export const ArenaSourceSchema = Type.Object(
+  {
+    apiVersion: Type.Literal(API_VERSION),
+    kind: Type.Literal(KIND),
+    metadata: ObjectMetaSchema,
+    spec: ArenaSourceSpecSchema,
+    status: opts(ArenaSourceStatusSchema),
+  },
+  {
+    description:
+      'ArenaSource defines a source for fetching PromptKit bundles (PromptPacks) from a Git repository, ' +
+      'an OCI registry or a ConfigMap, and reports the last fetched artifact in its status.',
+  },
+);
 
 export type SourceType = (typeof SourceTypes)[number];
 export type Phase = (typeof Phases)[number];

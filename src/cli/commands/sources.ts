@@ -1,0 +1,151 @@
+/** apply, get, suspend, resume, reconcile, delete: the kubectl/flux-like verbs. */
+import type { Client } from '@temporalio/client';
+import type { ArenaSource } from '../../api/schema.js';
+import { DEFAULT_NAMESPACE } from '../../api/validate.js';
+import {
+  connectClient,
+  deleteSource,
+  getSource,
+  listSourceRefs,
+  reconcileSource,
+  resumeSource,
+  suspendSource,
+} from '../../client.js';
+import { applyManifests } from '../../local/apply.js';
+import { localPaths } from '../../local/stack.js';
+import { loadManifests } from '../../manifests/load.js';
+import { LocalResourceStore } from '../../resources/local-store.js';
+import type { SourceRef } from '../../../activities/types.js';
+import { globalOptions, type GlobalOptions } from '../config.js';
+import { UsageError } from '../usage-error.js';
+import { formatSources, type OutputFormat } from '../format.js';
+
+
+async function withClient<T>(flags: Partial<GlobalOptions>, fn: (client: Client, opts: GlobalOptions) => Promise<T>): Promise<T> {
+  const opts = globalOptions(flags);
+  let client: Client;
+  try {
+    client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
+  } catch (err) {
+    throw new UsageError(
+      `cannot reach Temporal at ${opts.temporalAddress}: ${(err as Error).message}\n` +
+        `Start one with \`arena-source dev\`, or set --temporal-address / TEMPORAL_ADDRESS.`,
+    );
+  }
+  try {
+    return await fn(client, opts);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+/** Queries fail fast when no worker answers, instead of hanging. */
+async function query(client: Client, ref: SourceRef): Promise<ArenaSource> {
+  try {
+    return await client.withDeadline(Date.now() + 10_000, () => getSource(client, ref));
+  } catch (err) {
+    throw new UsageError(`arenasource ${ref.namespace}/${ref.name}: ${describeQueryError(err)}`);
+  }
+}
+
+function describeQueryError(err: unknown): string {
+  const message = (err as Error).message ?? String(err);
+  if (/not found/i.test(message)) return 'not found';
+  if (/deadline|timeout/i.test(message)) return 'no worker answered (is `arena-source worker` or `dev` running?)';
+  return message;
+}
+
+export async function applyCommand(files: string[], flags: Partial<GlobalOptions> & { namespace?: string }): Promise<void> {
+  if (files.length === 0) throw new UsageError('apply needs -f FILE (a file or a folder of YAML)');
+  const manifests = await loadManifests(files, flags.namespace ?? DEFAULT_NAMESPACE);
+  if (manifests.problems.length > 0) {
+    throw new UsageError(`nothing applied; fix these first:\n  ${manifests.problems.join('\n  ')}`);
+  }
+  await withClient(flags, async (client, opts) => {
+    const resources = new LocalResourceStore(localPaths(opts.dataDir).resources);
+    for (const line of await applyManifests(client, opts.taskQueue, resources, manifests)) console.log(line);
+  });
+}
+
+export interface GetFlags extends Partial<GlobalOptions> {
+  namespace?: string;
+  allNamespaces?: boolean;
+  output?: string;
+}
+
+export async function getCommand(name: string | undefined, flags: GetFlags): Promise<void> {
+  const format = (flags.output ?? 'table') as OutputFormat;
+  if (!['table', 'wide', 'json', 'yaml'].includes(format)) throw new UsageError(`-o must be json, yaml or wide (got ${format})`);
+  await withClient(flags, async (client) => {
+    const namespace = flags.namespace ?? DEFAULT_NAMESPACE;
+    if (name) {
+      const source = await query(client, { namespace, name });
+      process.stdout.write(formatSources([source], format, { single: true }));
+      return;
+    }
+    const refs = await listSourceRefs(client, flags.allNamespaces ? undefined : namespace);
+    const sources = await Promise.all(refs.map((ref) => query(client, ref)));
+    if (sources.length === 0 && format !== 'json' && format !== 'yaml') {
+      console.error(flags.allNamespaces ? 'No ArenaSources found.' : `No ArenaSources found in ${namespace} namespace.`);
+      return;
+    }
+    process.stdout.write(formatSources(sources, format, { allNamespaces: flags.allNamespaces }));
+  });
+}
+
+export async function suspendCommand(name: string, flags: Partial<GlobalOptions> & { namespace?: string }): Promise<void> {
+  await withClient(flags, async (client) => {
+    const ref = { namespace: flags.namespace ?? DEFAULT_NAMESPACE, name };
+    await query(client, ref);
+    await suspendSource(client, ref);
+    console.log(`arenasource ${ref.namespace}/${name} suspended`);
+  });
+}
+
+export async function resumeCommand(name: string, flags: Partial<GlobalOptions> & { namespace?: string }): Promise<void> {
+  await withClient(flags, async (client) => {
+    const ref = { namespace: flags.namespace ?? DEFAULT_NAMESPACE, name };
+    await query(client, ref);
+    await resumeSource(client, ref);
+    console.log(`arenasource ${ref.namespace}/${name} resumed`);
+  });
+}
+
+export async function reconcileCommand(
+  name: string,
+  flags: Partial<GlobalOptions> & { namespace?: string; wait?: boolean; timeout?: string },
+): Promise<void> {
+  await withClient(flags, async (client) => {
+    const ref = { namespace: flags.namespace ?? DEFAULT_NAMESPACE, name };
+    const before = await query(client, ref);
+    if (before.spec.suspend) throw new UsageError(`arenasource ${ref.namespace}/${name} is suspended; resume it first`);
+    const requestedAt = new Date().toISOString();
+    await reconcileSource(client, ref, requestedAt);
+    console.log(`► annotating arenasource ${ref.namespace}/${name} for reconciliation`);
+    if (flags.wait === false) return;
+    const deadline = Date.now() + Number.parseInt(flags.timeout ?? '120', 10) * 1000;
+    for (;;) {
+      const now = await query(client, ref);
+      if (now.status?.lastHandledReconcileAt === requestedAt) {
+        const ready = now.status.conditions?.find((c) => c.type === 'Ready');
+        if (now.status.phase === 'Ready') {
+          console.log(`✔ fetched revision ${now.status.artifact?.revision ?? ''}`);
+          return;
+        }
+        throw new UsageError(`✗ ${ready?.reason ?? now.status.phase}: ${ready?.message ?? ''}`);
+      }
+      if (Date.now() > deadline) throw new UsageError('✗ timed out waiting for the reconciliation');
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  });
+}
+
+export async function deleteCommand(name: string, flags: Partial<GlobalOptions> & { namespace?: string }): Promise<void> {
+  await withClient(flags, async (client) => {
+    const ref = { namespace: flags.namespace ?? DEFAULT_NAMESPACE, name };
+    const existed = await deleteSource(client, ref);
+    if (!existed) throw new UsageError(`arenasource ${ref.namespace}/${name} not found`);
+    console.log(`arenasource.omnia.altairalabs.ai "${name}" deleted`);
+  });
+}
+

@@ -1,0 +1,120 @@
+/**
+ * The `arena-source` command line: thin — parse flags, call the modules.
+ * Every flag also reads an environment variable where a deployment needs one.
+ */
+import { Command, Option } from 'commander';
+import { DEFAULTS, intOption } from './config.js';
+import { devCommand } from './commands/dev.js';
+import { serveCommand, workerCommand } from './commands/services.js';
+import {
+  applyCommand,
+  deleteCommand,
+  getCommand,
+  reconcileCommand,
+  resumeCommand,
+  suspendCommand,
+} from './commands/sources.js';
+import { UsageError } from './usage-error.js';
+
+const program = new Command();
+program
+  .name('arena-source')
+  .description('A source controller for PromptKit bundles on Temporal: git, OCI and ConfigMap sources → reproducible artifacts.')
+  .version('0.1.0')
+  .option('--temporal-address <host:port>', `Temporal frontend (env TEMPORAL_ADDRESS, default ${DEFAULTS.temporalAddress})`)
+  .option('--temporal-namespace <ns>', `Temporal namespace (env TEMPORAL_NAMESPACE, default ${DEFAULTS.temporalNamespace})`)
+  .option('--task-queue <name>', `Temporal task queue (env ARENA_SOURCE_TASK_QUEUE, default ${DEFAULTS.taskQueue})`)
+  .option('--data-dir <dir>', `local state: artifacts, status, ConfigMaps/Secrets (env ARENA_SOURCE_DATA_DIR, default ${DEFAULTS.dataDir})`)
+  .showHelpAfterError();
+
+const globals = () => program.opts();
+const ns = () => new Option('-n, --namespace <namespace>', 'Kubernetes namespace of the source').default('default');
+
+program
+  .command('dev')
+  .description('run everything locally: Temporal dev server + UI, worker, artifact server; apply and watch YAML sources')
+  .requiredOption('-s, --sources <paths...>', 'YAML files or folders with ArenaSource, ConfigMap and Secret documents')
+  .option('--temporal-port <port>', 'port of the embedded Temporal server', intOption, 7233)
+  .option('--ui-port <port>', 'port of the Temporal Web UI', intOption, DEFAULTS.temporalUiPort)
+  .option('--artifact-port <port>', 'port of the artifact server', intOption, DEFAULTS.artifactPort)
+  .option('--git-repos <dir>', 'serve each folder of DIR as a demo git repository (offline examples)')
+  .option('--git-port <port>', 'port of the demo git server', intOption, DEFAULTS.demoGitPort)
+  .option('--no-watch', 'do not re-apply files when they change')
+  .option('--once', 'exit after the first cycle of every source (non-zero unless all are Ready)')
+  .action((flags) => devCommand({ ...globals(), ...flags }));
+
+program
+  .command('worker')
+  .description('run a worker: executes the fetch, pack, upload and status activities and the source workflows')
+  .option('--artifact-base-url <url>', 'public base URL of the artifact server (env ARENA_SOURCE_ARTIFACT_BASE_URL)')
+  .option('--max-bundle-bytes <n>', 'largest unpacked bundle accepted (default 100 MiB)', intOption)
+  .option('--max-bundle-files <n>', 'most entries in a bundle (default 10000)', intOption)
+  .option('--work-dir <dir>', 'scratch space for checkouts (default <data-dir>/work)')
+  .option('--concurrency <n>', 'activities run at once (default 20)', intOption)
+  .action((flags) => workerCommand({ ...globals(), ...flags }));
+
+program
+  .command('serve')
+  .description('run the artifact server: GET /<namespace>/<name>/<sha256>.tar.gz, /healthz')
+  .option('--host <host>', 'interface to listen on', DEFAULTS.artifactHost)
+  .option('--port <port>', 'port to listen on', intOption, DEFAULTS.artifactPort)
+  .action((flags) => serveCommand({ ...globals(), ...flags }));
+
+program
+  .command('apply')
+  .description('create or update sources (and local ConfigMaps/Secrets) from YAML')
+  .requiredOption('-f, --filename <paths...>', 'files or folders of YAML')
+  .addOption(ns().default(undefined as unknown as string))
+  .action((flags) => applyCommand(flags.filename, { ...globals(), ...flags }));
+
+program
+  .command('get')
+  .description('list sources, or show one (table: NAME TYPE PHASE REVISION AGE)')
+  .argument('[name]', 'source name')
+  .addOption(ns())
+  .option('-A, --all-namespaces', 'list sources in every namespace')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'json', 'yaml']).default('table'))
+  .action((name, flags) => getCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('suspend')
+  .description('stop reconciling a source (its last artifact stays served)')
+  .argument('<name>')
+  .addOption(ns())
+  .action((name, flags) => suspendCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('resume')
+  .description('resume a suspended source (reconciles at once)')
+  .argument('<name>')
+  .addOption(ns())
+  .action((name, flags) => resumeCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('reconcile')
+  .description('fetch a source now and wait for the result')
+  .argument('<name>')
+  .addOption(ns())
+  .option('--no-wait', 'return once the request is sent')
+  .option('--timeout <seconds>', 'how long to wait', '120')
+  .action((name, flags) => reconcileCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('delete')
+  .description("delete a source: stops its workflow and removes its artifacts")
+  .argument('<name>')
+  .addOption(ns())
+  .action((name, flags) => deleteCommand(name, { ...globals(), ...flags }));
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      console.error(err.message);
+    } else {
+      console.error(`error: ${(err as Error).message ?? String(err)}`);
+    }
+    process.exitCode = 1;
+  }
+}

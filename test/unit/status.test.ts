@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { findCondition, nextStatus } from '../../src/api/status.js';
+import type { Artifact, ArenaSourceStatus } from '../../src/api/schema.js';
+
+const artifact: Artifact = {
+  revision: 'main@sha1:abc',
+  url: 'http://a/x.tar.gz',
+  checksum: 'sha256:00',
+  size: 1,
+  lastUpdateTime: 't0',
+};
+const at = (now: string) => ({ now, generation: 3 });
+
+describe('status: phase and conditions from one function', () => {
+  it('starts Pending with Ready Unknown', () => {
+    const s = nextStatus({}, { kind: 'pending' }, at('t0'));
+    assert.equal(s.phase, 'Pending');
+    assert.equal(findCondition(s.conditions, 'Ready')!.status, 'Unknown');
+    assert.equal(findCondition(s.conditions, 'ArtifactAvailable')!.status, 'False');
+    assert.deepEqual(s.conditions!.map((c) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable']);
+  });
+
+  it('Fetching does not churn Ready of a served artifact', () => {
+    const ready = nextStatus({}, { kind: 'ready', artifact }, at('t1'));
+    const fetching = nextStatus(ready, { kind: 'fetching' }, at('t2'));
+    assert.equal(fetching.phase, 'Fetching');
+    assert.deepEqual(findCondition(fetching.conditions, 'Ready'), findCondition(ready.conditions, 'Ready'));
+    assert.equal(findCondition(fetching.conditions, 'Fetching')!.status, 'True');
+  });
+
+  it('moves lastTransitionTime only when a status flips', () => {
+    const a = nextStatus({}, { kind: 'ready', artifact }, at('t1'));
+    const b = nextStatus(a, { kind: 'ready', artifact: { ...artifact, revision: 'main@sha1:def' } }, at('t2'));
+    assert.equal(findCondition(b.conditions, 'Ready')!.lastTransitionTime, 't1');
+    const c = nextStatus(b, { kind: 'failed', reason: 'FetchFailed', message: 'down', stalled: false }, at('t3'));
+    assert.equal(findCondition(c.conditions, 'Ready')!.lastTransitionTime, 't3');
+  });
+
+  it('an error keeps the artifact and says so; phase and Ready agree', () => {
+    const ready = nextStatus({}, { kind: 'ready', artifact }, at('t1'));
+    const failed = nextStatus(ready, { kind: 'failed', reason: 'AuthenticationFailed', message: 'bad creds', stalled: false }, at('t2'));
+    assert.equal(failed.phase, 'Error');
+    assert.deepEqual(failed.artifact, artifact);
+    const readyCond = findCondition(failed.conditions, 'Ready')!;
+    assert.equal(readyCond.status, 'False');
+    assert.equal(readyCond.reason, 'AuthenticationFailed');
+    assert.match(readyCond.message, /bad creds; still serving the last artifact \(revision 'main@sha1:abc'\)/);
+    assert.equal(findCondition(failed.conditions, 'ArtifactAvailable')!.status, 'True');
+    assert.equal(readyCond.observedGeneration, 3);
+  });
+
+  it('a first failure has no artifact to offer', () => {
+    const failed = nextStatus({}, { kind: 'failed', reason: 'InvalidSpec', message: 'spec.git: required', stalled: true }, at('t1'));
+    assert.equal(findCondition(failed.conditions, 'ArtifactAvailable')!.status, 'False');
+    assert.match(findCondition(failed.conditions, 'Ready')!.message, /not retried until the spec changes/);
+  });
+
+  it('suspended: Ready=False reason Suspended, phase Pending, artifact kept', () => {
+    const ready: ArenaSourceStatus = nextStatus({}, { kind: 'ready', artifact }, at('t1'));
+    const s = nextStatus(ready, { kind: 'suspended' }, at('t2'));
+    assert.equal(s.phase, 'Pending');
+    assert.equal(findCondition(s.conditions, 'Ready')!.reason, 'Suspended');
+    assert.equal(findCondition(s.conditions, 'Ready')!.status, 'False');
+    assert.deepEqual(s.artifact, artifact);
+  });
+});
