@@ -9,6 +9,7 @@ import {
   listSourceRefs,
   reconcileSource,
   resumeSource,
+  sourceHandle,
   suspendSource,
 } from '../../client.js';
 import { applyManifests } from '../../local/apply.js';
@@ -42,6 +43,9 @@ async function withClient<T>(flags: Partial<GlobalOptions>, fn: (client: Client,
 /** Queries fail fast when no worker answers, instead of hanging. */
 async function query(client: Client, ref: SourceRef): Promise<ArenaSource> {
   try {
+    // A deleted source's workflow has completed; Temporal would still answer queries from its history.
+    const description = await sourceHandle(client, ref).describe();
+    if (description.status.name !== 'RUNNING') throw new Error('not found');
     return await client.withDeadline(Date.now() + 10_000, () => getSource(client, ref));
   } catch (err) {
     throw new UsageError(`arenasource ${ref.namespace}/${ref.name}: ${describeQueryError(err)}`);
