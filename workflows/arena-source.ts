@@ -42,10 +42,14 @@ const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
-const bookkeeping = proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource'>>({
-  startToCloseTimeout: '30s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
-});
+/** Status writes and cleanup: short, retried a few times, independent of the source's timeout. */
+function bookkeeping(summary: string) {
+  return proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource'>>({
+    startToCloseTimeout: '30s',
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
+    summary,
+  });
+}
 
 export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<void> {
   const source = input.source;
@@ -122,7 +126,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     });
     if (handledReconcile) state.pendingReconcileAt = undefined;
     try {
-      await bookkeeping.reportStatus({ source, status: state.status });
+      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status });
     } catch (err) {
       // The workflow's own state (and its query) stays right; the sink catches up next time.
       log.warn('status could not be written', { error: String(err) });
@@ -162,20 +166,19 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     await runCycle(check.checked);
   }
 
-  await bookkeeping.removeSource({ source });
+  await bookkeeping('remove artifacts and status').removeSource({ source });
 
   async function runCycle(checked: CheckedSpec): Promise<void> {
     state.counters.cycles += 1;
     const lastFetchTime = now();
     await publish({ kind: 'fetching' }, { lastFetchTime });
-    const shared = sharedActivities(checked);
     let outcome: Outcome;
     try {
-      const { revision } = await shared.resolveRevision({ source, spec });
+      const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`).resolveRevision({ source, spec });
       const current = state.status.artifact;
       const identity = contentIdentity(spec);
       const upToDate = current && current.revision === revision && state.artifactIdentity === identity;
-      if (current && upToDate && (await shared.verifyArtifact({ source, artifact: current }))) {
+      if (current && upToDate && (await sharedActivities(checked, `verify ${current.checksum ?? ''}`).verifyArtifact({ source, artifact: current }))) {
         state.counters.noops += 1;
         outcome = { kind: 'ready', artifact: current };
       } else {
@@ -200,18 +203,19 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
   async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<Artifact> {
-    const shared = sharedActivities(checked);
     for (let attempt = 1; ; attempt++) {
-      const fetched = await shared.fetchSource({ source, spec, revision: resolved });
-      const pinned = proxyActivities<PinnedActivities>({
-        taskQueue: fetched.workerQueue,
-        startToCloseTimeout: checked.timeoutMs,
-        scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
-        retry: retryPolicy(),
-      });
+      const fetched = await sharedActivities(checked, `fetch ${resolved}`).fetchSource({ source, spec, revision: resolved });
+      const pinned = (summary: string) =>
+        proxyActivities<PinnedActivities>({
+          taskQueue: fetched.workerQueue,
+          startToCloseTimeout: checked.timeoutMs,
+          scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
+          retry: retryPolicy(),
+          summary,
+        });
       try {
-        const packed = await pinned.packBundle({ workDir: fetched.workDir, bundleDir: fetched.bundleDir });
-        const uploaded = await pinned.uploadArtifact({
+        const packed = await pinned(`pack ${fetched.revision}`).packBundle({ workDir: fetched.workDir, bundleDir: fetched.bundleDir });
+        const uploaded = await pinned(`upload ${packed.checksum} (${packed.size} bytes, ${packed.files} entries)`).uploadArtifact({
           source,
           workDir: fetched.workDir,
           archivePath: packed.archivePath,
@@ -232,18 +236,32 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });
           continue;
         }
-        if (!workerLost(err)) await pinned.discardWorkDir({ workDir: fetched.workDir }).catch(() => undefined);
+        if (!workerLost(err)) await pinned('discard work directory').discardWorkDir({ workDir: fetched.workDir }).catch(() => undefined);
         throw err;
       }
     }
   }
 }
 
-function sharedActivities(checked: CheckedSpec) {
+/** Activities on the shared queue; `summary` is what the Temporal UI shows on the history row. */
+function sharedActivities(checked: CheckedSpec, summary: string) {
   return proxyActivities<SharedActivities>({
     startToCloseTimeout: checked.timeoutMs,
     retry: retryPolicy(),
+    summary,
   });
+}
+
+/** One line naming what a cycle fetches (URLs come from the spec, which never holds credentials). */
+function describeSource(spec: SourceWorkflowInput['spec']): string {
+  if (spec.type === 'git' && spec.git) {
+    const ref = spec.git.ref ?? {};
+    const which = ref.commit ? `commit ${ref.commit}` : ref.tag ? `tag ${ref.tag}` : ref.branch ? `branch ${ref.branch}` : 'default branch';
+    return `git ${spec.git.url} ${which}${spec.git.path ? ` path ${spec.git.path}` : ''}`;
+  }
+  if (spec.type === 'oci' && spec.oci) return `oci ${spec.oci.url}`;
+  if (spec.type === 'configmap' && spec.configMap) return `configmap ${spec.configMap.name} key ${spec.configMap.key ?? 'pack.json'}`;
+  return spec.type;
 }
 
 function retryPolicy() {

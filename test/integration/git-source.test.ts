@@ -67,4 +67,19 @@ describe('git sources', () => {
     // Same files under the same path ⇒ byte-identical artifacts.
     assert.equal(tag.status!.artifact!.checksum, commit.status!.artifact!.checksum);
   });
+
+  it('history shows each cycle as activities with one-line summaries (what the Temporal UI lists)', async () => {
+    await env.waitFor('branch', 'Ready', (s) => s.status?.phase === 'Ready');
+    const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/branch`).fetchHistory();
+    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
+    const types = scheduled.map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    for (const t of ['reportStatus', 'resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact']) assert.ok(types.includes(t), t);
+    const summaries = scheduled.map((e) => {
+      const data = e.userMetadata?.summary?.data;
+      return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
+    });
+    assert.ok(summaries.some((x) => x === `resolve git ${repoUrl} branch main path ./customer-support`), summaries.join(' | '));
+    assert.ok(summaries.some((x) => x === `fetch main@sha1:${firstSha}`));
+    assert.ok(summaries.some((x) => /^upload sha256:[0-9a-f]{64} \(\d+ bytes, \d+ entries\)$/.test(x)));
+  });
 });
