@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Installs what arena-source needs on this machine, skipping whatever is present:
+#   ensure-tools.sh start   git and the Temporal CLI (for `npm start`)
+#   ensure-tools.sh test    everything the test suite runs against (for `npm test` and .ci/run)
+# Go tools are built from their Go modules (no binary downloads) into ~/.cache/arena-source/bin.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+PROFILE="${1:-test}"
+: "${HOME:=/root}"
+BIN_DIR="$HOME/.cache/arena-source/bin"
+mkdir -p "$BIN_DIR"
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null 2>&1; then sudo "$@"
+  else echo "need root (or sudo) to run: $*" >&2; return 1
+  fi
+}
+
+# Debian packages: only those missing; apt-get update at most once.
+APT_UPDATED=0
+apt_install() {
+  local missing=()
+  local pkg
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  command -v apt-get >/dev/null 2>&1 || { echo "missing packages ${missing[*]} and no apt-get: install them yourself" >&2; return 1; }
+  echo "::: apt-get install ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ $APT_UPDATED -eq 0 ]]; then as_root apt-get update -qq; APT_UPDATED=1; fi
+  as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# go_tool NAME MODULE VERSION PACKAGE: builds PACKAGE@VERSION unless BIN_DIR/NAME is that build already.
+go_tool() {
+  local name="$1" module="$2" version="$3" package="$4"
+  local bin="$BIN_DIR/$name"
+  if [[ -x "$bin" ]] && go version -m "$bin" 2>/dev/null | awk -v m="$module" -v v="$version" '$1=="mod" && $2==m && $3==v {f=1} END {exit !f}'; then
+    return 0
+  fi
+  command -v go >/dev/null 2>&1 || { echo "$name is missing and Go is not installed to build it" >&2; return 1; }
+  echo "::: building $name $version from its Go module (cached in $BIN_DIR; takes minutes the first time)"
+  local start=$SECONDS
+  GOBIN="$BIN_DIR" GOFLAGS="-trimpath" go install -ldflags="-s -w" "$package@$version"
+  echo "::: built $name in $((SECONDS - start))s"
+}
+
+command -v git >/dev/null 2>&1 || apt_install git ca-certificates
+[[ -x "$(git --exec-path)/git-http-backend" ]] || apt_install git
+go_tool temporal github.com/temporalio/cli v1.5.1 github.com/temporalio/cli/cmd/temporal
+
+if [[ "$PROFILE" == "test" ]]; then
+  :
+fi
