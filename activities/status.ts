@@ -4,8 +4,9 @@ import type { ReportStatusInput, SourceRef } from './types.js';
 
 export function statusActivities(deps: ActivityDeps) {
   return {
-    async reportStatus({ source, status }: ReportStatusInput): Promise<void> {
+    async reportStatus({ source, status, event }: ReportStatusInput): Promise<void> {
       await deps.statusSink.write(source, status);
+      if (event) await deps.statusSink.record(source, event).catch(() => undefined);
     },
     async removeSource({ source }: { source: SourceRef }): Promise<void> {
       await deps.store.removeSource(source);

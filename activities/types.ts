@@ -4,6 +4,7 @@
  * digests and paths, never a credential or file contents.
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
+import type { SourceEvent } from '../src/status/types.js';
 
 export interface SourceRef {
   namespace: string;
@@ -65,6 +66,8 @@ export interface UploadArtifactResult {
 export interface ReportStatusInput {
   source: SourceRef;
   status: ArenaSourceStatus;
+  /** An event to record with this status (the workflow decides, so events follow state changes only). */
+  event?: SourceEvent;
 }
 
 /** Activities that run on any worker of the shared task queue. */

@@ -124,3 +124,24 @@ export async function deleteSource(client: Client, ref: SourceRef, timeoutMs = 6
 }
 
 export { WorkflowNotFoundError };
+
+/**
+ * Deletes a source whether or not its workflow runs: signal-with-start of `delete`
+ * makes a workflow that removes the artifacts and status and completes at once.
+ */
+export async function deleteSourceWithStart(
+  client: Client,
+  taskQueue: string,
+  source: ArenaSource,
+  timeoutMs = 60_000,
+): Promise<void> {
+  const ref = refOf(source);
+  const handle = await client.workflow.signalWithStart(WORKFLOW_TYPE, {
+    workflowId: workflowIdFor(ref),
+    taskQueue,
+    args: [{ source: ref, spec: source.spec } satisfies SourceWorkflowInput],
+    signal: deleteSignal,
+    signalArgs: [],
+  });
+  await client.withDeadline(Date.now() + timeoutMs, () => handle.result());
+}

@@ -23,6 +23,7 @@ import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceSta
 import { checkSpec, contentIdentity, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type Outcome } from '../src/api/status.js';
 import { isFailureReason } from '../src/errors.js';
+import type { SourceEvent } from '../src/status/types.js';
 import {
   countersQuery,
   deleteSignal,
@@ -116,7 +117,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   const now = () => new Date(Date.now()).toISOString();
 
-  async function publish(outcome: Outcome, extra: { lastFetchTime?: string; nextFetchTime?: string } = {}) {
+  async function publish(
+    outcome: Outcome,
+    extra: { lastFetchTime?: string; nextFetchTime?: string } = {},
+    event?: SourceEvent,
+  ) {
     const handledReconcile = outcome.kind === 'fetching' ? undefined : state.pendingReconcileAt;
     state.status = nextStatus(state.status, outcome, {
       now: now(),
@@ -126,7 +131,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     });
     if (handledReconcile) state.pendingReconcileAt = undefined;
     try {
-      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status });
+      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status, ...(event ? { event } : {}) });
     } catch (err) {
       // The workflow's own state (and its query) stays right; the sink catches up next time.
       log.warn('status could not be written', { error: String(err) });
@@ -173,6 +178,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const lastFetchTime = now();
     await publish({ kind: 'fetching' }, { lastFetchTime });
     let outcome: Outcome;
+    let event: SourceEvent | undefined;
     try {
       const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`).resolveRevision({ source, spec });
       const current = state.status.artifact;
@@ -186,17 +192,26 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         state.artifactIdentity = identity;
         state.counters.fetches += 1;
         outcome = { kind: 'ready', artifact };
+        event = {
+          type: 'Normal',
+          reason: 'FetchSucceeded',
+          message: `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`,
+        };
       }
     } catch (err) {
       state.counters.failures += 1;
       const failure = describeFailure(err, checked);
       outcome = { kind: 'failed', ...failure, stalled: failure.reason === 'InvalidSpec' };
+      // One event per distinct failure, not one per interval while a source stays down.
+      if (state.lastFailure !== failure.message) event = { type: 'Warning', reason: 'FetchFailed', message: failure.message };
+      state.lastFailure = failure.message;
     }
     const stalled = outcome.kind === 'failed' && outcome.stalled;
     // ±5% jitter (deterministic in workflow code) so a thousand sources do not poll in lockstep.
     state.nextCycleAt = Date.now() + Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
     const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
-    await publish(outcome, nextFetchTime ? { nextFetchTime } : {});
+    if (outcome.kind === 'ready') state.lastFailure = undefined;
+    await publish(outcome, nextFetchTime ? { nextFetchTime } : {}, event);
     // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
     if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);
   }

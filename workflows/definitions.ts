@@ -61,6 +61,8 @@ export interface CarriedState {
   counters: CycleCounters;
   reconcileRequested: boolean;
   pendingReconcileAt?: string;
+  /** Message of the last failure, so a source that stays down records one event, not one per cycle. */
+  lastFailure?: string;
   /** contentIdentity() of the spec the current artifact was built from. */
   artifactIdentity?: string;
   /** When the next cycle is due (epoch ms); carried so continue-as-new does not fetch early. */

@@ -5,7 +5,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULTS, intOption } from './config.js';
 import { devCommand } from './commands/dev.js';
-import { serveCommand, workerCommand } from './commands/services.js';
+import { controllerCommand, serveCommand, workerCommand } from './commands/services.js';
 import {
   applyCommand,
   deleteCommand,
@@ -51,7 +51,17 @@ program
   .option('--max-bundle-files <n>', 'most entries in a bundle (default 10000)', intOption)
   .option('--work-dir <dir>', 'scratch space for checkouts (default <data-dir>/work)')
   .option('--concurrency <n>', 'activities run at once (default 20)', intOption)
+  .option('--kubernetes', 'read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources')
+  .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
   .action((flags) => workerCommand({ ...globals(), ...flags }));
+
+program
+  .command('controller')
+  .description('watch ArenaSource resources in Kubernetes and map them onto workflows (finalizers, suspend, reconcile annotation)')
+  .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
+  .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (env ARENA_SOURCE_WATCH_NAMESPACES; default all)')
+  .option('--resync-seconds <n>', 'full re-list interval (default 300)', intOption)
+  .action((flags) => controllerCommand({ ...globals(), ...flags }));
 
 program
   .command('serve')

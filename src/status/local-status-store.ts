@@ -6,7 +6,7 @@ import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promise
 import { dirname, join } from 'node:path';
 import type { SourceRef } from '../../activities/types.js';
 import type { ArenaSourceStatus } from '../api/schema.js';
-import type { StatusSink } from './types.js';
+import type { SourceEvent, StatusSink } from './types.js';
 
 const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
@@ -34,13 +34,23 @@ export class LocalStatusStore implements StatusSink {
     const out: SourceRef[] = [];
     for (const namespace of await readdir(this.root).catch(() => [] as string[])) {
       for (const file of await readdir(join(this.root, namespace)).catch(() => [] as string[])) {
-        if (file.endsWith('.json')) out.push({ namespace, name: file.slice(0, -'.json'.length) });
+        if (file.endsWith('.json') && !file.endsWith('.events.json')) out.push({ namespace, name: file.slice(0, -'.json'.length) });
       }
     }
     return out;
   }
 
+  /** Local mode keeps the last few events next to the status, for a person reading the files. */
+  async record(source: SourceRef, event: SourceEvent): Promise<void> {
+    const file = this.file(source).replace(/\.json$/, '.events.json');
+    const previous = JSON.parse(await readFile(file, 'utf8').catch(() => '[]')) as unknown[];
+    const next = [...previous.slice(-19), { ...event, time: new Date().toISOString() }];
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, `${JSON.stringify(next, null, 2)}\n`);
+  }
+
   async remove(source: SourceRef): Promise<void> {
+    await rm(this.file(source).replace(/\.json$/, '.events.json'), { force: true });
     await rm(this.file(source), { force: true });
   }
 

@@ -6,9 +6,17 @@ import { startArtifactServer } from '../../server/artifact-server.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
 import { connectWorker, startWorker } from '../../worker.js';
+import { connectClient } from '../../client.js';
+import { ArenaSourceController } from '../../controller/controller.js';
+import { loadKubeClients } from '../../kube/config.js';
+import { KubeResourceReader } from '../../resources/kube-reader.js';
+import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions> {
+  /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
+  kubernetes?: boolean;
+  kubeconfig?: string;
   artifactBaseUrl?: string;
   maxBundleBytes?: number;
   maxBundleFiles?: number;
@@ -31,8 +39,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     deps: {
       store: new FilesystemArtifactStore(paths.artifacts),
       artifactBaseUrl,
-      statusSink: new LocalStatusStore(paths.status),
-      resources: new LocalResourceStore(paths.resources),
+      ...backends(flags, paths),
       packLimits: {
         maxBytes: flags.maxBundleBytes ?? DEFAULT_PACK_LIMITS.maxBytes,
         maxFiles: flags.maxBundleFiles ?? DEFAULT_PACK_LIMITS.maxFiles,
@@ -45,6 +52,44 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   process.once('SIGTERM', stop);
   await worker.done;
   await connection.close();
+}
+
+/** Local files, or the API server when the worker runs for a cluster. */
+function backends(flags: WorkerFlags, paths: ReturnType<typeof localPaths>) {
+  if (!flags.kubernetes) {
+    return { statusSink: new LocalStatusStore(paths.status), resources: new LocalResourceStore(paths.resources) };
+  }
+  const kube = loadKubeClients(flags.kubeconfig);
+  return { statusSink: new KubeStatusSink(kube), resources: new KubeResourceReader(kube) };
+}
+
+export interface ControllerFlags extends Partial<GlobalOptions> {
+  kubeconfig?: string;
+  watchNamespaces?: string;
+  resyncSeconds?: number;
+}
+
+export async function controllerCommand(flags: ControllerFlags): Promise<void> {
+  const opts = globalOptions(flags);
+  const client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
+  const namespaces = (flags.watchNamespaces ?? env('ARENA_SOURCE_WATCH_NAMESPACES') ?? '')
+    .split(',')
+    .map((n) => n.trim())
+    .filter(Boolean);
+  const controller = new ArenaSourceController({
+    kube: loadKubeClients(flags.kubeconfig),
+    client,
+    taskQueue: opts.taskQueue,
+    namespaces,
+    ...(flags.resyncSeconds ? { resyncMs: flags.resyncSeconds * 1000 } : {}),
+  });
+  await controller.start();
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await controller.stop();
+  await client.connection.close();
 }
 
 export interface ServeFlags extends Partial<GlobalOptions> {
