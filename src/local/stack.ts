@@ -12,6 +12,8 @@ import { connectClient } from '../client.js';
 import { LocalResourceStore } from '../resources/local-store.js';
 import { startArtifactServer, type RunningArtifactServer } from '../server/artifact-server.js';
 import { LocalStatusStore } from '../status/local-status-store.js';
+import type { StatusSink } from '../status/types.js';
+import type { ResourceReader } from '../resources/types.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
 import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
 
@@ -27,6 +29,8 @@ export interface LocalStackOptions {
   packLimits?: Partial<PackLimits>;
   /** Start no worker (e.g. when workers run elsewhere). */
   noWorker?: boolean;
+  /** Other backends for the worker (e.g. the API server's ConfigMaps/Secrets and status subresource). */
+  backends?: { statusSink: StatusSink; resources: ResourceReader };
 }
 
 export interface LocalStack {
@@ -75,8 +79,8 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       deps: {
         store,
         artifactBaseUrl: opts.artifactBaseUrl ?? artifactServer.url,
-        statusSink: statuses,
-        resources,
+        statusSink: opts.backends?.statusSink ?? statuses,
+        resources: opts.backends?.resources ?? resources,
         packLimits: { ...DEFAULT_PACK_LIMITS, ...opts.packLimits },
       },
     });

@@ -11,7 +11,7 @@ import { API_VERSION, KIND, type ArenaSource, type ArenaSourceSpec } from '../..
 import { parseArenaSource } from '../../src/api/validate.js';
 import { applySource, getCounters, getSource, refOf } from '../../src/client.js';
 import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { startLocalStack, type LocalStack } from '../../src/local/stack.js';
+import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../src/local/stack.js';
 import type { WorkflowTuning } from '../../workflows/definitions.js';
 import { temporalAddress, uniqueTaskQueue } from './temporal.js';
 import { waitFor } from './wait.js';
@@ -31,14 +31,22 @@ export interface TestEnv {
   close(): Promise<void>;
 }
 
-export async function startTestEnv(label: string, opts: { gitAuth?: { username: string; password: string } } = {}): Promise<TestEnv> {
+export async function startTestEnv(
+  label: string,
+  opts: { gitAuth?: { username: string; password: string }; backends?: LocalStackOptions['backends'] } = {},
+): Promise<TestEnv> {
   const dataDir = await mkdtemp(join(tmpdir(), `arena-${label}-`));
   const gitRoot = join(dataDir, 'git');
   const taskQueue = uniqueTaskQueue(label);
   // A namespace per environment keeps workflow ids apart across test files sharing one server.
   const namespace = `t-${taskQueue.replace(/[^a-z0-9]/g, '').slice(-20)}`;
   const git = await GitHttpServer.start({ root: gitRoot, ...(opts.gitAuth ? { basicAuth: opts.gitAuth } : {}) });
-  const stack = await startLocalStack({ dataDir, temporalAddress: temporalAddress(), taskQueue });
+  const stack = await startLocalStack({
+    dataDir,
+    temporalAddress: temporalAddress(),
+    taskQueue,
+    ...(opts.backends ? { backends: opts.backends } : {}),
+  });
   const ref = (name: string) => ({ namespace, name });
   return {
     stack,
