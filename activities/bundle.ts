@@ -5,6 +5,7 @@
 import { rm } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { packDirectory } from '../src/bundle/pack.js';
+import { artifactBytes } from '../src/observability/metrics.js';
 import { StorageFailedError } from '../src/errors.js';
 import type { ActivityDeps } from './deps.js';
 import type {
@@ -38,6 +39,7 @@ export function bundleActivities(deps: ActivityDeps) {
       const root = ownWorkDir(workDir);
       try {
         const stored = await deps.store.put(source, archivePath, checksum);
+        artifactBytes.observe(stored.size);
         return { url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`, checksum: stored.checksum, size: stored.size };
       } finally {
         await rm(root, { recursive: true, force: true });

@@ -1,4 +1,5 @@
 import type { PackLimits } from '../src/bundle/pack.js';
+import type { OrasOptions } from '../src/oci/oras.js';
 import type { ResourceReader } from '../src/resources/types.js';
 import type { StatusSink } from '../src/status/types.js';
 import type { ArtifactStore } from '../src/store/artifact-store.js';
@@ -17,4 +18,6 @@ export interface ActivityDeps {
   workerQueue: string;
   packLimits: PackLimits;
   gitBinary?: string;
+  /** OCI sources: the oras binary and an extra registry CA file (else $ORAS_PATH / $ARENA_SOURCE_OCI_CA_FILE). */
+  oras?: Pick<OrasOptions, 'binary' | 'caFile'>;
 }

@@ -7,10 +7,13 @@ import { mkdir, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
-import type { ArenaSourceSpec } from '../src/api/schema.js';
+import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
 import { InvalidSpecError } from '../src/errors.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import { bundleDirOf, fetchGitRef, resolveGitRef, type GitOptions } from '../src/sources/git.js';
+import { prepareGitAuth } from '../src/sources/git-auth.js';
+import { loadSecret } from '../src/secrets/secret-ref.js';
+import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, resolveOciRevision } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
@@ -21,33 +24,58 @@ export function sourceActivities(deps: ActivityDeps) {
     return { binary: deps.gitBinary, timeoutMs: checked.checked.timeoutMs };
   }
 
+  /**
+   * Runs `fn` with git options that carry the credentials of spec.git.secretRef: the Secret
+   * is loaded here, inside the activity (the workflow only knows its name), and the key
+   * material prepared for git is removed afterwards, whatever happens.
+   */
+  async function withGit<T>(namespace: string, spec: ArenaSourceSpec, fn: (git: GitSource, options: GitOptions) => Promise<T>): Promise<T> {
+    const git = requireSection(spec, 'git');
+    const options = gitOptions(spec);
+    const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
+    const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot });
+    try {
+      return await fn(git, { ...options, env: { ...options.env, ...auth.env } });
+    } finally {
+      await auth.cleanup();
+    }
+  }
+
   return {
     async resolveRevision({ source, spec }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
         case 'git': {
-          const ref = await resolveGitRef(requireSection(spec, 'git'), gitOptions(spec));
+          const ref = await withGit(source.namespace, spec, (git, options) => resolveGitRef(git, options));
           return { revision: gitRevision(ref.refName, ref.sha) };
         }
         case 'configmap': {
           const bundle = await readConfigMapBundle(deps.resources, source.namespace, requireSection(spec, 'configMap'));
           return { revision: bundle.revision };
         }
+        case 'oci': {
+          const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
+          const { revision } = await resolveOciRevision(requireSection(spec, 'oci'), ctx);
+          return { revision };
+        }
         default:
           throw new InvalidSpecError(`spec.type: "${spec.type}" sources are not supported by this worker yet`);
       }
     },
 
-    async fetchSource({ source, spec }: FetchSourceInput): Promise<FetchSourceResult> {
+    async fetchSource({ source, spec, revision }: FetchSourceInput): Promise<FetchSourceResult> {
+      await deps.statusSink
+        .record(source, { type: 'Normal', reason: 'FetchStarted', message: `fetching revision '${revision}'` })
+        .catch(() => undefined);
       await mkdir(deps.workRoot, { recursive: true });
       const workDir = await mkdtemp(join(deps.workRoot, `${source.namespace}.${source.name}.`));
       const contentDir = join(workDir, 'content');
       switch (spec.type) {
         case 'git': {
-          const git = requireSection(spec, 'git');
-          const options = gitOptions(spec);
-          const ref = await resolveGitRef(git, options);
-          Context.current().heartbeat('resolved');
-          const checkout = await fetchGitRef(git, ref, contentDir, options);
+          const { git, checkout } = await withGit(source.namespace, spec, async (git, options) => {
+            const ref = await resolveGitRef(git, options);
+            Context.current().heartbeat('resolved');
+            return { git, checkout: await fetchGitRef(git, ref, contentDir, options) };
+          });
           return {
             workerQueue: deps.workerQueue,
             workDir,
@@ -60,6 +88,14 @@ export function sourceActivities(deps: ActivityDeps) {
           const bundle = await readConfigMapBundle(deps.resources, source.namespace, configMap);
           await writeConfigMapBundle(bundle, contentDir, `ConfigMap ${source.namespace}/${configMap.name}`);
           return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: bundle.revision };
+        }
+        case 'oci': {
+          const oci = requireSection(spec, 'oci');
+          const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
+          // Pull exactly what resolveRevision saw; resolve again only if the spec changed in between.
+          const digest = digestOfRevision(oci, revision) ?? (await resolveOciRevision(oci, ctx)).digest;
+          await fetchOciArtifact(oci, digest, contentDir, ctx, deps.packLimits);
+          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest) };
         }
         default:
           throw new InvalidSpecError(`spec.type: "${spec.type}" sources are not supported by this worker yet`);

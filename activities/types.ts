@@ -68,6 +68,14 @@ export interface ReportStatusInput {
   status: ArenaSourceStatus;
   /** An event to record with this status (the workflow decides, so events follow state changes only). */
   event?: SourceEvent;
+  /** Set on the status that ends a cycle: what the cycle did and how long it took (for metrics). */
+  cycle?: CycleReport;
+}
+
+export interface CycleReport {
+  result: 'fetched' | 'noop' | 'failed';
+  type: string;
+  durationMs: number;
 }
 
 /** Activities that run on any worker of the shared task queue. */

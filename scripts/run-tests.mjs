@@ -138,6 +138,9 @@ class DevServer {
       '--headless',
       '--log-level', 'error',
       '--db-filename', path.join(this.dbDir, 'temporal.db'),
+      // The typed search attributes of src/api/search-attributes.ts, as `arena-source dev` registers them.
+      ...['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourceType', 'ArenaSourcePhase', 'ArenaSourceRevision']
+        .flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
     ];
     log(`starting ${this.bin} ${args.join(' ')}`);
     this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

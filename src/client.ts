@@ -5,6 +5,8 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { SourceRef } from '../activities/types.js';
 import type { ArenaSource } from './api/schema.js';
+import { identityAttributes, stateAttributes } from './api/search-attributes.js';
+import { searchAttributesRegistered } from './search-attributes-setup.js';
 import {
   WORKFLOW_TYPE,
   countersQuery,
@@ -56,10 +58,13 @@ export async function applySource(
     },
     ...(tuning ? { tuning } : {}),
   };
+  const searchable = await searchAttributesRegistered(client);
+  if (searchable) input.searchAttributes = true;
   return client.workflow.signalWithStart(WORKFLOW_TYPE, {
     workflowId: workflowIdFor(ref),
     taskQueue,
     args: [input],
+    ...(searchable ? { typedSearchAttributes: [...identityAttributes(ref, source.spec), ...stateAttributes({})] } : {}),
     signal: updateSpecSignal,
     signalArgs: [{ spec: source.spec, ...(input.generation !== undefined ? { generation: input.generation } : {}) }],
   });

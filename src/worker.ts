@@ -12,6 +12,8 @@ import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
+import { observabilityInterceptors } from './observability/interceptors.js';
+import { createLogger, temporalLogger } from './observability/logger.js';
 
 export interface WorkerConfig {
   connection: NativeConnection;
@@ -36,40 +38,23 @@ let bundle: Promise<WorkflowBundle> | undefined;
 export function workflowBundle(): Promise<WorkflowBundle> {
   bundle ??= bundleWorkflowCode({
     workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)),
-    logger: quietLogger,
+    logger: temporalLogger(createLogger('warn')),
   });
   return bundle;
 }
 
-/** One line per warning: what happened, to which workflow/activity, and the error's message. */
-function line(level: string, message: string, meta?: Record<string, unknown>): string {
-  const fields = ['workflowId', 'activityType', 'taskQueue']
-    .filter((k) => meta?.[k] !== undefined)
-    .map((k) => `${k}=${String(meta![k])}`);
-  const error = meta?.error instanceof Error ? `: ${meta.error.message}` : '';
-  return `${level} ${message}${error}${fields.length ? ` (${fields.join(' ')})` : ''}`;
-}
-
-const quietLogger = {
-  log: () => undefined,
-  trace: () => undefined,
-  debug: () => undefined,
-  info: () => undefined,
-  warn: (message: string, meta?: Record<string, unknown>) => {
-    if (/No workflows registered/.test(message)) return; // expected on the pinned queue
-    console.warn(line('warn', message, meta));
-  },
-  error: (message: string, meta?: Record<string, unknown>) => console.error(line('error', message, meta)),
-};
-
 let runtimeInstalled = false;
-/** The SDK's runtime logs every poll at INFO; keep warnings and errors only. */
-export function installQuietRuntime(): void {
+/**
+ * Routes the SDK's logs (worker runtime, workflow `log`, activity `Context.log`) through
+ * our structured logger. Must run before the first connection; later calls are no-ops.
+ */
+export function installRuntime(level = process.env.ARENA_SOURCE_LOG_LEVEL ?? 'warn'): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
+  const logger = temporalLogger(createLogger(level));
   try {
     Runtime.install({
-      logger: quietLogger,
+      logger,
       telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }) } },
     });
   } catch {
@@ -77,14 +62,14 @@ export function installQuietRuntime(): void {
   }
 }
 
-/** The worker's connection; installs the quiet runtime first (it must precede any connection). */
+/** The worker's connection; installs the runtime first (it must precede any connection). */
 export async function connectWorker(address: string): Promise<NativeConnection> {
-  installQuietRuntime();
+  installRuntime();
   return NativeConnection.connect({ address });
 }
 
 export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
-  installQuietRuntime();
+  installRuntime();
   const id = `${hostname()}-${process.pid}-${randomUUID().slice(0, 8)}`;
   const workerQueue = `${config.taskQueue}/worker/${id}`;
   const baseRoot = config.workRoot ?? join(tmpdir(), 'arena-source-work');
@@ -99,6 +84,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundle(),
     activities: createSharedActivities(deps),
+    interceptors: { activity: [observabilityInterceptors] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
   });
   const pinned = await Worker.create({
@@ -106,6 +92,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     namespace: config.namespace,
     taskQueue: workerQueue,
     activities: createPinnedActivities(deps),
+    interceptors: { activity: [observabilityInterceptors] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
   });
   const done = Promise.all([shared.run(), pinned.run()]).then(async () => {

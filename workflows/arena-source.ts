@@ -14,15 +14,17 @@ import {
   log,
   proxyActivities,
   setHandler,
+  upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { PinnedActivities, SharedActivities, SourceRef } from '../activities/types.js';
+import type { CycleReport, PinnedActivities, SharedActivities, SourceRef } from '../activities/types.js';
 import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
 import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceStatus } from '../src/api/schema.js';
 import { checkSpec, contentIdentity, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type Outcome } from '../src/api/status.js';
 import { isFailureReason } from '../src/errors.js';
+import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
 import {
   countersQuery,
@@ -63,6 +65,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     reconcileRequested: false,
   };
   state.counters.runs += 1;
+  let lastSearchKey = '';
   let wake = false;
   let specChanged = false;
   let deleting = false;
@@ -121,6 +124,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     outcome: Outcome,
     extra: { lastFetchTime?: string; nextFetchTime?: string } = {},
     event?: SourceEvent,
+    cycle?: CycleReport,
   ) {
     const handledReconcile = outcome.kind === 'fetching' ? undefined : state.pendingReconcileAt;
     state.status = nextStatus(state.status, outcome, {
@@ -130,8 +134,16 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       ...(handledReconcile ? { lastHandledReconcileAt: handledReconcile } : {}),
     });
     if (handledReconcile) state.pendingReconcileAt = undefined;
+    // Phase and revision are searchable; upsert only on change (each upsert is a history event).
+    if (input.searchAttributes) {
+      const key = `${state.status.phase}|${state.status.artifact?.revision ?? ''}`;
+      if (key !== lastSearchKey) {
+        upsertSearchAttributes(stateAttributes(state.status));
+        lastSearchKey = key;
+      }
+    }
     try {
-      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status, ...(event ? { event } : {}) });
+      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status, ...(event ? { event } : {}), ...(cycle ? { cycle } : {}) });
     } catch (err) {
       // The workflow's own state (and its query) stays right; the sink catches up next time.
       log.warn('status could not be written', { error: String(err) });
@@ -175,6 +187,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   async function runCycle(checked: CheckedSpec): Promise<void> {
     state.counters.cycles += 1;
+    const startedAt = Date.now();
+    let result: CycleReport['result'] = 'failed';
     const lastFetchTime = now();
     await publish({ kind: 'fetching' }, { lastFetchTime });
     let outcome: Outcome;
@@ -187,11 +201,13 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       if (current && upToDate && (await sharedActivities(checked, `verify ${current.checksum ?? ''}`).verifyArtifact({ source, artifact: current }))) {
         state.counters.noops += 1;
         outcome = { kind: 'ready', artifact: current };
+        result = 'noop';
       } else {
         const artifact = await fetchPackUpload(checked, revision);
         state.artifactIdentity = identity;
         state.counters.fetches += 1;
         outcome = { kind: 'ready', artifact };
+        result = 'fetched';
         event = {
           type: 'Normal',
           reason: 'FetchSucceeded',
@@ -211,7 +227,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     state.nextCycleAt = Date.now() + Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
     const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
     if (outcome.kind === 'ready') state.lastFailure = undefined;
-    await publish(outcome, nextFetchTime ? { nextFetchTime } : {}, event);
+    const cycle: CycleReport = { result, type: spec.type, durationMs: Date.now() - startedAt };
+    await publish(outcome, nextFetchTime ? { nextFetchTime } : {}, event, cycle);
     // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
     if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);
   }

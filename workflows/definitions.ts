@@ -34,6 +34,8 @@ export interface SourceWorkflowInput {
   carried?: CarriedState;
   /** Test and tuning knobs; defaults suit production. */
   tuning?: WorkflowTuning;
+  /** The ArenaSource* search attributes exist in this Temporal namespace: keep them current. */
+  searchAttributes?: boolean;
 }
 
 export interface WorkflowTuning {

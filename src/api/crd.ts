@@ -10,7 +10,8 @@
  *   node dist/src/api/crd.js --check    exit 1 if the committed file differs from the generated one
  *   node dist/src/api/crd.js --stdout   print it
  */
-import { readFile, writeFile, mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
@@ -193,11 +194,15 @@ export function renderCrdYaml(): string {
   return `${HEADER}---\n${stringify(buildCrd(), { lineWidth: 0, indentSeq: false })}`;
 }
 
-/** The repository root, from dist/src/api/crd.js or src/api/crd.ts. */
+/** The repository root (the nearest folder with a package.json above this file, in dist/ or not). */
 export function repoRoot(): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const up = here.split(/[\\/]/).includes('dist') ? '../../..' : '../..';
-  return resolve(here, up);
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
 }
 
 async function main(argv: string[]): Promise<number> {

@@ -35,6 +35,17 @@ interface CelRule {
 const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
 
 /**
+ * A CEL rule on a Go duration string (CEL's duration() is Go's time.ParseDuration).
+ * The API server runs CEL even after a `pattern` failure, so the rule first
+ * checks the pattern itself: otherwise "5 minutes" would also get a
+ * "type conversion error" next to the pattern's message.
+ */
+const durationRule = (condition: string, message: string): CelRule => ({
+  rule: `!self.matches(r'${GO_DURATION_PATTERN}') || (${condition})`,
+  message,
+});
+
+/**
  * Each section is required with its type and forbidden with any other (as checkSpec says).
  * CEL runs even when the schema check failed, hence the guard on a missing type.
  */
@@ -142,8 +153,8 @@ export const ArenaSourceSpecSchema = Type.Object(
     interval: Type.String({
       pattern: GO_DURATION_PATTERN,
       description: 'interval is the reconciliation interval for polling the source, a Go duration (e.g. 5m, 1h, 5m30s).',
-      // Bounds as in spec-rules.ts (MIN_INTERVAL_MS); CEL's duration() is Go's time.ParseDuration.
-      ...cel({ rule: "duration(self) >= duration('1s')", message: 'spec.interval must be at least 1s' }),
+      // Bounds as in spec-rules.ts (MIN_INTERVAL_MS).
+      ...cel(durationRule("duration(self) >= duration('1s')", 'spec.interval must be at least 1s')),
     }),
     git: opts(GitSourceSchema),
     oci: opts(OciSourceSchema),
@@ -155,10 +166,12 @@ export const ArenaSourceSpecSchema = Type.Object(
         default: '60s',
         description: 'timeout for fetch operations, a Go duration. Defaults to 60s.',
         // Bounds as in spec-rules.ts (positive, MAX_TIMEOUT_MS).
-        ...cel({
-          rule: "duration(self) > duration('0s') && duration(self) <= duration('1h')",
-          message: 'spec.timeout must be more than 0s and at most 1h',
-        }),
+        ...cel(
+          durationRule(
+            "duration(self) > duration('0s') && duration(self) <= duration('1h')",
+            'spec.timeout must be more than 0s and at most 1h',
+          ),
+        ),
       }),
     ),
   },

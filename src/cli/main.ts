@@ -53,6 +53,8 @@ program
   .option('--concurrency <n>', 'activities run at once (default 20)', intOption)
   .option('--kubernetes', 'read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources')
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
+  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => workerCommand({ ...globals(), ...flags }));
 
 program
@@ -61,6 +63,8 @@ program
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
   .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (env ARENA_SOURCE_WATCH_NAMESPACES; default all)')
   .option('--resync-seconds <n>', 'full re-list interval (default 300)', intOption)
+  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9465)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => controllerCommand({ ...globals(), ...flags }));
 
 program

@@ -11,6 +11,7 @@ import type { Client } from '@temporalio/client';
 import type { ArenaSource } from '../api/schema.js';
 import { parseArenaSource } from '../api/validate.js';
 import { applySource, deleteSourceWithStart, reconcileSource, refOf } from '../client.js';
+import { controllerReconciles } from '../observability/metrics.js';
 import { FINALIZER, GROUP, PLURAL, RECONCILE_ANNOTATION, VERSION, statusCode, type KubeClients } from '../kube/config.js';
 
 export interface ControllerOptions {
@@ -111,7 +112,9 @@ export class ArenaSourceController {
         try {
           await this.reconcile(obj);
           this.retries.delete(key);
+          controllerReconciles.inc({ result: 'succeeded' });
         } catch (err) {
+          controllerReconciles.inc({ result: 'failed' });
           const attempt = (this.retries.get(key) ?? 0) + 1;
           this.retries.set(key, attempt);
           const delay = Math.min(60_000, 1_000 * 2 ** Math.min(attempt - 1, 6));

@@ -7,7 +7,8 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { accessSync, constants } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { installQuietRuntime } from '../worker.js';
+import { SEARCH_ATTRIBUTES } from '../api/search-attributes.js';
+import { installRuntime } from '../worker.js';
 
 export interface DevTemporalOptions {
   ip: string;
@@ -44,7 +45,7 @@ export function findTemporalCli(): string | undefined {
 }
 
 export async function startDevTemporal(opts: DevTemporalOptions): Promise<DevTemporal> {
-  installQuietRuntime();
+  installRuntime();
   const binary = findTemporalCli();
   const env = await TestWorkflowEnvironment.createLocal({
     server: {
@@ -56,6 +57,7 @@ export async function startDevTemporal(opts: DevTemporalOptions): Promise<DevTem
       dbFilename: opts.dbFilename,
       namespace: opts.namespace,
       log: { format: 'pretty', level: 'error' },
+      searchAttributes: [...SEARCH_ATTRIBUTES],
     },
   });
   return {

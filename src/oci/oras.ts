@@ -21,7 +21,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream } from 'node:fs';
-import { access, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redactUrl } from '../api/spec-rules.js';
@@ -450,6 +450,12 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
       { retryable: false },
     );
   }
+  if (/mismatched digest|digest mismatch|size mismatch|trailing data|content size/i.test(stderr)) {
+    return new FetchFailedError(
+      `oci: ${where} served content that does not match its digest (corrupted or tampered with) (${c.what}: ${detail})`,
+      { retryable: false },
+    );
+  }
   if (/status code 401|status code 403|unauthorized|basic credential not found|authentication required|\bdenied\b|forbidden/i.test(stderr)) {
     return new AuthenticationFailedError(`oci: authentication to ${where} failed with ${creds} (${c.what}: ${detail})`);
   }
@@ -457,7 +463,7 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
     return new FetchFailedError(`oci: ${where} is unreachable or failing (${c.what}: ${detail})`);
   }
   if (/: not found\b|status code 404|MANIFEST_UNKNOWN|NAME_UNKNOWN|BLOB_UNKNOWN|not found/i.test(stderr)) {
-    return new FetchFailedError(`oci: not found in ${where}: ${c.what} (${detail})`, { retryable: false });
+    return new FetchFailedError(`oci: ${c.what}: not found in ${where} (${detail})`, { retryable: false });
   }
   if (c.plainHttp && /status code 400/i.test(stderr)) {
     return new FetchFailedError(`oci: ${where} rejected a plain HTTP request; does it speak HTTPS? (${c.what}: ${detail})`, {
@@ -469,12 +475,4 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
 
 function formatMs(ms: number): string {
   return ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
-}
-
-/** Size of a file, or undefined if it does not exist. */
-export async function fileSize(path: string): Promise<number | undefined> {
-  return stat(path).then(
-    (s) => s.size,
-    () => undefined,
-  );
 }

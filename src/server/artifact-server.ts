@@ -13,6 +13,7 @@ import type { AddressInfo } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 
 import { parseArtifactKey, type ArtifactStore } from '../store/artifact-store.js';
+import { artifactRequests, registry } from '../observability/metrics.js';
 
 export interface ArtifactServerOptions {
   /** Path prefix the artifacts are served under, e.g. "/artifacts". Default: none. */
@@ -45,6 +46,14 @@ export function createArtifactServer(store: ArtifactStore, opts: ArtifactServerO
   const onError = opts.onError ?? ((err: unknown) => console.error('artifact server:', err));
 
   return http.createServer((req, res) => {
+    res.on('finish', () => artifactRequests.inc({ method: req.method ?? '', code: String(res.statusCode) }));
+    if (req.url === '/metrics' && req.method === 'GET') {
+      registry
+        .metrics()
+        .then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text))
+        .catch(() => send(res, 500, 'internal error\n'));
+      return;
+    }
     handle(store, prefix, req, res).catch((err: unknown) => {
       onError(err, req);
       if (!res.headersSent) {

@@ -46,7 +46,14 @@ function client(opts: GitOptions, baseDir?: string): SimpleGit {
     maxConcurrentProcesses: 1,
     timeout: { block: opts.timeoutMs },
     allowEnvironment,
-    unsafe: { allowUnsafeSshCommand: true, allowUnsafeAskPass: true },
+    // Credentials arrive as GIT_CONFIG_COUNT config (src/sources/git-auth.ts), which also resets
+    // credential.helper; the environment is built here and in git-auth.ts, never from user input.
+    unsafe: {
+      allowUnsafeSshCommand: true,
+      allowUnsafeAskPass: true,
+      allowUnsafeConfigEnvCount: true,
+      allowUnsafeCredentialHelper: true,
+    },
   } as Parameters<typeof simpleGit>[0]).env(env);
 }
 
@@ -148,6 +155,18 @@ export function classifyGitError(err: unknown, url: string): Error {
       .join('; '),
   );
   const where = redactUrl(url);
+  if (/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED|host key is known for/i.test(raw)) {
+    return new AuthenticationFailedError(
+      `git: the SSH host key of ${sshHostOf(url)} did not match known_hosts (host key verification failed; ` +
+        `host keys are never trusted on first use)${knownHostsHint(raw, url)}: ${sshHostKeyDetail(raw)}`,
+    );
+  }
+  if (/Load key .*: (invalid format|incorrect passphrase|error in libcrypto)/i.test(raw)) {
+    return new AuthenticationFailedError(
+      `git: authentication to ${where} failed: ssh could not load the private key from the Secret's 'identity' ` +
+        `(not a valid key, or protected by a passphrase): ${detail.replace(/Load key "[^"]*"/g, 'Load key "identity"')}`,
+    );
+  }
   if (/Authentication failed|could not read (Username|Password)|terminal prompts disabled|403|401|Permission denied \(publickey|Host key verification failed/i.test(raw)) {
     return new AuthenticationFailedError(`git: authentication to ${where} failed: ${detail}`);
   }
@@ -158,4 +177,31 @@ export function classifyGitError(err: unknown, url: string): Error {
     return new FetchFailedError(`git: repository ${where} not found: ${detail}`);
   }
   return new FetchFailedError(`git: ${where}: ${detail}`);
+}
+
+/** `host` or `[host]:port`, as known_hosts writes it. */
+function sshHostOf(url: string): string {
+  try {
+    const u = new URL(url);
+    return u.port && u.port !== '22' ? `[${u.hostname}]:${u.port}` : u.hostname;
+  } catch {
+    return redactUrl(url);
+  }
+}
+
+/** For an unknown host on a non-22 port: how its known_hosts entry must be written. */
+function knownHostsHint(raw: string, url: string): string {
+  const host = sshHostOf(url);
+  return /host key is known for/i.test(raw) && host.startsWith('[')
+    ? ` (no entry for ${host}; for a port other than 22 write it as "${host} <keytype> <key>")`
+    : '';
+}
+
+/** ssh's own lines that say what happened, without its banner or local file paths. */
+function sshHostKeyDetail(raw: string): string {
+  const keep = raw
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /host key is known for|Host key for .* has changed|fingerprint for|^SHA256:|Host key verification failed/i.test(l));
+  return keep.join(' ') || 'Host key verification failed.';
 }

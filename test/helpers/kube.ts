@@ -3,9 +3,9 @@
  * source by test/k8s/build.sh into ~/.cache/arena-source/bin (`.ci/run` does
  * that), started on free 127.0.0.1 ports with their data in a temp dir.
  *
- *   const kube = await startKube();          // ~5 s; one per test file is fine
- *   const kc = new KubeConfig(); kc.loadFromFile(kube.kubeconfigPath);
- *   ...
+ *   const kube = await startKube();          // ~3 s; one per test file is fine
+ *   const kc = new KubeConfig(); kc.loadFromFile(kube.kubeconfigPath);   // @kubernetes/client-node
+ *   const res = await kube.request('GET', '/api/v1/namespaces');        // or plain REST
  *   await kube.close();
  *
  * No controllers run (no kube-controller-manager, no scheduler, no kubelet):
@@ -36,6 +36,13 @@ export interface KubeBinaries {
   etcd: string;
 }
 
+/** An API server answer: HTTP status, parsed JSON body (or undefined) and the raw text. */
+export interface KubeResponse<T = any> {
+  status: number;
+  body: T;
+  text: string;
+}
+
 export interface Kube {
   /** A kubeconfig (context `arena-test`) for @kubernetes/client-node's KubeConfig.loadFromFile. */
   kubeconfigPath: string;
@@ -49,6 +56,12 @@ export interface Kube {
   dir: string;
   /** How long startup took, in ms (etcd + apiserver until /readyz). */
   startupMs: number;
+  /**
+   * One REST call as the admin (TLS verified against caPem). A JSON body is sent
+   * as `contentType` (default application/json; use application/merge-patch+json
+   * and friends for PATCH). Never rejects on HTTP errors: check `status`.
+   */
+  request<T = any>(method: string, path: string, body?: unknown, contentType?: string): Promise<KubeResponse<T>>;
   /** Last lines of both logs, for failure messages. */
   logs(): Promise<string>;
   /** Stops kube-apiserver, then etcd, and removes the temp dir. Idempotent. */
@@ -166,21 +179,28 @@ async function tail(path: string, bytes = 6_000): Promise<string> {
   return text.length > bytes ? `…${text.slice(-bytes)}` : text;
 }
 
-/** GET over TLS with the admin token; resolves with status and body (never rejects on HTTP errors). */
-function get(
+/** An HTTPS call with the admin token; resolves with status and body text (never rejects on HTTP errors). */
+function call(
   server: string,
   path: string,
   token: string,
   ca: string | undefined,
+  method = 'GET',
+  payload?: { text: string; contentType: string },
+  timeoutMs = 5_000,
 ): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${server}${path}`,
       {
-        method: 'GET',
-        headers: { authorization: `Bearer ${token}` },
+        method,
+        headers: {
+          authorization: `Bearer ${token}`,
+          accept: 'application/json',
+          ...(payload ? { 'content-type': payload.contentType, 'content-length': Buffer.byteLength(payload.text) } : {}),
+        },
         ...(ca ? { ca } : { rejectUnauthorized: false }),
-        timeout: 5_000,
+        timeout: timeoutMs,
       },
       (res) => {
         let body = '';
@@ -191,7 +211,7 @@ function get(
     );
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
-    req.end();
+    req.end(payload?.text);
   });
 }
 
@@ -205,7 +225,22 @@ function caOfBundle(pem: string): string {
   return last.endsWith('\n') ? last : `${last}\n`;
 }
 
+/**
+ * Starts etcd and kube-apiserver and waits for /readyz. The ports are picked
+ * free just before use, so another process may grab one first: that attempt
+ * is retried (up to 3 times) with new ports.
+ */
 export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(options);
+    } catch (err) {
+      if (attempt >= 3 || !/address already in use/i.test((err as Error).message)) throw err;
+    }
+  }
+}
+
+async function startOnce(options: StartKubeOptions): Promise<Kube> {
   const bins = findKubeBinaries();
   if (!bins) {
     throw new Error(
@@ -310,7 +345,7 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
     const server = `https://127.0.0.1:${securePort}`;
     let lastReadyz = '';
     await waitUntil('kube-apiserver /readyz', apiserver, options.readyTimeoutMs ?? 120_000, async () => {
-      const res = await get(server, '/readyz', token, undefined).catch((e: Error) => ({ status: 0, body: e.message }));
+      const res = await call(server, '/readyz', token, undefined).catch((e: Error) => ({ status: 0, body: e.message }));
       lastReadyz = `${res.status} ${res.body}`;
       return res.status === 200;
     }).catch(async (err: Error) => {
@@ -321,7 +356,7 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
     const kubeconfigPath = join(dir, 'kubeconfig.yaml');
     await writeFile(kubeconfigPath, kubeconfig(server, caPem, token), { mode: 0o600 });
     // The kubeconfig must actually work: check with the CA (not the insecure probe above).
-    const check = await get(server, '/version', token, caPem);
+    const check = await call(server, '/version', token, caPem);
     if (check.status !== 200) throw new Error(`GET /version with the kubeconfig's CA: ${check.status} ${check.body}`);
 
     const startupMs = Date.now() - t0;
@@ -332,6 +367,17 @@ export async function startKube(options: StartKubeOptions = {}): Promise<Kube> {
       caPem,
       dir,
       startupMs,
+      async request(method, path, body, contentType = 'application/json') {
+        const payload = body === undefined ? undefined : { text: JSON.stringify(body), contentType };
+        const res = await call(server, path, token, caPem, method, payload, 30_000);
+        let parsed: any;
+        try {
+          parsed = res.body === '' ? undefined : JSON.parse(res.body);
+        } catch {
+          parsed = undefined;
+        }
+        return { status: res.status, body: parsed, text: res.body };
+      },
       logs: async () =>
         (await Promise.all(procs.map(async (p) => `--- ${p.name} (${p.logPath})\n${await tail(p.logPath)}`))).join('\n'),
       close,

@@ -9,9 +9,15 @@
 # `go install pkg@version` refuses modules with replace directives, hence this
 # module and `go build -o` inside it.
 #
-# Skips the build when both binaries exist and the stamp (a hash of go.mod,
-# go.sum, this script and the Go version) matches. A cold build (empty module
-# and build caches) takes several minutes on 2 cores; see the timing it prints.
+# Skips the build when both binaries exist and the stamp (versions, Go
+# version, RECIPE and a hash of go.mod + go.sum) matches; `--force` rebuilds.
+# A cold build (empty module and build caches) takes about 5 minutes on
+# 2 cores (kube-apiserver ~4.5, etcd ~0.3); see the timings it prints.
+#
+# To move to another release: set k8s.io/kubernetes to v1.N.P in go.mod, each
+# k8s.io/* replace to v0.N.P (the staging modules k8s.io/kubernetes's own
+# go.mod replaces), etcd/server to the version that release requires, then
+# `GOFLAGS=-mod=mod go mod tidy` here.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,10 +26,16 @@ BIN_DIR="${ARENA_K8S_BIN_DIR:-$HOME/.cache/arena-source/bin}"
 STAMP="$BIN_DIR/k8s-binaries.stamp"
 
 cd "$HERE"
-k8s_version="$(go list -m -f '{{.Version}}' k8s.io/kubernetes)"
-etcd_version="$(go list -m -f '{{.Version}}' go.etcd.io/etcd/server/v3)"
-want_stamp="kubernetes=$k8s_version etcd=$etcd_version go=$(go env GOVERSION) inputs=$(
-  cat go.mod go.sum build.sh | sha256sum | cut -c1-16
+# Read from go.mod, not `go list -m`: that would load the module graph (and
+# download go.mod files) even when the cached binaries are current.
+mod_version() { awk -v m="$1" '$1 == m && $2 ~ /^v[0-9]/ { print $2; exit }' go.mod; }
+k8s_version="$(mod_version k8s.io/kubernetes)"
+etcd_version="$(mod_version go.etcd.io/etcd/server/v3)"
+[[ -n "$k8s_version" && -n "$etcd_version" ]] || { echo "cannot read versions from $HERE/go.mod" >&2; exit 1; }
+# Bump RECIPE when the build flags below change in a way that matters.
+RECIPE=1
+want_stamp="kubernetes=$k8s_version etcd=$etcd_version go=$(go env GOVERSION) recipe=$RECIPE mod=$(
+  cat go.mod go.sum | sha256sum | cut -c1-16
 )"
 
 if [[ "${1:-}" != "--force" && -x "$BIN_DIR/kube-apiserver" && -x "$BIN_DIR/etcd" &&

@@ -5,7 +5,9 @@ import { LocalResourceStore } from '../../resources/local-store.js';
 import { startArtifactServer } from '../../server/artifact-server.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
-import { connectWorker, startWorker } from '../../worker.js';
+import { connectWorker, installRuntime, startWorker } from '../../worker.js';
+import { createLogger } from '../../observability/logger.js';
+import { startMetricsServer } from '../../observability/metrics.js';
 import { connectClient } from '../../client.js';
 import { ArenaSourceController } from '../../controller/controller.js';
 import { loadKubeClients } from '../../kube/config.js';
@@ -13,7 +15,7 @@ import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 
-export interface WorkerFlags extends Partial<GlobalOptions> {
+export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
   kubernetes?: boolean;
   kubeconfig?: string;
@@ -24,8 +26,23 @@ export interface WorkerFlags extends Partial<GlobalOptions> {
   concurrency?: number;
 }
 
+export interface MetricsFlags {
+  metricsHost?: string;
+  metricsPort?: number;
+}
+
+/** /metrics for a long-running process; `--metrics-port 0` picks a free port, unset disables. */
+async function startMetrics(flags: MetricsFlags, defaultPort: number) {
+  const port = flags.metricsPort ?? (env('ARENA_SOURCE_METRICS_PORT') ? Number(env('ARENA_SOURCE_METRICS_PORT')) : defaultPort);
+  if (port < 0) return undefined;
+  return startMetricsServer(flags.metricsHost ?? env('ARENA_SOURCE_METRICS_HOST') ?? '127.0.0.1', port);
+}
+
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const opts = globalOptions(flags);
+  installRuntime(env('ARENA_SOURCE_LOG_LEVEL') ?? 'info');
+  const log = createLogger();
+  const metrics = await startMetrics(flags, 9464);
   const paths = localPaths(opts.dataDir);
   const artifactBaseUrl =
     flags.artifactBaseUrl ?? env('ARENA_SOURCE_ARTIFACT_BASE_URL') ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
@@ -46,12 +63,16 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       },
     },
   });
-  console.log(`worker polling ${opts.taskQueue} (and ${worker.workerQueue}) on ${opts.temporalAddress}; artifacts at ${artifactBaseUrl}`);
+  log.info(
+    { taskQueue: opts.taskQueue, workerQueue: worker.workerQueue, temporal: opts.temporalAddress, artifactBaseUrl, metrics: metrics?.url },
+    'worker started',
+  );
   const stop = () => void worker.shutdown();
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   await worker.done;
   await connection.close();
+  await metrics?.close();
 }
 
 /** Local files, or the API server when the worker runs for a cluster. */
@@ -63,7 +84,7 @@ function backends(flags: WorkerFlags, paths: ReturnType<typeof localPaths>) {
   return { statusSink: new KubeStatusSink(kube), resources: new KubeResourceReader(kube) };
 }
 
-export interface ControllerFlags extends Partial<GlobalOptions> {
+export interface ControllerFlags extends Partial<GlobalOptions>, MetricsFlags {
   kubeconfig?: string;
   watchNamespaces?: string;
   resyncSeconds?: number;
@@ -71,6 +92,8 @@ export interface ControllerFlags extends Partial<GlobalOptions> {
 
 export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   const opts = globalOptions(flags);
+  const log = createLogger();
+  const metrics = await startMetrics(flags, 9465);
   const client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
   const namespaces = (flags.watchNamespaces ?? env('ARENA_SOURCE_WATCH_NAMESPACES') ?? '')
     .split(',')
@@ -82,6 +105,7 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
     taskQueue: opts.taskQueue,
     namespaces,
     ...(flags.resyncSeconds ? { resyncMs: flags.resyncSeconds * 1000 } : {}),
+    log: (message) => log.info(message),
   });
   await controller.start();
   await new Promise<void>((resolve) => {
@@ -90,6 +114,7 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   });
   await controller.stop();
   await client.connection.close();
+  await metrics?.close();
 }
 
 export interface ServeFlags extends Partial<GlobalOptions> {

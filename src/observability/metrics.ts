@@ -1,0 +1,115 @@
+/**
+ * Prometheus metrics (prom-client) for worker, controller and artifact server,
+ * and a tiny /metrics endpoint. Names follow Prometheus conventions; the README
+ * lists them with PromQL for the no-op ratio.
+ */
+import http from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'arena_source_process_' });
+
+const DURATION_BUCKETS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+
+export const cyclesTotal = new Counter({
+  name: 'arena_source_cycles_total',
+  help: 'Reconcile cycles finished, by result (fetched: new fetch+pack+upload; noop: unchanged and verified; failed).',
+  labelNames: ['result', 'type'] as const,
+  registers: [registry],
+});
+
+export const cycleDuration = new Histogram({
+  name: 'arena_source_cycle_duration_seconds',
+  help: 'Duration of a reconcile cycle, from its start to its final status, by result.',
+  labelNames: ['result', 'type'] as const,
+  buckets: DURATION_BUCKETS,
+  registers: [registry],
+});
+
+export const noopRatio = new Gauge({
+  name: 'arena_source_noop_ratio',
+  help: 'Share of cycles this process saw finish as no-ops (unchanged source), since start.',
+  registers: [registry],
+});
+
+let cyclesSeen = 0;
+let noopsSeen = 0;
+/** One finished cycle: counts it, times it, and keeps the no-op ratio current. */
+export function recordCycle(result: 'fetched' | 'noop' | 'failed', type: string, seconds: number): void {
+  cyclesTotal.inc({ result, type });
+  cycleDuration.observe({ result, type }, seconds);
+  cyclesSeen += 1;
+  if (result === 'noop') noopsSeen += 1;
+  noopRatio.set(noopsSeen / cyclesSeen);
+}
+
+export const activityDuration = new Histogram({
+  name: 'arena_source_activity_duration_seconds',
+  help: 'Duration of each activity execution, by activity type and outcome.',
+  labelNames: ['activity', 'outcome'] as const,
+  buckets: DURATION_BUCKETS,
+  registers: [registry],
+});
+
+export const artifactBytes = new Histogram({
+  name: 'arena_source_artifact_size_bytes',
+  help: 'Size of each artifact uploaded to the store.',
+  buckets: [1e3, 1e4, 1e5, 1e6, 1e7, 1e8],
+  registers: [registry],
+});
+
+export const sourcesByPhase = new Gauge({
+  name: 'arena_source_sources',
+  help: 'Sources by phase, as last reported through this process.',
+  labelNames: ['phase'] as const,
+  registers: [registry],
+});
+
+export const controllerReconciles = new Counter({
+  name: 'arena_source_controller_reconciles_total',
+  help: 'Resources the controller reconciled, by result.',
+  labelNames: ['result'] as const,
+  registers: [registry],
+});
+
+export const artifactRequests = new Counter({
+  name: 'arena_source_artifact_requests_total',
+  help: 'Artifact server responses by method and status code.',
+  labelNames: ['method', 'code'] as const,
+  registers: [registry],
+});
+
+/** Tracks the last phase per source so sourcesByPhase is a count of sources, not of reports. */
+const phases = new Map<string, string>();
+export function recordPhase(key: string, phase: string | undefined): void {
+  if (!phase) return;
+  const previous = phases.get(key);
+  if (previous === phase) return;
+  if (previous) sourcesByPhase.dec({ phase: previous });
+  sourcesByPhase.inc({ phase });
+  phases.set(key, phase);
+}
+export function forgetSource(key: string): void {
+  const previous = phases.get(key);
+  if (previous) sourcesByPhase.dec({ phase: previous });
+  phases.delete(key);
+}
+
+export async function startMetricsServer(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url !== '/metrics') {
+      res.writeHead(404).end();
+      return;
+    }
+    registry
+      .metrics()
+      .then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text))
+      .catch((err: Error) => res.writeHead(500).end(err.message));
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const address = server.address() as { port: number };
+  return {
+    url: `http://${host}:${address.port}/metrics`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

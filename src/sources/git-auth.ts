@@ -1,0 +1,218 @@
+/**
+ * Credentials for git, prepared inside an activity from the Secret named by
+ * `spec.git.secretRef` (see activities/source.ts). The workflow only ever sees
+ * the Secret's name; values live in the environment of one git process and,
+ * for SSH, in a private temporary directory that `cleanup()` removes.
+ *
+ * HTTPS / HTTP (keys `username` and `password`, both required):
+ *   The credentials travel as an `Authorization: Basic …` header set through
+ *   git's GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n environment
+ *   (`http.extraHeader`), so they are in no argv, no URL and no file. The header
+ *   is sent preemptively, so there is no 401 round trip and no prompt. It is
+ *   deliberately not URL-scoped (`http.<url>.extraHeader`): each git process we
+ *   start talks to exactly one remote (the spec's URL), and a URL inside a config
+ *   key trips simple-git's unanchored config-key guards for repository names
+ *   containing words like "alias" or "pager". curl drops the header on a
+ *   redirect to another host, port or scheme. A `username` alone is refused:
+ *   a forgotten `password` would otherwise show up as a puzzling 401.
+ *
+ * SSH (`ssh://` URLs; keys `identity` and `known_hosts`, both required):
+ *   The private key and known_hosts are written to 0600 files in a fresh 0700
+ *   directory (`git-auth-*` under `tmpRoot`), and GIT_SSH_COMMAND runs ssh with
+ *   no config file, no agent, only that key and strict host key checking against
+ *   only that known_hosts: a host key is never trusted on first use. A non-22
+ *   port needs known_hosts entries written `[host]:port keytype key`.
+ *
+ * In every case credential helpers from the worker's own git config are
+ * switched off (`credential.helper=`), so a source never borrows the worker's
+ * credentials, and ours are never handed to a helper to store.
+ */
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GitSource } from '../api/schema.js';
+import { redactUrl } from '../api/spec-rules.js';
+import { AuthenticationFailedError, InvalidSpecError } from '../errors.js';
+import type { SecretObject } from '../resources/types.js';
+import { requireSecretKey } from '../secrets/secret-ref.js';
+
+/** The Secret keys this module reads. */
+export const GIT_SECRET_KEYS = {
+  username: 'username',
+  password: 'password',
+  identity: 'identity',
+  knownHosts: 'known_hosts',
+} as const;
+
+/** Name prefix of the temporary directories holding SSH key material. */
+export const GIT_AUTH_DIR_PREFIX = 'git-auth-';
+
+export interface GitAuth {
+  /** Environment for git (GIT_* variables only). Holds credentials: never log or return it. */
+  env: Record<string, string>;
+  /** Removes the key material written for this fetch. Idempotent; call it in `finally`. */
+  cleanup(): Promise<void>;
+}
+
+export interface GitAuthOptions {
+  /** Where the private `git-auth-*` directory is created (default: the OS temp dir). */
+  tmpRoot?: string;
+  /** The ssh client (default: `ssh` on PATH). */
+  sshBinary?: string;
+  /** ssh's ConnectTimeout in seconds (default 30). */
+  connectTimeoutSeconds?: number;
+}
+
+/**
+ * Prepares git's environment for `git.url` with the credentials in `secret`
+ * (undefined when the spec names no Secret). Errors name the Secret and the
+ * key, never a value.
+ */
+export async function prepareGitAuth(git: GitSource, secret: SecretObject | undefined, opts: GitAuthOptions = {}): Promise<GitAuth> {
+  let url: URL;
+  try {
+    url = new URL(git.url);
+  } catch {
+    throw new InvalidSpecError(`spec.git.url: not a valid URL: ${JSON.stringify(redactUrl(git.url))}`);
+  }
+  const config: Array<[string, string]> = [['credential.helper', '']];
+  switch (url.protocol) {
+    case 'https:':
+    case 'http:': {
+      if (secret) config.push(['http.extraHeader', `Authorization: Basic ${basicCredentials(secret, git.url)}`]);
+      return { env: configEnv(config), cleanup: async () => undefined };
+    }
+    case 'ssh:':
+      return prepareSsh(git, url, secret, config, opts);
+    default:
+      throw new InvalidSpecError(`spec.git.url: unsupported scheme "${url.protocol.replace(':', '')}"; use https://, http:// or ssh://`);
+  }
+}
+
+function basicCredentials(secret: SecretObject, url: string): string {
+  const purpose = `HTTP basic auth to ${redactUrl(url)}`;
+  const username = requireSecretKey(secret, GIT_SECRET_KEYS.username, purpose);
+  const password = requireSecretKey(secret, GIT_SECRET_KEYS.password, purpose);
+  if (username.includes(':')) {
+    // RFC 7617: the user-id cannot contain a colon; the server would split it wrongly.
+    throw new AuthenticationFailedError(
+      `Secret ${secret.namespace}/${secret.name}: key '${GIT_SECRET_KEYS.username}' must not contain ':' (HTTP basic auth cannot carry it)`,
+    );
+  }
+  return Buffer.from(`${username}:${password}`, 'utf8').toString('base64');
+}
+
+async function prepareSsh(
+  git: GitSource,
+  url: URL,
+  secret: SecretObject | undefined,
+  config: Array<[string, string]>,
+  opts: GitAuthOptions,
+): Promise<GitAuth> {
+  const where = redactUrl(git.url);
+  if (!secret) {
+    throw new InvalidSpecError(
+      `spec.git.secretRef: required for ssh:// URLs (${where}): name a Secret with keys ` +
+        `'${GIT_SECRET_KEYS.identity}' (private key) and '${GIT_SECRET_KEYS.knownHosts}' (host keys are never trusted on first use)`,
+    );
+  }
+  const identity = requireSecretKey(secret, GIT_SECRET_KEYS.identity, `SSH authentication to ${where}`);
+  const knownHosts = requireSecretKey(
+    secret,
+    GIT_SECRET_KEYS.knownHosts,
+    `verifying the SSH host key of ${hostPort(url)}; host keys are never trusted on first use`,
+  );
+  if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(identity)) {
+    const what = /^\s*(ssh-|ecdsa-|sk-)\S+\s+AAAA/.test(identity) ? 'a public key' : 'no PEM/OpenSSH private key';
+    throw new AuthenticationFailedError(
+      `Secret ${secret.namespace}/${secret.name}: key '${GIT_SECRET_KEYS.identity}' holds ${what}; it must hold the private key (-----BEGIN … PRIVATE KEY-----)`,
+    );
+  }
+  if (!knownHosts.split('\n').some((l) => l.trim() !== '' && !l.trim().startsWith('#'))) {
+    throw new AuthenticationFailedError(
+      `Secret ${secret.namespace}/${secret.name}: key '${GIT_SECRET_KEYS.knownHosts}' has no host key lines`,
+    );
+  }
+
+  const root = opts.tmpRoot ?? tmpdir();
+  await mkdir(root, { recursive: true });
+  const dir = await mkdtemp(join(root, GIT_AUTH_DIR_PREFIX));
+  const cleanup = async (): Promise<void> => {
+    await rm(dir, { recursive: true, force: true, maxRetries: 3 });
+  };
+  try {
+    await chmod(dir, 0o700);
+    const keyFile = join(dir, 'identity');
+    const knownHostsFile = join(dir, 'known_hosts');
+    // OpenSSH rejects a key without its final newline ("invalid format"); CRLF from Windows editors too.
+    await writeFile(keyFile, withFinalNewline(identity.replace(/\r\n/g, '\n')), { mode: 0o600, flag: 'wx' });
+    await writeFile(knownHostsFile, withFinalNewline(knownHosts.replace(/\r\n/g, '\n')), { mode: 0o600, flag: 'wx' });
+    const sshArgs = [
+      opts.sshBinary ?? 'ssh',
+      '-F', '/dev/null', // neither ~/.ssh/config nor /etc/ssh/ssh_config
+      // Not `-i`: it stats the literal path, then expands %-tokens in it; IdentityFile is consistent.
+      '-o', `IdentityFile=${sshOptionPath(keyFile)}`,
+      '-o', 'IdentitiesOnly=yes',
+      '-o', 'IdentityAgent=none',
+      '-o', 'PreferredAuthentications=publickey',
+      '-o', 'PasswordAuthentication=no',
+      '-o', 'KbdInteractiveAuthentication=no',
+      '-o', 'BatchMode=yes',
+      '-o', 'StrictHostKeyChecking=yes',
+      '-o', `UserKnownHostsFile=${sshOptionPath(knownHostsFile)}`,
+      '-o', 'GlobalKnownHostsFile=/dev/null',
+      '-o', 'UpdateHostKeys=no',
+      '-o', 'CheckHostIP=no',
+      '-o', 'ForwardAgent=no',
+      '-o', 'ForwardX11=no',
+      '-o', 'ClearAllForwardings=yes',
+      '-o', 'PermitLocalCommand=no',
+      '-o', 'ControlMaster=no',
+      '-o', 'ControlPath=none',
+      '-o', `ConnectTimeout=${Math.max(1, Math.round(opts.connectTimeoutSeconds ?? 30))}`,
+      '-o', 'LogLevel=ERROR',
+    ];
+    return {
+      env: {
+        ...configEnv(config),
+        // git runs this through `sh -c`; every word is single-quoted.
+        GIT_SSH_COMMAND: sshArgs.map(shellQuote).join(' '),
+        GIT_SSH_VARIANT: 'ssh', // so git passes the port as `-p` and GIT_PROTOCOL via SendEnv
+      },
+      cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}
+
+/** `GIT_CONFIG_COUNT` and friends (git ≥ 2.31): config for this process only, read after every config file. */
+function configEnv(entries: Array<[string, string]>): Record<string, string> {
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  entries.forEach(([key, value], i) => {
+    env[`GIT_CONFIG_KEY_${i}`] = key;
+    env[`GIT_CONFIG_VALUE_${i}`] = value;
+  });
+  return env;
+}
+
+function hostPort(url: URL): string {
+  return url.port && url.port !== '22' ? `[${url.hostname}]:${url.port}` : url.hostname;
+}
+
+function withFinalNewline(text: string): string {
+  return text.endsWith('\n') ? text : `${text}\n`;
+}
+
+/** IdentityFile and UserKnownHostsFile expand %-tokens and split on blanks: escape and quote. */
+function sshOptionPath(path: string): string {
+  const escaped = path.replace(/%/g, '%%');
+  if (!/\s/.test(escaped)) return escaped;
+  if (escaped.includes('"')) throw new Error(`cannot pass ${JSON.stringify(path)} to ssh (blank and double quote)`);
+  return `"${escaped}"`;
+}
+
+export function shellQuote(word: string): string {
+  return /^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}

@@ -1,0 +1,325 @@
+/**
+ * OCI sources: `oci://registry/repository:tag` or `…@sha256:<hex>`.
+ *
+ * resolveOciRevision asks the registry which manifest the reference names (one
+ * HEAD, nothing pulled) and formats the revision as the specification says:
+ * `tag@sha256:<hex>`, or `@sha256:<hex>` for a digest URL.
+ *
+ * fetchOciArtifact pulls that manifest BY DIGEST and writes the bundle into a
+ * directory. Two layouts are accepted:
+ *   (a) one tar+gzip content layer (Flux's application/vnd.cncf.flux.content.v1.tar+gzip,
+ *       application/vnd.oci.image.layer.v1.tar+gzip, application/tar+gzip…),
+ *       extracted safely (src/oci/extract.ts);
+ *   (b) plain ORAS file artifacts: one layer per file, named by its
+ *       org.opencontainers.image.title annotation (a safe relative path); a layer
+ *       oras pushed from a directory (io.deis.oras.content.unpack) is extracted
+ *       below its title.
+ * Every blob is verified against its descriptor (sha256 and size) before use,
+ * and the pack limits are enforced before download (descriptor sizes) and
+ * while writing (bytes actually written).
+ *
+ * Credentials come from the Secret named by spec.oci.secretRef, resolved here,
+ * inside the activity, and reach oras only through a private config file.
+ */
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { ociRevision } from '../api/revision.js';
+import { checkSpec, parseOciUrl, redactUrl, type OciReference } from '../api/spec-rules.js';
+import type { ArenaSourceSpec, OciSource } from '../api/schema.js';
+import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
+import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, UnsafeContentError } from '../errors.js';
+import { registryAuthFromSecret } from '../oci/credentials.js';
+import {
+  ensureDirs,
+  extractTarGz,
+  maxTarBytes,
+  newBudget,
+  safeRelativePath,
+  tooManyBytes,
+  tooManyEntries,
+  type ExtractBudget,
+} from '../oci/extract.js';
+import { withOras, type OrasOptions, type OrasTarget, type RegistryAuth } from '../oci/oras.js';
+import type { ResourceReader } from '../resources/types.js';
+import { loadSecret } from '../secrets/secret-ref.js';
+
+export interface OciContext {
+  /** Namespace of the ArenaSource: where its secretRef lives. */
+  namespace: string;
+  resources: ResourceReader;
+  /** Worker settings: oras binary, extra CA file. */
+  oras?: OrasOptions;
+  /** Budget for all registry calls of one activity (spec.timeout). */
+  timeoutMs: number;
+  /** Called between blobs (an activity heartbeat). */
+  heartbeat?: (detail: string) => void;
+}
+
+export interface OciRevision {
+  revision: string;
+  /** The manifest digest, sha256:<hex>. */
+  digest: string;
+}
+
+export type OciLayout = 'tar' | 'files';
+
+export interface OciFetchResult {
+  digest: string;
+  layout: OciLayout;
+  /** Entries written (files, directories, symlinks). */
+  entries: number;
+  /** Regular-file bytes written. */
+  bytes: number;
+}
+
+/** Media types of a layer that holds the whole bundle as a tar+gzip. */
+export const TAR_GZIP_MEDIA_TYPES: readonly string[] = [
+  'application/vnd.cncf.flux.content.v1.tar+gzip',
+  'application/vnd.oci.image.layer.v1.tar+gzip',
+  'application/vnd.docker.image.rootfs.diff.tar.gzip',
+  'application/tar+gzip',
+  'application/x-gtar',
+  'application/gzip',
+];
+export const TITLE_ANNOTATION = 'org.opencontainers.image.title';
+const ORAS_UNPACK_ANNOTATION = 'io.deis.oras.content.unpack';
+const INDEX_MEDIA_TYPES = ['application/vnd.oci.image.index.v1+json', 'application/vnd.docker.distribution.manifest.list.v2+json'];
+const DIGEST = /^sha256:[0-9a-f]{64}$/;
+
+/** The context an activity passes: spec.timeout, the worker's resources and oras settings. */
+export function ociContextFor(
+  spec: ArenaSourceSpec,
+  namespace: string,
+  deps: { resources: ResourceReader; oras?: OrasOptions },
+  heartbeat?: (detail: string) => void,
+): OciContext {
+  const checked = checkSpec(spec);
+  if (!checked.ok) throw new InvalidSpecError(checked.problems.join('; '), checked.problems);
+  return {
+    namespace,
+    resources: deps.resources,
+    timeoutMs: checked.checked.timeoutMs,
+    ...(deps.oras ? { oras: deps.oras } : {}),
+    ...(heartbeat ? { heartbeat } : {}),
+  };
+}
+
+/** The registry, repository and tag/digest of spec.oci.url, or InvalidSpecError. */
+export function parseOciSource(oci: OciSource): OciReference {
+  const ref = typeof oci?.url === 'string' ? parseOciUrl(oci.url) : undefined;
+  if (!ref || ref.registry.includes('@')) {
+    throw new InvalidSpecError(
+      `spec.oci.url: ${JSON.stringify(redactUrl(String(oci?.url)))} is not oci://registry/repository:tag or oci://registry/repository@sha256:<digest>`,
+    );
+  }
+  return ref;
+}
+
+/** One HEAD on the manifest: which digest does the URL name now? */
+export async function resolveOciRevision(oci: OciSource, ctx: OciContext): Promise<OciRevision> {
+  const ref = parseOciSource(oci);
+  const target = await ociTarget(oci, ref, ctx);
+  const digest = await withOras(target, orasOptions(ctx), (s) => s.resolve(ref.digest ?? (ref.tag as string)));
+  if (ref.digest && digest !== ref.digest) {
+    throw new FetchFailedError(`oci: ${ref.registry}/${ref.repository}@${ref.digest} resolved to ${digest}`, { retryable: false });
+  }
+  return { revision: ociRevision(ref.tag, digest), digest };
+}
+
+/** The revision a fetch of `digest` produced, for the same URL. */
+export function ociRevisionFor(oci: OciSource, digest: string): string {
+  return ociRevision(parseOciSource(oci).tag, digest);
+}
+
+/**
+ * The digest to pull for a revision resolveRevision reported: its digest when
+ * it belongs to this URL's tag (or is this URL's pinned digest), else undefined
+ * (resolve again: the spec changed in between).
+ */
+export function digestOfRevision(oci: OciSource, revision: string | undefined): string | undefined {
+  const ref = parseOciSource(oci);
+  if (ref.digest) return ref.digest;
+  if (!revision) return undefined;
+  const prefix = `${ref.tag ?? ''}@`;
+  if (!revision.startsWith(prefix)) return undefined;
+  const digest = revision.slice(prefix.length);
+  return DIGEST.test(digest) ? digest : undefined;
+}
+
+/** Pulls the manifest `digest` names and writes the bundle into `dir` (created; must be new or empty). */
+export async function fetchOciArtifact(
+  oci: OciSource,
+  digest: string,
+  dir: string,
+  ctx: OciContext,
+  limits?: Partial<PackLimits>,
+): Promise<OciFetchResult> {
+  if (!DIGEST.test(digest)) throw new InvalidSpecError(`oci: "${digest}" is not a sha256 digest`);
+  const lim: PackLimits = {
+    maxFiles: limits?.maxFiles ?? DEFAULT_PACK_LIMITS.maxFiles,
+    maxBytes: limits?.maxBytes ?? DEFAULT_PACK_LIMITS.maxBytes,
+  };
+  const ref = parseOciSource(oci);
+  const target = await ociTarget(oci, ref, ctx);
+  const where = `${ref.registry}/${ref.repository}@${digest}`;
+  await mkdir(dir, { recursive: true });
+  // Blobs are downloaded next to `dir`, never into it (they are not bundle content).
+  const staging = await mkdtemp(join(dirname(dir), '.oci-blobs-'));
+  try {
+    return await withOras(target, orasOptions(ctx), async (session) => {
+      const manifest = parseManifest(await session.fetchManifest(digest), where);
+      const plan = planLayers(manifest, lim, where);
+      const budget = newBudget(lim);
+      for (const [i, layer] of plan.layers.entries()) {
+        const blob = join(staging, `${i}-${layer.digest.slice(7, 23)}`);
+        await session.fetchBlob(layer.digest, blob, layer.size);
+        ctx.heartbeat?.(`blob ${i + 1}/${plan.layers.length}`);
+        const what = `layer ${layer.digest} of ${where}`;
+        if (plan.layout === 'tar') {
+          await extractTarGz(blob, dir, budget, { what });
+        } else if (layer.unpack) {
+          await extractTarGz(blob, dir, budget, { what, requirePrefix: layer.title as string });
+        } else {
+          await placeFile(blob, dir, layer.title as string, layer.size, budget, what);
+        }
+        await rm(blob, { force: true });
+      }
+      return { digest, layout: plan.layout, entries: budget.entries, bytes: budget.bytes };
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/** Credentials for the URL's registry from spec.oci.secretRef (none without one). */
+export async function loadRegistryAuth(oci: OciSource, registry: string, ctx: Pick<OciContext, 'namespace' | 'resources'>): Promise<RegistryAuth | undefined> {
+  if (!oci.secretRef) return undefined;
+  const secret = await loadSecret(ctx.resources, ctx.namespace, oci.secretRef);
+  return registryAuthFromSecret(secret, registry);
+}
+
+async function ociTarget(oci: OciSource, ref: OciReference, ctx: OciContext): Promise<OrasTarget> {
+  const auth = await loadRegistryAuth(oci, ref.registry, ctx);
+  return {
+    registry: ref.registry,
+    repository: ref.repository,
+    insecure: oci.insecure === true,
+    ...(auth ? { auth, credentialSource: `Secret ${ctx.namespace}/${oci.secretRef?.name}` } : {}),
+  };
+}
+
+function orasOptions(ctx: OciContext): OrasOptions {
+  return { ...(ctx.oras ?? {}), timeoutMs: ctx.timeoutMs };
+}
+
+interface Descriptor {
+  mediaType: string;
+  digest: string;
+  size: number;
+  annotations: Record<string, string>;
+}
+
+interface Manifest {
+  mediaType?: string;
+  layers: Descriptor[];
+}
+
+function parseManifest(bytes: Buffer, where: string): Manifest {
+  const bad = (why: string) => new FetchFailedError(`oci: ${where}: ${why}`, { retryable: false });
+  let raw: unknown;
+  try {
+    raw = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw bad('the manifest is not JSON');
+  }
+  if (typeof raw !== 'object' || raw === null) throw bad('the manifest is not a JSON object');
+  const m = raw as { mediaType?: unknown; schemaVersion?: unknown; manifests?: unknown; layers?: unknown };
+  const mediaType = typeof m.mediaType === 'string' ? m.mediaType : undefined;
+  if ((mediaType && INDEX_MEDIA_TYPES.includes(mediaType)) || Array.isArray(m.manifests)) {
+    throw bad('is an image index (several manifests, e.g. per platform); point spec.oci.url at a single artifact');
+  }
+  if (m.schemaVersion !== 2 || !Array.isArray(m.layers)) throw bad(`is not an OCI image manifest (media type ${mediaType ?? 'unset'})`);
+  const layers = m.layers.map((l, i): Descriptor => {
+    const d = l as { mediaType?: unknown; digest?: unknown; size?: unknown; annotations?: unknown };
+    if (typeof d?.digest !== 'string' || !DIGEST.test(d.digest)) {
+      throw bad(`layer ${i} has digest ${JSON.stringify(d?.digest)}; only sha256 digests are supported`);
+    }
+    if (typeof d.size !== 'number' || !Number.isSafeInteger(d.size) || d.size < 0) throw bad(`layer ${i} has no valid size`);
+    const annotations: Record<string, string> = {};
+    if (typeof d.annotations === 'object' && d.annotations !== null) {
+      for (const [k, v] of Object.entries(d.annotations)) if (typeof v === 'string') annotations[k] = v;
+    }
+    return { mediaType: typeof d.mediaType === 'string' ? d.mediaType : '', digest: d.digest, size: d.size, annotations };
+  });
+  return { ...(mediaType ? { mediaType } : {}), layers };
+}
+
+interface PlannedLayer {
+  digest: string;
+  size: number;
+  title?: string;
+  unpack: boolean;
+}
+
+/** Which layout the manifest uses, and the limits that can be checked before any download. */
+function planLayers(manifest: Manifest, lim: PackLimits, where: string): { layout: OciLayout; layers: PlannedLayer[] } {
+  const layers = manifest.layers;
+  if (layers.length === 0) throw new FetchFailedError(`oci: ${where} has no layers: there is no bundle in it`, { retryable: false });
+  const isTarGz = (d: Descriptor) => TAR_GZIP_MEDIA_TYPES.includes(d.mediaType.split(';')[0]?.trim() ?? '');
+  const tarCap = maxTarBytes(lim);
+
+  // (a) one tar+gzip layer holds the bundle.
+  const only = layers.length === 1 ? layers[0] : undefined;
+  if (only && isTarGz(only) && only.annotations[ORAS_UNPACK_ANNOTATION] !== 'true') {
+    if (only.size > tarCap) {
+      throw new ArtifactTooLargeError(`oci: ${where}: the content layer is ${only.size} bytes compressed, more than the limits allow (${lim.maxBytes} bytes unpacked)`);
+    }
+    return { layout: 'tar', layers: [{ digest: only.digest, size: only.size, unpack: false }] };
+  }
+
+  // (b) ORAS files: one titled layer per file.
+  if (layers.length > lim.maxFiles) throw tooManyEntries(lim, `oci: ${where}`);
+  const titles = new Set<string>();
+  let declared = 0;
+  const planned = layers.map((d): PlannedLayer => {
+    const rawTitle = d.annotations[TITLE_ANNOTATION];
+    if (rawTitle === undefined || rawTitle === '') {
+      throw new FetchFailedError(
+        `oci: ${where}: layer ${d.digest} (${d.mediaType || 'no media type'}) has no ${TITLE_ANNOTATION} annotation, so it has no file name; ` +
+          'push a single tar+gzip layer, or files with oras push',
+        { retryable: false },
+      );
+    }
+    const title = safeRelativePath(rawTitle, `oci: ${where}: layer title`);
+    if (title === '') throw new UnsafeContentError(`oci: ${where}: layer ${d.digest} has the title ${JSON.stringify(rawTitle)}, which names no file`);
+    if (titles.has(title)) throw new UnsafeContentError(`oci: ${where}: two layers are titled "${title}"`);
+    titles.add(title);
+    const unpack = d.annotations[ORAS_UNPACK_ANNOTATION] === 'true';
+    if (unpack && d.size > tarCap) {
+      throw new ArtifactTooLargeError(`oci: ${where}: layer "${title}" is ${d.size} bytes compressed, more than the limits allow`);
+    }
+    if (!unpack) {
+      declared += d.size;
+      if (declared > lim.maxBytes) throw tooManyBytes(lim, declared, `oci: ${where}`);
+    }
+    return { digest: d.digest, size: d.size, title, unpack };
+  });
+  return { layout: 'files', layers: planned };
+}
+
+/** Moves a verified blob to dir/<title>. */
+async function placeFile(blob: string, dir: string, title: string, size: number, budget: ExtractBudget, what: string): Promise<void> {
+  const parts = title.split('/');
+  for (let i = 1; i < parts.length; i++) {
+    const kind = budget.kinds.get(parts.slice(0, i).join('/'));
+    if (kind !== undefined && kind !== 'dir') throw new UnsafeContentError(`${what}: "${title}" would be written below the ${kind} "${parts.slice(0, i).join('/')}"`);
+  }
+  if (budget.kinds.has(title)) throw new UnsafeContentError(`${what}: "${title}" appears more than once`);
+  budget.entries += 1;
+  if (budget.entries > budget.limits.maxFiles) throw tooManyEntries(budget.limits, what);
+  budget.bytes += size;
+  if (budget.bytes > budget.limits.maxBytes) throw tooManyBytes(budget.limits, budget.bytes, what);
+  await ensureDirs(dir, parts.slice(0, -1), budget, what);
+  budget.kinds.set(title, 'file');
+  await rename(blob, join(dir, ...parts));
+}
