@@ -23,6 +23,8 @@ const DROP = new Set(['sdkComponent', 'taskToken']);
 
 export function temporalLogger(logger: Logger): TemporalLogger {
   const write = (level: LogLevel, message: string, meta?: LogMetadata) => {
+    // Expected on a worker's own queue, which only carries activities.
+    if (message.startsWith('No workflows registered')) return;
     const fields: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(meta ?? {})) {
       if (DROP.has(k)) continue;

@@ -1,0 +1,114 @@
+/**
+ * `arena-source worker` and `arena-source serve` as separate processes (as in a
+ * deployment): structured JSON logs carry the source and revision on every
+ * activity line, and /metrics exposes cycles, durations, phases and requests.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { API_VERSION, KIND } from '../../src/api/schema.js';
+import { parseArenaSource } from '../../src/api/validate.js';
+import { applySource, connectClient, getSource } from '../../src/client.js';
+import { GitHttpServer } from '../../src/devgit/git-http-server.js';
+import { seedRepo } from '../../src/devgit/repo.js';
+import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
+
+const BIN = resolve('bin/arena-source.js');
+
+async function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => res(port));
+    });
+  });
+}
+
+function start(args: string[], sink: { out: string }): ChildProcess {
+  const child = spawn('node', [BIN, ...args], { env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  child.stdout!.on('data', (d) => (sink.out += d));
+  child.stderr!.on('data', (d) => (sink.out += d));
+  return child;
+}
+
+describe('worker and artifact server as processes', () => {
+  let dir: string;
+  let git: GitHttpServer;
+  let worker: ChildProcess;
+  let server: ChildProcess;
+  const workerLog = { out: '' };
+  const serverLog = { out: '' };
+  let ports: { artifacts: number; metrics: number };
+  const taskQueue = uniqueTaskQueue('proc');
+  const namespace = `p${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arena-proc-'));
+    git = await GitHttpServer.start({ root: join(dir, 'git') });
+    await seedRepo(join(dir, 'git'), 'packs', { 'pack.json': '{"id":"p"}' });
+    ports = { artifacts: await freePort(), metrics: await freePort() };
+    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
+    server = start([...common, 'serve', '--port', String(ports.artifacts)], serverLog);
+    worker = start([...common, 'worker', '--artifact-base-url', `http://127.0.0.1:${ports.artifacts}`, '--metrics-port', String(ports.metrics)], workerLog);
+    await waitFor('worker started', async () => workerLog.out, (o) => o.includes('"worker started"'), 60_000);
+  });
+
+  after(async () => {
+    for (const child of [worker, server]) {
+      if (child && child.exitCode === null) {
+        child.kill('SIGTERM');
+        await new Promise((r) => child.once('exit', r));
+      }
+    }
+    await git?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('reconciles a source, logs JSON with source and revision, and exposes metrics', async () => {
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    try {
+      const source = parseArenaSource({
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: 'logged', namespace },
+        spec: { type: 'git', interval: '1s', git: { url: git.repoUrl('packs') } },
+      });
+      await applySource(client, taskQueue, source);
+      const ref = { namespace, name: 'logged' };
+      const ready = await waitFor('Ready', () => getSource(client, ref), (s) => s.status?.phase === 'Ready', 60_000);
+      const res = await fetch(ready.status!.artifact!.url);
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+      await waitFor('two no-op cycles', async () => workerLog.out, (o) => (o.match(/"result":"noop"/g) ?? []).length >= 2, 20_000);
+      await client.workflow.getHandle(`arena-source/${namespace}/logged`).terminate('done');
+    } finally {
+      await client.connection.close();
+    }
+
+    const lines = workerLog.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const cycle = lines.find((l) => l.msg === 'cycle finished' && l.result === 'fetched');
+    assert.ok(cycle, workerLog.out.slice(-2000));
+    assert.equal(cycle.sourceNamespace, namespace);
+    assert.equal(cycle.sourceName, 'logged');
+    assert.match(String(cycle.revision), /^main@sha1:[0-9a-f]{40}$/);
+    assert.equal(cycle.workflowId, `arena-source/${namespace}/logged`);
+    assert.equal(cycle.level, 'info');
+
+    const metrics = await (await fetch(`http://127.0.0.1:${ports.metrics}/metrics`)).text();
+    assert.match(metrics, /arena_source_cycles_total\{result="fetched",type="git"\} [1-9]/);
+    assert.match(metrics, /arena_source_cycles_total\{result="noop",type="git"\} [1-9]/);
+    assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="resolveRevision",outcome="succeeded"\} [1-9]/);
+    assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="packBundle",outcome="succeeded"\} [1-9]/);
+    assert.match(metrics, /arena_source_sources\{phase="Ready"\} 1/);
+    assert.match(metrics, /arena_source_noop_ratio 0\.[1-9]/);
+    assert.match(metrics, /arena_source_artifact_size_bytes_count [1-9]/);
+    const served = await (await fetch(`http://127.0.0.1:${ports.artifacts}/metrics`)).text();
+    assert.match(served, /arena_source_artifact_requests_total\{method="GET",code="200"\} [1-9]/);
+  });
+});
