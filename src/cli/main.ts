@@ -10,6 +10,7 @@ import {
   applyCommand,
   deleteCommand,
   getCommand,
+  historyCommand,
   reconcileCommand,
   resumeCommand,
   suspendCommand,
@@ -88,7 +89,17 @@ program
   .addOption(ns())
   .option('-A, --all-namespaces', 'list sources in every namespace')
   .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'wide', 'json', 'yaml']).default('table'))
+  .option('-w, --watch', 'after listing, print a row whenever a source changes phase or revision')
   .action((name, flags) => getCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('history')
+  .description("a source's last cycles from Temporal: time, result (fetched/noop/failed), duration, revision")
+  .argument('<name>')
+  .addOption(ns())
+  .option('--limit <n>', 'how many cycles', intOption, 10)
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['table', 'json']).default('table'))
+  .action((name, flags) => historyCommand(name, { ...globals(), ...flags }));
 
 program
   .command('suspend')

@@ -142,6 +142,37 @@ spec:
     await assert.rejects(cli('get', 'bad'), (err: { stderr: string }) => /not found/.test(err.stderr));
   });
 
+  it('history lists the last cycles with result, duration and revision', async () => {
+    const rows = JSON.parse(await cli('history', 'support', '-n', 'arena', '-o', 'json'));
+    assert.ok(rows.length >= 2);
+    assert.ok(rows.some((r: { result: string }) => r.result === 'fetched'));
+    for (const r of rows) {
+      assert.match(r.revision, /^main@sha1:[0-9a-f]{40}$/);
+      assert.ok(r.durationMs >= 0 && Date.parse(r.time) > 0);
+    }
+    assert.ok(Date.parse(rows[0].time) >= Date.parse(rows[rows.length - 1].time), 'newest first');
+    const text = await cli('history', 'support', '-n', 'arena');
+    assert.match(text.split('\n')[0]!, /^TIME\s+RESULT\s+DURATION\s+PHASE\s+REVISION/);
+  });
+
+  it('get --watch prints a row when a source changes', async () => {
+    const watcher = spawn('node', [BIN, '--temporal-address', `127.0.0.1:${ports.temporal}`, 'get', '-n', 'arena', '--watch'], {
+      env: { ...process.env, TEMPORAL_ADDRESS: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let seen = '';
+    watcher.stdout!.on('data', (d) => (seen += d));
+    try {
+      await waitFor('first table', async () => seen, (o) => o.includes('support'), 20_000);
+      const sha = await commitFiles(`http://127.0.0.1:${ports.git}/prompt-library.git`, { 'customer-support/w.md': 'w\n' }, { branch: 'main', message: 'w' });
+      await cli('reconcile', 'support', '-n', 'arena');
+      await waitFor('a watch row', async () => seen, (o) => o.includes(`main@sha1:${sha.slice(0, 12)}`), 20_000);
+    } finally {
+      watcher.kill('SIGINT');
+      watcher.kill('SIGTERM');
+    }
+  });
+
   it('delete stops the workflow and removes the artifacts', async () => {
     const src = await getJson('test-prompts');
     assert.match(await cli('delete', 'test-prompts', '-n', 'arena'), /deleted/);

@@ -19,7 +19,8 @@ import { LocalResourceStore } from '../../resources/local-store.js';
 import type { SourceRef } from '../../../activities/types.js';
 import { globalOptions, type GlobalOptions } from '../config.js';
 import { UsageError } from '../usage-error.js';
-import { formatSources, type OutputFormat } from '../format.js';
+import { formatSources, table, type OutputFormat } from '../format.js';
+import { cycleHistory } from '../../history.js';
 
 
 async function withClient<T>(flags: Partial<GlobalOptions>, fn: (client: Client, opts: GlobalOptions) => Promise<T>): Promise<T> {
@@ -75,6 +76,7 @@ export interface GetFlags extends Partial<GlobalOptions> {
   namespace?: string;
   allNamespaces?: boolean;
   output?: string;
+  watch?: boolean;
 }
 
 export async function getCommand(name: string | undefined, flags: GetFlags): Promise<void> {
@@ -87,13 +89,56 @@ export async function getCommand(name: string | undefined, flags: GetFlags): Pro
       process.stdout.write(formatSources([source], format, { single: true }));
       return;
     }
-    const refs = await listSourceRefs(client, flags.allNamespaces ? undefined : namespace);
-    const sources = await Promise.all(refs.map((ref) => query(client, ref)));
-    if (sources.length === 0 && format !== 'json' && format !== 'yaml') {
+    const list = async () => {
+      const refs = await listSourceRefs(client, flags.allNamespaces ? undefined : namespace);
+      return (await Promise.allSettled(refs.map((ref) => query(client, ref))))
+        .filter((r): r is PromiseFulfilledResult<ArenaSource> => r.status === 'fulfilled')
+        .map((r) => r.value);
+    };
+    const sources = await list();
+    if (sources.length === 0 && format !== 'json' && format !== 'yaml' && !flags.watch) {
       console.error(flags.allNamespaces ? 'No ArenaSources found.' : `No ArenaSources found in ${namespace} namespace.`);
       return;
     }
     process.stdout.write(formatSources(sources, format, { allNamespaces: flags.allNamespaces }));
+    if (flags.watch) await watchSources(list, sources, format, flags.allNamespaces === true);
+  });
+}
+
+/** Like `kubectl get -w`: after the first table, one more row each time a source's phase or revision changes. */
+async function watchSources(list: () => Promise<ArenaSource[]>, first: ArenaSource[], format: OutputFormat, allNamespaces: boolean) {
+  const seen = new Map(first.map((s) => [key(s), fingerprint(s)]));
+  let stop = false;
+  process.once('SIGINT', () => (stop = true));
+  while (!stop) {
+    await new Promise((r) => setTimeout(r, 1_000));
+    for (const s of await list().catch(() => [] as ArenaSource[])) {
+      if (seen.get(key(s)) === fingerprint(s)) continue;
+      seen.set(key(s), fingerprint(s));
+      const rows = formatSources([s], format === 'wide' ? 'wide' : 'table', { allNamespaces }).split('\n');
+      process.stdout.write(`${rows[1]}\n`);
+    }
+  }
+}
+
+const key = (s: ArenaSource) => `${s.metadata.namespace}/${s.metadata.name}`;
+const fingerprint = (s: ArenaSource) => `${s.status?.phase}|${s.status?.artifact?.revision}|${s.spec.suspend}`;
+
+export async function historyCommand(name: string, flags: Partial<GlobalOptions> & { namespace?: string; limit?: number; output?: string }) {
+  await withClient(flags, async (client) => {
+    const ref = { namespace: flags.namespace ?? DEFAULT_NAMESPACE, name };
+    let records;
+    try {
+      records = await cycleHistory(client, ref, flags.limit ?? 10);
+    } catch (err) {
+      throw new UsageError(`arenasource ${ref.namespace}/${name}: ${describeQueryError(err)}`);
+    }
+    if (flags.output === 'json') {
+      process.stdout.write(`${JSON.stringify(records, null, 2)}\n`);
+      return;
+    }
+    const rows = records.map((r) => [r.time, r.result, `${(r.durationMs / 1000).toFixed(2)}s`, r.phase, r.revision, r.result === 'failed' ? r.message : '']);
+    process.stdout.write(table([['TIME', 'RESULT', 'DURATION', 'PHASE', 'REVISION', 'MESSAGE'], ...rows]));
   });
 }
 
