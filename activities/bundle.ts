@@ -37,13 +37,11 @@ export function bundleActivities(deps: ActivityDeps) {
 
     async uploadArtifact({ source, workDir, archivePath, checksum }: UploadArtifactInput): Promise<UploadArtifactResult> {
       const root = ownWorkDir(workDir);
-      try {
-        const stored = await deps.store.put(source, archivePath, checksum);
-        artifactBytes.observe(stored.size);
-        return { url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`, checksum: stored.checksum, size: stored.size };
-      } finally {
-        await rm(root, { recursive: true, force: true });
-      }
+      const stored = await deps.store.put(source, archivePath, checksum);
+      artifactBytes.observe(stored.size);
+      // Only on success: a retry of a failed upload needs the archive; the workflow discards it otherwise.
+      await rm(root, { recursive: true, force: true });
+      return { url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`, checksum: stored.checksum, size: stored.size };
     },
 
     async discardWorkDir({ workDir }: { workDir: string }): Promise<void> {

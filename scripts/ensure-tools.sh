@@ -53,4 +53,6 @@ go_tool temporal github.com/temporalio/cli v1.5.1 github.com/temporalio/cli/cmd/
 
 if [[ "$PROFILE" == "test" ]]; then
   :
+  # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
+  go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
 fi

@@ -42,6 +42,8 @@ import {
 const NON_RETRYABLE = ['InvalidSpec', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
+/** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
+const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
@@ -194,7 +196,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     let outcome: Outcome;
     let event: SourceEvent | undefined;
     try {
-      const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`).resolveRevision({ source, spec });
+      const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({ source, spec });
       const current = state.status.artifact;
       const identity = contentIdentity(spec);
       const upToDate = current && current.revision === revision && state.artifactIdentity === identity;
@@ -236,12 +238,13 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
   async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<Artifact> {
     for (let attempt = 1; ; attempt++) {
-      const fetched = await sharedActivities(checked, `fetch ${resolved}`).fetchSource({ source, spec, revision: resolved });
+      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({ source, spec, revision: resolved });
       const pinned = (summary: string) =>
         proxyActivities<PinnedActivities>({
           taskQueue: fetched.workerQueue,
           startToCloseTimeout: checked.timeoutMs,
           scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
+          heartbeatTimeout: Math.min(tuning.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS, checked.timeoutMs),
           retry: retryPolicy(),
           summary,
         });
@@ -276,9 +279,10 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 }
 
 /** Activities on the shared queue; `summary` is what the Temporal UI shows on the history row. */
-function sharedActivities(checked: CheckedSpec, summary: string) {
+function sharedActivities(checked: CheckedSpec, summary: string, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS) {
   return proxyActivities<SharedActivities>({
     startToCloseTimeout: checked.timeoutMs,
+    heartbeatTimeout: Math.min(heartbeatTimeoutMs, checked.timeoutMs),
     retry: retryPolicy(),
     summary,
   });

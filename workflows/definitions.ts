@@ -43,6 +43,8 @@ export interface WorkflowTuning {
   maxHistoryEvents?: number;
   /** How long a pinned activity may wait for its worker before the cycle re-fetches elsewhere. */
   pinnedScheduleToStartMs?: number;
+  /** How long an activity may go without a heartbeat before its worker is presumed dead. */
+  heartbeatTimeoutMs?: number;
 }
 
 export interface CycleCounters {

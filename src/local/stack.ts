@@ -14,6 +14,7 @@ import { startArtifactServer, type RunningArtifactServer } from '../server/artif
 import { LocalStatusStore } from '../status/local-status-store.js';
 import type { StatusSink } from '../status/types.js';
 import type { ResourceReader } from '../resources/types.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
 import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
 
@@ -31,11 +32,16 @@ export interface LocalStackOptions {
   noWorker?: boolean;
   /** Other backends for the worker (e.g. the API server's ConfigMaps/Secrets and status subresource). */
   backends?: { statusSink: StatusSink; resources: ResourceReader };
+  /** Artifact store of the worker and the artifact server instead of <dataDir>/artifacts (e.g. an S3 store). */
+  store?: ArtifactStore;
 }
 
 export interface LocalStack {
   client: Client;
+  /** The filesystem store under <dataDir>/artifacts (unused when opts.store is given). */
   store: FilesystemArtifactStore;
+  /** The store the worker and the artifact server use: opts.store, else `store`. */
+  artifactStore: ArtifactStore;
   resources: LocalResourceStore;
   statuses: LocalStatusStore;
   artifactServer: RunningArtifactServer;
@@ -58,9 +64,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const paths = localPaths(opts.dataDir);
   const namespace = opts.temporalNamespace ?? 'default';
   const store = new FilesystemArtifactStore(paths.artifacts);
+  const artifactStore = opts.store ?? store;
   const resources = new LocalResourceStore(paths.resources);
   const statuses = new LocalStatusStore(paths.status);
-  const artifactServer = await startArtifactServer(store, {
+  const artifactServer = await startArtifactServer(artifactStore, {
     host: opts.artifactHost ?? '127.0.0.1',
     port: opts.artifactPort ?? 0,
   });
@@ -77,7 +84,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       taskQueue: opts.taskQueue,
       workRoot: paths.work,
       deps: {
-        store,
+        store: artifactStore,
         artifactBaseUrl: opts.artifactBaseUrl ?? artifactServer.url,
         statusSink: opts.backends?.statusSink ?? statuses,
         resources: opts.backends?.resources ?? resources,
@@ -92,6 +99,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   return {
     client,
     store,
+    artifactStore,
     resources,
     statuses,
     artifactServer,

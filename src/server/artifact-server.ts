@@ -20,6 +20,13 @@ export interface ArtifactServerOptions {
   prefix?: string;
   /** Called for unexpected errors (store failures); default: console.error. */
   onError?: (err: unknown, req: http.IncomingMessage) => void;
+  /**
+   * Answer GET with a 302 to a short-lived URL of the store itself (an S3
+   * presigned GET) instead of streaming the bytes through this server; HEAD,
+   * 304 and 404 are still answered here, and status.artifact.url stays this
+   * server's URL. Needs a store with `presign`. `true` means 300 s. Default off.
+   */
+  redirectPresigned?: boolean | { expiresInSeconds?: number };
 }
 
 export interface StartArtifactServerOptions extends ArtifactServerOptions {
@@ -44,6 +51,10 @@ const PREFIX = /^(\/[A-Za-z0-9._~-]+)+$/;
 export function createArtifactServer(store: ArtifactStore, opts: ArtifactServerOptions = {}): http.Server {
   const prefix = normalisePrefix(opts.prefix);
   const onError = opts.onError ?? ((err: unknown) => console.error('artifact server:', err));
+  const redirectSeconds = presignSeconds(opts.redirectPresigned);
+  if (redirectSeconds !== null && typeof store.presign !== 'function') {
+    throw new Error('artifact server: redirectPresigned needs a store that can presign URLs (the S3 store)');
+  }
 
   return http.createServer((req, res) => {
     res.on('finish', () => artifactRequests.inc({ method: req.method ?? '', code: String(res.statusCode) }));
@@ -54,7 +65,7 @@ export function createArtifactServer(store: ArtifactStore, opts: ArtifactServerO
         .catch(() => send(res, 500, 'internal error\n'));
       return;
     }
-    handle(store, prefix, req, res).catch((err: unknown) => {
+    handle(store, prefix, redirectSeconds, req, res).catch((err: unknown) => {
       onError(err, req);
       if (!res.headersSent) {
         send(res, 500, 'internal error\n');
@@ -105,6 +116,7 @@ function normalisePrefix(prefix: string | undefined): string {
 async function handle(
   store: ArtifactStore,
   prefix: string,
+  redirectSeconds: number | null,
   req: http.IncomingMessage,
   res: http.ServerResponse,
 ): Promise<void> {
@@ -143,6 +155,18 @@ async function handle(
     return;
   }
 
+  if (method === 'GET' && redirectSeconds !== null && store.presign) {
+    const location = await store.presign(key, redirectSeconds);
+    if (location !== null) {
+      // The target expires: the redirect itself must not be cached. A Range header
+      // is re-sent by the client to the target, which answers it.
+      res.removeHeader('Accept-Ranges');
+      res.writeHead(302, { Location: location, 'Cache-Control': 'no-store', 'Content-Length': 0 });
+      res.end();
+      return;
+    }
+  }
+
   let range: { start: number; end: number } | null = null;
   const rangeHeader = req.headers.range;
   if (method === 'GET' && rangeHeader !== undefined && ifRangeAllows(req.headers['if-range'], etag)) {
@@ -178,6 +202,15 @@ async function handle(
     if (req.destroyed || res.destroyed) return;
     throw err;
   }
+}
+
+function presignSeconds(opt: ArtifactServerOptions['redirectPresigned']): number | null {
+  if (opt === undefined || opt === false) return null;
+  const seconds = opt === true ? 300 : (opt.expiresInSeconds ?? 300);
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 7 * 24 * 3600) {
+    throw new Error(`artifact server: presigned URL lifetime ${seconds}s must be between 1 s and 7 days`);
+  }
+  return Math.floor(seconds);
 }
 
 function send(res: http.ServerResponse, status: number, body: string): void {

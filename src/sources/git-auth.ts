@@ -187,12 +187,18 @@ async function prepareSsh(
   }
 }
 
-/** `GIT_CONFIG_COUNT` and friends (git ≥ 2.31): config for this process only, read after every config file. */
+/**
+ * `GIT_CONFIG_COUNT` and friends (git ≥ 2.31): config for this process only, read after
+ * every config file. Appended after entries the worker's own environment may carry (git's
+ * client gets process.env merged under this), so an operator's settings stay and ours win.
+ */
 function configEnv(entries: Array<[string, string]>): Record<string, string> {
-  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(entries.length) };
+  const ambient = Number.parseInt(process.env.GIT_CONFIG_COUNT ?? '0', 10);
+  const base = Number.isSafeInteger(ambient) && ambient > 0 ? ambient : 0;
+  const env: Record<string, string> = { GIT_CONFIG_COUNT: String(base + entries.length) };
   entries.forEach(([key, value], i) => {
-    env[`GIT_CONFIG_KEY_${i}`] = key;
-    env[`GIT_CONFIG_VALUE_${i}`] = value;
+    env[`GIT_CONFIG_KEY_${base + i}`] = key;
+    env[`GIT_CONFIG_VALUE_${base + i}`] = value;
   });
   return env;
 }

@@ -146,7 +146,11 @@ export function digestOfRevision(oci: OciSource, revision: string | undefined): 
   return DIGEST.test(digest) ? digest : undefined;
 }
 
-/** Pulls the manifest `digest` names and writes the bundle into `dir` (created; must be new or empty). */
+/**
+ * Pulls the manifest `digest` names and writes the bundle into `dir` (created;
+ * must be new or empty). On failure `dir` is removed: no half-extracted (or
+ * hostile) content is left behind.
+ */
 export async function fetchOciArtifact(
   oci: OciSource,
   digest: string,
@@ -186,6 +190,9 @@ export async function fetchOciArtifact(
       }
       return { digest, layout: plan.layout, entries: budget.entries, bytes: budget.bytes };
     });
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
   } finally {
     await rm(staging, { recursive: true, force: true });
   }

@@ -39,6 +39,17 @@ export interface ArtifactStore {
    * or a checksum); returns deleted keys.
    */
   prune(source: SourceKey, keep: number, current: string): Promise<string[]>;
+  /**
+   * Optional: every artifact of a source with its size and publish time, in
+   * no particular order (retention uses it; see src/store/retention.ts).
+   */
+  list?(source: SourceKey): Promise<Array<{ key: string; size: number; mtime: Date }>>;
+  /**
+   * Optional: a short-lived URL from which the object can be fetched directly
+   * (an S3 presigned GET), or null for an invalid key. The artifact server
+   * redirects to it when asked to.
+   */
+  presign?(key: string, expiresInSeconds: number): Promise<string | null>;
 }
 
 // Kubernetes names: a namespace is a DNS-1123 label, an object name a

@@ -33,7 +33,12 @@ export interface TestEnv {
 
 export async function startTestEnv(
   label: string,
-  opts: { gitAuth?: { username: string; password: string }; backends?: LocalStackOptions['backends'] } = {},
+  opts: {
+    gitAuth?: { username: string; password: string };
+    backends?: LocalStackOptions['backends'];
+    /** Artifact store instead of the filesystem one (e.g. an S3 store). */
+    store?: LocalStackOptions['store'];
+  } = {},
 ): Promise<TestEnv> {
   const dataDir = await mkdtemp(join(tmpdir(), `arena-${label}-`));
   const gitRoot = join(dataDir, 'git');
@@ -46,6 +51,7 @@ export async function startTestEnv(
     temporalAddress: temporalAddress(),
     taskQueue,
     ...(opts.backends ? { backends: opts.backends } : {}),
+    ...(opts.store ? { store: opts.store } : {}),
   });
   const ref = (name: string) => ({ namespace, name });
   return {

@@ -83,3 +83,25 @@ describe('git sources', () => {
     assert.ok(summaries.some((x) => /^upload sha256:[0-9a-f]{64} \(\d+ bytes, \d+ entries\)$/.test(x)));
   });
 });
+
+describe('search attributes', () => {
+  let env: TestEnv;
+  before(async () => {
+    env = await startTestEnv('sa');
+  });
+  after(async () => env?.close());
+
+  it('lists sources by namespace, type, phase and revision through Temporal visibility', async () => {
+    const sha = await seedRepo(env.gitRoot, 'sa', { 'pack.json': PACK('1') });
+    await env.apply('findme', { type: 'git', interval: '1h', git: { url: env.git.repoUrl('sa') } });
+    await env.waitFor('findme', 'Ready', (s) => s.status?.phase === 'Ready');
+    const query = `ArenaSourceNamespace = '${env.namespace}' AND ArenaSourceType = 'git' AND ArenaSourcePhase = 'Ready' AND ArenaSourceRevision = 'main@sha1:${sha}'`;
+    const { waitFor } = await import('../helpers/wait.js');
+    const ids = await waitFor('visibility', async () => {
+      const found: string[] = [];
+      for await (const wf of env.stack.client.workflow.list({ query })) found.push(wf.workflowId);
+      return found;
+    }, (found) => found.length === 1, 15_000);
+    assert.deepEqual(ids, [`arena-source/${env.namespace}/findme`]);
+  });
+});

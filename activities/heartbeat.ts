@@ -1,0 +1,24 @@
+/**
+ * Long activities heartbeat on a timer, so a worker that dies mid-fetch is noticed
+ * after the heartbeat timeout (seconds), not after the whole start-to-close timeout.
+ */
+import { Context } from '@temporalio/activity';
+
+export const HEARTBEAT_EVERY_MS = 2_000;
+
+export function withHeartbeat<T extends Record<string, (...args: never[]) => Promise<unknown>>>(fns: T, names: Array<keyof T>): T {
+  const out: Record<string, unknown> = { ...fns };
+  for (const name of names) {
+    const fn = fns[name]!;
+    out[name as string] = async (...args: never[]) => {
+      const ctx = Context.current();
+      const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
+      try {
+        return await fn(...args);
+      } finally {
+        clearInterval(timer);
+      }
+    };
+  }
+  return out as T;
+}

@@ -1,0 +1,151 @@
+/**
+ * Faults against real servers: a worker killed mid-fetch, the Temporal server
+ * restarted under running workflows, a full disk under the artifact store.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { API_VERSION, KIND } from '../../src/api/schema.js';
+import { findCondition } from '../../src/api/status.js';
+import { parseArenaSource } from '../../src/api/validate.js';
+import { applySource, connectClient, getCounters, getSource } from '../../src/client.js';
+import { GitHttpServer } from '../../src/devgit/git-http-server.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { startLocalStack } from '../../src/local/stack.js';
+import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
+import { freePort, startCli, startTemporal } from '../helpers/processes.js';
+import { startTestEnv, type TestEnv } from '../helpers/env.js';
+import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
+
+const source = (namespace: string, name: string, spec: Record<string, unknown>) =>
+  parseArenaSource({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec });
+
+describe('a worker killed in the middle of a fetch', () => {
+  let dir: string;
+  let git: GitHttpServer;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arena-kill-'));
+    git = await GitHttpServer.start({ root: join(dir, 'git') });
+    await seedRepo(join(dir, 'git'), 'slow', { 'pack.json': '{"v":1}', 'more/data.txt': 'x'.repeat(10_000) });
+  });
+  after(async () => {
+    await git?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('another worker completes the cycle; no partial artifact is ever published', async () => {
+    const taskQueue = uniqueTaskQueue('kill');
+    const ns = 'killed';
+    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
+    const first = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    try {
+      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+      // Every request waits, so the fetch is still running when the worker dies.
+      git.setFault({ kind: 'delay', ms: 1_500 });
+      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('slow') } }), {
+        heartbeatTimeoutMs: 3_000,
+      });
+      const events = join(dir, 'data', 'status', ns, 'victim.events.json');
+      await waitFor('fetch started', () => readFile(events, 'utf8').catch(() => ''), (t) => t.includes('FetchStarted'), 60_000);
+      await first.kill();
+      git.setFault(null);
+      assert.equal(await new FilesystemArtifactStore(join(dir, 'data', 'artifacts')).verify({ namespace: ns, name: 'victim' }, `sha256:${'0'.repeat(64)}`), false);
+      const second = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+      try {
+        const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'victim' }), (s) => s.status?.phase === 'Ready', 90_000);
+        const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
+        assert.equal(await store.verify({ namespace: ns, name: 'victim' }, ready.status!.artifact!.checksum!), true);
+        const history = await client.workflow.getHandle(`arena-source/${ns}/victim`).fetchHistory();
+        const timedOut = (history.events ?? []).filter((e) => e.activityTaskTimedOutEventAttributes);
+        const retried = (history.events ?? []).some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
+        assert.ok(retried || timedOut.length > 0, 'the killed attempt was retried');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.kill();
+      await client.workflow.getHandle(`arena-source/${ns}/victim`).terminate('done').catch(() => undefined);
+      await client.connection.close();
+    }
+  });
+});
+
+describe('the Temporal server restarted under running workflows', () => {
+  it('every source continues afterwards', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arena-restart-'));
+    const port = await freePort();
+    let temporal = await startTemporal(port, join(dir, 'temporal.db'));
+    const git = await GitHttpServer.start({ root: join(dir, 'git') });
+    await seedRepo(join(dir, 'git'), 'r', { 'pack.json': '{"v":1}' });
+    const taskQueue = uniqueTaskQueue('restart');
+    const stack = await startLocalStack({ dataDir: join(dir, 'data'), temporalAddress: `127.0.0.1:${port}`, taskQueue });
+    const refs = ['one', 'two', 'three'].map((name) => ({ namespace: 'restart', name }));
+    try {
+      for (const ref of refs) {
+        await applySource(stack.client, taskQueue, source(ref.namespace, ref.name, { type: 'git', interval: '1s', git: { url: git.repoUrl('r') } }));
+      }
+      for (const ref of refs) await waitFor(`${ref.name} Ready`, () => getSource(stack.client, ref), (s) => s.status?.phase === 'Ready', 60_000);
+      const before = await Promise.all(refs.map((ref) => getCounters(stack.client, ref)));
+      await temporal.stop();
+      await new Promise((r) => setTimeout(r, 2_000));
+      temporal = await startTemporal(port, join(dir, 'temporal.db'));
+      const sha = await commitFiles(bareRepoPath(join(dir, 'git'), 'r'), { 'pack.json': '{"v":2}' }, { branch: 'main', message: 'v2' });
+      for (const [i, ref] of refs.entries()) {
+        const after = await waitFor(`${ref.name} continues`, () => getSource(stack.client, ref), (s) => s.status?.artifact?.revision === `main@sha1:${sha}`, 90_000);
+        assert.equal(after.status!.phase, 'Ready');
+        assert.ok((await getCounters(stack.client, ref)).cycles > before[i]!.cycles);
+      }
+    } finally {
+      for (const ref of refs) await stack.client.workflow.getHandle(`arena-source/${ref.namespace}/${ref.name}`).terminate().catch(() => undefined);
+      await stack.close();
+      await git.close();
+      await temporal.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** A real full filesystem needs a tmpfs mount, which needs root. */
+function canMount(): string | false {
+  if (process.getuid?.() !== 0) return 'mounting a small tmpfs needs root';
+  return false;
+}
+
+describe('a full disk under the artifact store', { skip: canMount() }, () => {
+  let env: TestEnv;
+  let mountPoint: string;
+  before(async () => {
+    env = await startTestEnv('full');
+    mountPoint = join(env.stack.store.root);
+    await mkdir(mountPoint, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=512k', 'tmpfs', mountPoint]);
+  });
+  after(async () => {
+    if (mountPoint) execFileSync('umount', ['-l', mountPoint]);
+    await env?.close();
+  });
+
+  it('ends in Error/StorageFailed with a clear message, and the previous artifact stays intact', async () => {
+    await seedRepo(env.gitRoot, 'big', { 'pack.json': '{"v":1}' });
+    await env.apply('big', { type: 'git', interval: '1h', git: { url: env.git.repoUrl('big') } });
+    const ready = await env.waitFor('big', 'Ready', (s) => s.status?.phase === 'Ready');
+    // Random bytes do not compress: this archive cannot fit in 512 KiB.
+    await commitFiles(bareRepoPath(env.gitRoot, 'big'), { 'blob.bin': randomBytes(1_500_000) }, { branch: 'main', message: 'big' });
+    const { reconcileSource } = await import('../../src/client.js');
+    await reconcileSource(env.stack.client, { namespace: env.namespace, name: 'big' });
+    const failed = await env.waitFor('big', 'Error', (s) => s.status?.phase === 'Error', 60_000);
+    const cond = findCondition(failed.status!.conditions, 'Ready')!;
+    assert.equal(cond.reason, 'StorageFailed');
+    assert.match(cond.message, /no space|ENOSPC|full/i);
+    assert.deepEqual(failed.status!.artifact, ready.status!.artifact);
+    const dl = await env.download(ready.status!.artifact!.url);
+    assert.equal(dl.status, 200);
+    assert.equal(dl.sha256, ready.status!.artifact!.checksum);
+  });
+});

@@ -1,0 +1,174 @@
+/**
+ * The git activities (resolveRevision, fetchSource) with private sources, called
+ * directly in Temporal's activity test environment against a real git smart-HTTP
+ * server with basic auth and a real sshd. Right after every call, successful or
+ * not, no key material is left in the worker's work root, which on purpose has a
+ * blank, a quote and a % in its path.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { DefaultLogger } from '@temporalio/worker';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { sourceActivities } from '../../activities/source.js';
+import type { ActivityDeps } from '../../activities/deps.js';
+import type { ArenaSourceSpec } from '../../src/api/schema.js';
+import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
+import { GitHttpServer } from '../../src/devgit/git-http-server.js';
+import { seedRepo } from '../../src/devgit/repo.js';
+import { SshGitServer, generateSshKeyPair } from '../../src/devgit/ssh-server.js';
+import { AuthenticationFailedError, InvalidSpecError, SecretNotFoundError } from '../../src/errors.js';
+import { LocalResourceStore } from '../../src/resources/local-store.js';
+import { LocalStatusStore } from '../../src/status/local-status-store.js';
+import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
+import { authTempDirs, putSecret, sshSecretData } from '../helpers/ssh.js';
+
+const NS = 'team';
+const source = (name: string) => ({ namespace: NS, name });
+const PASSWORD = 'pa55:word with spaces & $tuff';
+
+describe('git activities with credentials', () => {
+  let dir: string;
+  let http: GitHttpServer;
+  let ssh: SshGitServer;
+  let resources: LocalResourceStore;
+  let deps: ActivityDeps;
+  let sha: string;
+  const activities = () => sourceActivities(deps);
+  // Expected failures would each be logged at WARN; only errors are worth showing.
+  const logger = new DefaultLogger('ERROR');
+  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
+
+  const gitSpec = (url: string, secretName?: string): ArenaSourceSpec => ({
+    type: 'git',
+    interval: '1h',
+    timeout: '20s',
+    git: { url, ref: { branch: 'main' }, ...(secretName ? { secretRef: { name: secretName } } : {}) },
+  });
+
+  /** Runs resolveRevision, then fetchSource; asserts the key directories are gone after each. */
+  async function both(spec: ArenaSourceSpec, name: string): Promise<{ revision: string; bundle: string }> {
+    const a = activities();
+    try {
+      const { revision } = await inActivity(() => a.resolveRevision({ source: source(name), spec }));
+      assert.deepEqual(await authTempDirs(deps.workRoot), [], 'after resolveRevision');
+      const fetched = await inActivity(() => a.fetchSource({ source: source(name), spec, revision }));
+      assert.equal(fetched.revision, revision);
+      return { revision, bundle: await readFile(join(fetched.bundleDir, 'pack.json'), 'utf8') };
+    } finally {
+      assert.deepEqual(await authTempDirs(deps.workRoot), [], 'no key material left behind');
+    }
+  }
+
+  async function fails(spec: ArenaSourceSpec, name: string): Promise<Error[]> {
+    const a = activities();
+    const errors: Error[] = [];
+    for (const call of [
+      () => a.resolveRevision({ source: source(name), spec }),
+      () => a.fetchSource({ source: source(name), spec, revision: 'main@sha1:0000000000000000000000000000000000000000' }),
+    ]) {
+      const err = await inActivity(call).then(
+        () => assert.fail('expected a failure'),
+        (e: unknown) => e as Error,
+      );
+      errors.push(err);
+      assert.deepEqual(await authTempDirs(deps.workRoot), [], `no key material left behind after ${String(err)}`);
+    }
+    return errors;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'git-auth-activities-'));
+    const gitRoot = join(dir, 'git');
+    sha = await seedRepo(gitRoot, 'private', { 'pack.json': '{"id":"private"}' });
+    http = await GitHttpServer.start({ root: gitRoot, basicAuth: { username: 'reader', password: PASSWORD } });
+    ssh = await SshGitServer.start({ root: gitRoot });
+    resources = new LocalResourceStore(join(dir, 'resources'));
+    deps = {
+      store: new FilesystemArtifactStore(join(dir, 'artifacts')),
+      artifactBaseUrl: 'http://127.0.0.1:1',
+      statusSink: new LocalStatusStore(join(dir, 'status')),
+      resources,
+      workRoot: join(dir, "work dir's %d"),
+      workerQueue: 'q/worker/test',
+      packLimits: DEFAULT_PACK_LIMITS,
+    };
+    await putSecret(resources, NS, 'https-good', { username: 'reader', password: PASSWORD });
+    await putSecret(resources, NS, 'https-bad', { username: 'reader', password: 'wrong' });
+    await putSecret(resources, NS, 'https-user-only', { username: 'reader' });
+    await putSecret(resources, NS, 'ssh-good', sshSecretData(ssh));
+    await putSecret(resources, NS, 'ssh-bad-key', sshSecretData(ssh, { identity: (await generateSshKeyPair()).privateKey }));
+    await putSecret(resources, NS, 'ssh-bad-host', sshSecretData(ssh, { known_hosts: `[127.0.0.1]:${ssh.port} ${(await generateSshKeyPair()).publicKey}` }));
+    await putSecret(resources, NS, 'ssh-no-kh', { identity: ssh.clientPrivateKey });
+  });
+  after(async () => {
+    await ssh?.close();
+    await http?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('https: good credentials resolve and fetch', async () => {
+    const r = await both(gitSpec(http.repoUrl('private'), 'https-good'), 'h1');
+    assert.equal(r.revision, `main@sha1:${sha}`);
+    assert.equal(r.bundle, '{"id":"private"}');
+  });
+
+  it('https: no secretRef against a server that wants one is AuthenticationFailed', async () => {
+    for (const err of await fails(gitSpec(http.repoUrl('private')), 'h2')) {
+      assert.ok(err instanceof AuthenticationFailedError, String(err));
+    }
+  });
+
+  it('https: a wrong password is AuthenticationFailed naming the URL, not the password', async () => {
+    for (const err of await fails(gitSpec(http.repoUrl('private'), 'https-bad'), 'h3')) {
+      assert.ok(err instanceof AuthenticationFailedError, String(err));
+      assert.ok(err.message.includes(http.repoUrl('private')), err.message);
+      assert.ok(!err.message.includes('wrong'), err.message);
+    }
+  });
+
+  it('https: a missing Secret / a missing key is SecretNotFound', async () => {
+    for (const err of await fails(gitSpec(http.repoUrl('private'), 'absent'), 'h4')) {
+      assert.ok(err instanceof SecretNotFoundError, String(err));
+      assert.match(err.message, /Secret team\/absent not found/);
+    }
+    for (const err of await fails(gitSpec(http.repoUrl('private'), 'https-user-only'), 'h5')) {
+      assert.ok(err instanceof SecretNotFoundError, String(err));
+      assert.match(err.message, /Secret team\/https-user-only has no key 'password'/);
+    }
+  });
+
+  it('ssh: good key and known_hosts resolve and fetch over a non-22 port', async () => {
+    assert.notEqual(ssh.port, 22);
+    const r = await both(gitSpec(ssh.url('private'), 'ssh-good'), 's1');
+    assert.equal(r.revision, `main@sha1:${sha}`);
+    assert.equal(r.bundle, '{"id":"private"}');
+  });
+
+  it('ssh: a key the server does not know is AuthenticationFailed', async () => {
+    for (const err of await fails(gitSpec(ssh.url('private'), 'ssh-bad-key'), 's2')) {
+      assert.ok(err instanceof AuthenticationFailedError, String(err));
+      assert.match(err.message, /Permission denied \(publickey\)/);
+    }
+  });
+
+  it('ssh: a host key other than known_hosts says so', async () => {
+    for (const err of await fails(gitSpec(ssh.url('private'), 'ssh-bad-host'), 's3')) {
+      assert.ok(err instanceof AuthenticationFailedError, String(err));
+      assert.match(err.message, /host key of \[127\.0\.0\.1\]:\d+ did not match known_hosts/);
+    }
+  });
+
+  it('ssh: no known_hosts is SecretNotFound (no trust on first use); no secretRef is InvalidSpec', async () => {
+    for (const err of await fails(gitSpec(ssh.url('private'), 'ssh-no-kh'), 's4')) {
+      assert.ok(err instanceof SecretNotFoundError, String(err));
+      assert.match(err.message, /no key 'known_hosts'/);
+    }
+    for (const err of await fails(gitSpec(ssh.url('private')), 's5')) {
+      assert.ok(err instanceof InvalidSpecError, String(err));
+      assert.match(err.message, /secretRef: required for ssh:\/\/ URLs/);
+    }
+  });
+});
