@@ -47,12 +47,25 @@ go_tool() {
   echo "::: built $name in $((SECONDS - start))s"
 }
 
-command -v git >/dev/null 2>&1 || apt_install git ca-certificates
-[[ -x "$(git --exec-path)/git-http-backend" ]] || apt_install git
+# --- for `npm start` and the tests ---------------------------------------------
+command -v git >/dev/null 2>&1 || apt_install git
+[[ -s /etc/ssl/certs/ca-certificates.crt ]] || apt_install ca-certificates
+[[ -x "$(git --exec-path)/git-http-backend" ]] || { echo "git http-backend not found in $(git --exec-path)" >&2; exit 1; }
 go_tool temporal github.com/temporalio/cli v1.5.1 github.com/temporalio/cli/cmd/temporal
+# OCI sources talk to registries through oras (src/oci/oras.ts: $ORAS_PATH, then $BIN_DIR/oras, then PATH).
+go_tool oras oras.land/oras v1.3.6 oras.land/oras/cmd/oras
 
+# --- for the tests only ------------------------------------------------------------
 if [[ "$PROFILE" == "test" ]]; then
-  :
+  # Private git: a real sshd (src/devgit/ssh-server.ts) and the ssh client.
+  { command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || apt_install openssh-client
+  [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || apt_install openssh-server
+  # OCI: a real registry (CNCF distribution 2.8), htpasswd for its bcrypt users, openssl for a throwaway CA.
+  command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
+  command -v htpasswd >/dev/null 2>&1 || apt_install apache2-utils
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  # Kubernetes: kube-apiserver + etcd built from Go modules (test/k8s/go.mod pins the release).
+  ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
   # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
   go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
 fi

@@ -5,6 +5,7 @@
 import { Command, Option } from 'commander';
 import { DEFAULTS, intOption } from './config.js';
 import { devCommand } from './commands/dev.js';
+import { pushCommand } from './commands/push.js';
 import { controllerCommand, serveCommand, workerCommand } from './commands/services.js';
 import {
   applyCommand,
@@ -54,6 +55,12 @@ program
   .option('--concurrency <n>', 'activities run at once (default 20)', intOption)
   .option('--kubernetes', 'read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources')
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
+  .addOption(new Option('--store <kind>', 'artifact store: fs (<data-dir>/artifacts) or s3 (env ARENA_SOURCE_STORE; default fs)').choices(['fs', 's3']))
+  .option('--s3-bucket <bucket>', 'S3 bucket of the artifacts (env ARENA_SOURCE_S3_BUCKET)')
+  .option('--s3-prefix <prefix>', 'key prefix inside the bucket (env ARENA_SOURCE_S3_PREFIX; default none)')
+  .option('--s3-region <region>', 'S3 region (env ARENA_SOURCE_S3_REGION, else AWS_REGION; default us-east-1)')
+  .option('--s3-endpoint <url>', 'endpoint of an S3-compatible server, e.g. http://minio:9000 (env ARENA_SOURCE_S3_ENDPOINT)')
+  .option('--s3-force-path-style', 'path-style bucket URLs, for MinIO and most S3-compatible servers (env ARENA_SOURCE_S3_FORCE_PATH_STYLE=true)')
   .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
   .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => workerCommand({ ...globals(), ...flags }));
@@ -73,6 +80,13 @@ program
   .description('run the artifact server: GET /<namespace>/<name>/<sha256>.tar.gz, /healthz')
   .option('--host <host>', 'interface to listen on', DEFAULTS.artifactHost)
   .option('--port <port>', 'port to listen on', intOption, DEFAULTS.artifactPort)
+  .addOption(new Option('--store <kind>', 'artifact store: fs (<data-dir>/artifacts) or s3 (env ARENA_SOURCE_STORE; default fs)').choices(['fs', 's3']))
+  .option('--s3-bucket <bucket>', 'S3 bucket of the artifacts (env ARENA_SOURCE_S3_BUCKET)')
+  .option('--s3-prefix <prefix>', 'key prefix inside the bucket (env ARENA_SOURCE_S3_PREFIX; default none)')
+  .option('--s3-region <region>', 'S3 region (env ARENA_SOURCE_S3_REGION, else AWS_REGION; default us-east-1)')
+  .option('--s3-endpoint <url>', 'endpoint of an S3-compatible server, e.g. http://minio:9000 (env ARENA_SOURCE_S3_ENDPOINT)')
+  .option('--s3-force-path-style', 'path-style bucket URLs, for MinIO and most S3-compatible servers (env ARENA_SOURCE_S3_FORCE_PATH_STYLE=true)')
+  .option('--redirect-presigned', 'answer GET with a 302 to a 5-minute presigned S3 URL instead of streaming (env ARENA_SOURCE_S3_REDIRECT_PRESIGNED=true)')
   .action((flags) => serveCommand({ ...globals(), ...flags }));
 
 program
@@ -130,6 +144,21 @@ program
   .argument('<name>')
   .addOption(ns())
   .action((name, flags) => deleteCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('push')
+  .description('publish a bundle directory as an OCI artifact (reproducible tar.gz layer, Flux media types)')
+  .argument('<dir>', 'bundle directory')
+  .argument('<url>', 'oci://registry/repository:tag')
+  .option('--username <user>', 'registry user (env ARENA_SOURCE_OCI_USERNAME); the password comes from --password-stdin or ARENA_SOURCE_OCI_PASSWORD')
+  .option('--password-stdin', 'read the registry password from standard input')
+  .option('--docker-config <file>', 'credentials as a Docker config.json ({"auths": …})')
+  .option('--insecure', 'allow plain HTTP or unverified TLS')
+  .option('--ca-file <file>', 'extra CA certificate(s) for the registry')
+  .option('--source <url>', 'org.opencontainers.image.source annotation (e.g. the git URL)')
+  .option('--revision <rev>', 'org.opencontainers.image.revision annotation (e.g. main@sha1:…)')
+  .option('--oras-path <file>', 'the oras binary (env ORAS_PATH)')
+  .action((dir, url, flags) => pushCommand(dir, url, flags));
 
 export async function main(argv: string[]): Promise<void> {
   try {

@@ -4,7 +4,9 @@ import { localPaths } from '../../local/stack.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
 import { startArtifactServer } from '../../server/artifact-server.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
+import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
+import { S3ArtifactStore, redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../../store/s3-store.js';
 import { connectWorker, installRuntime, startWorker } from '../../worker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
@@ -15,7 +17,7 @@ import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 
-export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags {
+export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
   kubernetes?: boolean;
   kubeconfig?: string;
@@ -24,6 +26,8 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags {
   maxBundleFiles?: number;
   workDir?: string;
   concurrency?: number;
+  orasPath?: string;
+  ociCaFile?: string;
 }
 
 export interface MetricsFlags {
@@ -54,9 +58,12 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     workRoot: flags.workDir ?? paths.work,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
     deps: {
-      store: new FilesystemArtifactStore(paths.artifacts),
+      store: artifactStore(flags, paths.artifacts).store,
       artifactBaseUrl,
       ...backends(flags, paths),
+      ...(flags.orasPath || flags.ociCaFile
+        ? { oras: { ...(flags.orasPath ? { binary: flags.orasPath } : {}), ...(flags.ociCaFile ? { caFile: flags.ociCaFile } : {}) } }
+        : {}),
       packLimits: {
         maxBytes: flags.maxBundleBytes ?? DEFAULT_PACK_LIMITS.maxBytes,
         maxFiles: flags.maxBundleFiles ?? DEFAULT_PACK_LIMITS.maxFiles,
@@ -73,6 +80,14 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   await worker.done;
   await connection.close();
   await metrics?.close();
+}
+
+/** <data-dir>/artifacts, or an S3 bucket with --store s3 (ARENA_SOURCE_STORE=s3). */
+function artifactStore(flags: StoreFlags, fsRoot: string): { store: ArtifactStore; where: string } {
+  const s3 = s3OptionsFromFlags(flags);
+  if (s3 === null) return { store: new FilesystemArtifactStore(fsRoot), where: fsRoot };
+  const store = new S3ArtifactStore(s3);
+  return { store, where: store.location };
 }
 
 /** Local files, or the API server when the worker runs for a cluster. */
@@ -117,18 +132,21 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   await metrics?.close();
 }
 
-export interface ServeFlags extends Partial<GlobalOptions> {
+export interface ServeFlags extends Partial<GlobalOptions>, StoreFlags {
   host?: string;
   port?: number;
 }
 
 export async function serveCommand(flags: ServeFlags): Promise<void> {
   const opts = globalOptions(flags);
-  const server = await startArtifactServer(new FilesystemArtifactStore(localPaths(opts.dataDir).artifacts), {
+  const { store, where } = artifactStore(flags, localPaths(opts.dataDir).artifacts);
+  const redirect = redirectPresignedFromFlags(flags);
+  const server = await startArtifactServer(store, {
     host: flags.host ?? DEFAULTS.artifactHost,
     port: flags.port ?? DEFAULTS.artifactPort,
+    ...(redirect ? { redirectPresigned: true } : {}),
   });
-  console.log(`serving artifacts from ${localPaths(opts.dataDir).artifacts} at ${server.url}`);
+  console.log(`serving artifacts from ${where} at ${server.url}${redirect ? ' (GET redirects to presigned URLs)' : ''}`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
