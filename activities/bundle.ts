@@ -2,11 +2,11 @@
  * packBundle, uploadArtifact and discardWorkDir run on the worker holding the
  * checkout (its own task queue); verifyArtifact runs anywhere the store is.
  */
-import { rm } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { packDirectory } from '../src/bundle/pack.js';
 import { artifactBytes } from '../src/observability/metrics.js';
-import { StorageFailedError } from '../src/errors.js';
+import { FetchFailedError, StorageFailedError } from '../src/errors.js';
 import type { ActivityDeps } from './deps.js';
 import type {
   PackBundleInput,
@@ -31,6 +31,12 @@ export function bundleActivities(deps: ActivityDeps) {
     async packBundle({ workDir, bundleDir }: PackBundleInput): Promise<PackBundleResult> {
       const root = ownWorkDir(workDir);
       const archivePath = join(root, 'artifact.tar.gz');
+      const info = await stat(bundleDir).catch(() => null);
+      if (!info?.isDirectory()) {
+        // Content, not spec: a later revision may add the directory, so this is retried next interval.
+        const shown = relative(join(root, 'content'), bundleDir) || '.';
+        throw new FetchFailedError(`the bundle path "${shown}" does not exist in this revision`, { retryable: false });
+      }
       const packed = await packDirectory(bundleDir, archivePath, deps.packLimits);
       return { archivePath, checksum: packed.checksum, size: packed.size, files: packed.files };
     },

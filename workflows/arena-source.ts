@@ -44,6 +44,8 @@ const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
+/** Failures decided by the content of a revision: retrying the same revision cannot succeed. */
+const CONTENT_REJECTIONS = ['UnsafeContent', 'ArtifactTooLarge'];
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
@@ -199,13 +201,27 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({ source, spec });
       const current = state.status.artifact;
       const identity = contentIdentity(spec);
+      const rejected = state.rejected;
+      if (rejected && rejected.revision === revision && rejected.identity === identity) {
+        // The same content was refused before (unsafe or too large): do not download it again every interval.
+        throw ApplicationFailure.create({
+          type: rejected.reason,
+          message: `${rejected.message} (revision '${revision}' was rejected; waiting for a new revision)`,
+          nonRetryable: true,
+        });
+      }
       const upToDate = current && current.revision === revision && state.artifactIdentity === identity;
       if (current && upToDate && (await sharedActivities(checked, `verify ${current.checksum ?? ''}`).verifyArtifact({ source, artifact: current }))) {
         state.counters.noops += 1;
         outcome = { kind: 'ready', artifact: current };
         result = 'noop';
       } else {
-        const artifact = await fetchPackUpload(checked, revision);
+        const artifact = await fetchPackUpload(checked, revision).catch((err: unknown) => {
+          const failure = describeFailure(err, checked);
+          if (CONTENT_REJECTIONS.includes(failure.reason)) state.rejected = { revision, identity, ...failure };
+          throw err;
+        });
+        state.rejected = undefined;
         state.artifactIdentity = identity;
         state.counters.fetches += 1;
         outcome = { kind: 'ready', artifact };

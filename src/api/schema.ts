@@ -101,6 +101,8 @@ export const GitRefSchema = Type.Object(
   },
   {
     additionalProperties: false,
+    // A branch and a tag name two different commits; which one was meant cannot be guessed.
+    ...cel({ rule: '!(has(self.branch) && has(self.tag))', message: 'set one of spec.git.ref.branch or spec.git.ref.tag, not both' }),
     description: 'ref specifies the Git reference to check out. If not specified, the remote default branch.',
   },
 );

@@ -102,6 +102,9 @@ function checkGit(git: NonNullable<ArenaSourceSpec['git']>, problems: string[]):
       `spec.git.ref.commit: must be a full commit SHA (40 hex characters, or 64 for SHA-256 repositories), got ${JSON.stringify(ref.commit)}`,
     );
   }
+  if (ref.branch !== undefined && ref.tag !== undefined) {
+    problems.push('spec.git.ref: set one of branch or tag, not both (a commit may accompany either to pin it)');
+  }
   if (ref.branch !== undefined) checkRefName('spec.git.ref.branch', ref.branch, problems);
   if (ref.tag !== undefined) checkRefName('spec.git.ref.tag', ref.tag, problems);
   if (git.path !== undefined) {

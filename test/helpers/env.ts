@@ -36,6 +36,7 @@ export async function startTestEnv(
   opts: {
     gitAuth?: { username: string; password: string };
     backends?: LocalStackOptions['backends'];
+    packLimits?: LocalStackOptions['packLimits'];
     /** Artifact store instead of the filesystem one (e.g. an S3 store). */
     store?: LocalStackOptions['store'];
   } = {},
@@ -52,6 +53,7 @@ export async function startTestEnv(
     taskQueue,
     ...(opts.backends ? { backends: opts.backends } : {}),
     ...(opts.store ? { store: opts.store } : {}),
+    ...(opts.packLimits ? { packLimits: opts.packLimits } : {}),
   });
   const ref = (name: string) => ({ namespace, name });
   return {

@@ -102,6 +102,7 @@ describe('generated CRD', () => {
       "spec: CEL !has(self.configMap) || !has(self.type) || self.type == 'configmap'",
       // Stricter: an empty key is refused (Omnia would store "" and fall back to pack.json).
       'spec.configMap.key: minLength 1 (Omnia: none)',
+    'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
       // Stricter: empty ref names are refused.
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
