@@ -136,6 +136,23 @@ describe('controller on a real API server', { skip: kubeSkipReason() }, () => {
     await waitCr('while-down', 'Ready', (o) => o.status?.phase === 'Ready');
   });
 
+  it('two controllers and two workers at once: one workflow, one artifact, one finalizer', async () => {
+    const second = await startController();
+    const extraWorker = await env.stack.addWorker();
+    try {
+      await create('twice', { type: 'git', interval: '1h', git: { url: repoUrl, path: 'a' } });
+      const cr = await waitCr('twice', 'Ready', (o) => o.status?.phase === 'Ready');
+      assert.deepEqual(cr.metadata.finalizers, ['omnia.altairalabs.ai/arena-source']);
+      const runs: string[] = [];
+      for await (const wf of env.stack.client.workflow.list({ query: `WorkflowId = 'arena-source/${NS}/twice'` })) runs.push(wf.runId);
+      assert.equal(runs.length, 1, 'exactly one workflow run');
+      assert.equal((await readdir(join(env.stack.store.root, NS, 'twice'))).filter((f) => f.endsWith('.tar.gz')).length, 1);
+    } finally {
+      await second.stop();
+      await extraWorker.shutdown();
+    }
+  });
+
   it('delete → workflow completed, artifacts removed, finalizer released, resource gone', async () => {
     const cr = await getCr('while-down');
     const dir = join(env.stack.store.root, NS, 'while-down');
