@@ -112,3 +112,49 @@ describe('worker and artifact server as processes', () => {
     assert.match(served, /arena_source_artifact_requests_total\{method="GET",code="200"\} [1-9]/);
   });
 });
+
+describe('secrets never reach the logs', () => {
+  it('a worker logging a failing and a succeeding private source prints no credential', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arena-secret-log-'));
+    const password = `pw-${Math.random().toString(36).slice(2)}-S3cr3t`;
+    const git = await GitHttpServer.start({ root: join(dir, 'git'), basicAuth: { username: 'bot', password } });
+    await seedRepo(join(dir, 'git'), 'private', { 'pack.json': '{"id":"p"}' });
+    const taskQueue = uniqueTaskQueue('secretlog');
+    const namespace = `s${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+    const { LocalResourceStore } = await import('../../src/resources/local-store.js');
+    const resources = new LocalResourceStore(join(dir, 'data', 'resources'));
+    await resources.putSecret({ namespace, name: 'good', data: { username: Buffer.from('bot'), password: Buffer.from(password) } });
+    await resources.putSecret({ namespace, name: 'bad', data: { username: Buffer.from('bot'), password: Buffer.from(`${password}-wrong`) } });
+    const log = { out: '' };
+    const worker = start(
+      ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue, 'worker', '--metrics-port', String(await freePort())],
+      log,
+    );
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    try {
+      await waitFor('worker started', async () => log.out, (o) => o.includes('"worker started"'), 60_000);
+      for (const name of ['good', 'bad']) {
+        const source = parseArenaSource({
+          apiVersion: API_VERSION,
+          kind: KIND,
+          metadata: { name, namespace },
+          spec: { type: 'git', interval: '1h', git: { url: git.repoUrl('private'), secretRef: { name } } },
+        });
+        await applySource(client, taskQueue, source);
+      }
+      await waitFor('good Ready', () => getSource(client, { namespace, name: 'good' }), (s) => s.status?.phase === 'Ready', 60_000);
+      await waitFor('bad Error', () => getSource(client, { namespace, name: 'bad' }), (s) => s.status?.phase === 'Error', 60_000);
+      await waitFor('failure logged', async () => log.out, (o) => o.includes('Activity failed'), 10_000);
+      for (const secret of [password, Buffer.from(password).toString('base64'), Buffer.from(`bot:${password}`).toString('base64')]) {
+        assert.ok(!log.out.includes(secret), 'a credential appeared in the worker log');
+      }
+    } finally {
+      for (const name of ['good', 'bad']) await client.workflow.getHandle(`arena-source/${namespace}/${name}`).terminate().catch(() => undefined);
+      await client.connection.close();
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.once('exit', r));
+      await git.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
