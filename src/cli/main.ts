@@ -12,6 +12,7 @@ import {
   deleteCommand,
   getCommand,
   historyCommand,
+  searchAttributesCommand,
   reconcileCommand,
   resumeCommand,
   suspendCommand,
@@ -144,6 +145,11 @@ program
   .argument('<name>')
   .addOption(ns())
   .action((name, flags) => deleteCommand(name, { ...globals(), ...flags }));
+
+program
+  .command('search-attributes')
+  .description('register the ArenaSource* search attributes in the Temporal namespace (idempotent)')
+  .action(() => searchAttributesCommand(globals()));
 
 program
   .command('push')

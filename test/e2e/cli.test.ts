@@ -173,6 +173,10 @@ spec:
     }
   });
 
+  it('search-attributes is idempotent against a namespace that has them', async () => {
+    assert.match(await cli('search-attributes'), /all ArenaSource search attributes exist in default/);
+  });
+
   it('delete stops the workflow and removes the artifacts', async () => {
     const src = await getJson('test-prompts');
     assert.match(await cli('delete', 'test-prompts', '-n', 'arena'), /deleted/);

@@ -21,6 +21,7 @@ import { globalOptions, type GlobalOptions } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { formatSources, table, type OutputFormat } from '../format.js';
 import { cycleHistory } from '../../history.js';
+import { registerSearchAttributes } from '../../search-attributes-setup.js';
 
 
 async function withClient<T>(flags: Partial<GlobalOptions>, fn: (client: Client, opts: GlobalOptions) => Promise<T>): Promise<T> {
@@ -198,3 +199,10 @@ export async function deleteCommand(name: string, flags: Partial<GlobalOptions> 
   });
 }
 
+
+export async function searchAttributesCommand(flags: Partial<GlobalOptions>): Promise<void> {
+  await withClient(flags, async (client, opts) => {
+    const added = await registerSearchAttributes(client);
+    console.log(added.length ? `registered ${added.join(', ')} in ${opts.temporalNamespace}` : `all ArenaSource search attributes exist in ${opts.temporalNamespace}`);
+  });
+}
