@@ -104,4 +104,42 @@ describe('search attributes', () => {
     }, (found) => found.length === 1, 15_000);
     assert.deepEqual(ids, [`arena-source/${env.namespace}/findme`]);
   });
+
+  it('a Temporal namespace without them still works; search-attributes registers them', async () => {
+    const { Client } = await import('@temporalio/client');
+    const { registerSearchAttributes, searchAttributesRegistered } = await import('../../src/search-attributes-setup.js');
+    const ns = `bare-${Date.now().toString(36)}`;
+    const conn = env.stack.client.connection;
+    await conn.workflowService.registerNamespace({ namespace: ns, workflowExecutionRetentionPeriod: { seconds: 86400 } as never });
+    const { waitFor } = await import('../helpers/wait.js');
+    const client = new Client({ connection: conn, namespace: ns });
+    await waitFor('namespace ready', () => client.workflow.count().then(() => true), (ok) => ok, 20_000);
+    assert.equal(await searchAttributesRegistered(client), false);
+    // A worker on that namespace, and a source that must not try to upsert unknown attributes.
+    const { connectWorker, startWorker } = await import('../../src/worker.js');
+    const { temporalAddress } = await import('../helpers/temporal.js');
+    const { applySource, getSource } = await import('../../src/client.js');
+    const { parseArenaSource } = await import('../../src/api/validate.js');
+    const wconn = await connectWorker(temporalAddress());
+    const worker = await startWorker({
+      connection: wconn,
+      namespace: ns,
+      taskQueue: `${env.taskQueue}-bare`,
+      workRoot: env.dataDir + '/work-bare',
+      deps: { store: env.stack.store, artifactBaseUrl: env.stack.artifactServer.url, statusSink: env.stack.statuses, resources: env.stack.resources, packLimits: { maxBytes: 1e8, maxFiles: 1e4 } },
+    });
+    try {
+      await seedRepo(env.gitRoot, 'bare', { 'pack.json': PACK('1') });
+      const src = parseArenaSource({ apiVersion: 'omnia.altairalabs.ai/v1alpha1', kind: 'ArenaSource', metadata: { name: 'plain', namespace: 'x' }, spec: { type: 'git', interval: '1h', git: { url: env.git.repoUrl('bare') } } });
+      await applySource(client, `${env.taskQueue}-bare`, src);
+      await waitFor('Ready without search attributes', () => getSource(client, { namespace: 'x', name: 'plain' }), (s) => s.status?.phase === 'Ready', 30_000);
+      assert.deepEqual((await registerSearchAttributes(client)).sort(), ['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourcePhase', 'ArenaSourceRevision', 'ArenaSourceType']);
+      assert.equal(await searchAttributesRegistered(client), true);
+      assert.deepEqual(await registerSearchAttributes(client), []);
+    } finally {
+      await client.workflow.getHandle('arena-source/x/plain').terminate().catch(() => undefined);
+      await worker.shutdown();
+      await wconn.close();
+    }
+  });
 });
