@@ -114,7 +114,7 @@ export class S3ArtifactStore implements ArtifactStore {
   private readonly staleUploadMs: number;
 
   constructor(opts: S3StoreOptions) {
-    if (!opts.bucket || !/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(opts.bucket)) {
+    if (!opts.bucket || !/^[A-Za-z0-9][A-Za-z0-9._-]{1,253}[A-Za-z0-9]$/.test(opts.bucket)) {
       throw new InvalidSpecError(`S3 bucket "${opts.bucket}" is not a valid bucket name`);
     }
     this.bucket = opts.bucket;
@@ -205,6 +205,8 @@ export class S3ArtifactStore implements ArtifactStore {
       return hash.digest('hex') === hex;
     } catch (err) {
       if (isNotFound(err)) return false; // deleted between HEAD and GET
+      // The SDK checks S3's whole-object checksum while streaming: bytes that changed under it.
+      if (err instanceof Error && /checksum mismatch/i.test(err.message)) return false;
       throw this.storageError(err, `verifying artifact ${key} in ${this.location}`);
     }
   }

@@ -183,4 +183,20 @@ describe('an unreachable source', () => {
     const back = await env.waitFor('flaky', 'Ready again', (s) => s.status?.phase === 'Ready', 30_000);
     assert.equal(back.status!.artifact!.revision, `main@sha1:${sha}`);
   });
+
+  it('a server slower than spec.timeout ends in a timeout error naming spec.timeout; a cut connection is retried, then recovers', async () => {
+    const sha = await seedRepo(env.gitRoot, 'slowpoke', { 'pack.json': pack('1') });
+    await env.apply('slowpoke', { type: 'git', interval: '1s', timeout: '2s', git: { url: env.git.repoUrl('slowpoke') } });
+    const ready = await env.waitFor('slowpoke', 'Ready', (s) => s.status?.phase === 'Ready');
+    env.git.setFault({ kind: 'delay', ms: 5_000 });
+    const slow = await env.waitFor('slowpoke', 'timed out', (s) => s.status?.phase === 'Error', 60_000);
+    assert.match(findCondition(slow.status!.conditions, 'Ready')!.message, /timed out after 2s \(spec\.timeout\)/);
+    assert.deepEqual(slow.status!.artifact, ready.status!.artifact);
+    env.git.setFault({ kind: 'cut' });
+    const cut = await env.waitFor('slowpoke', 'cut error', (s) => /transfer closed|connection|Empty reply|RPC failed|unexpected/i.test(findCondition(s.status?.conditions, 'Ready')?.message ?? ''), 60_000);
+    assert.equal(cut.status!.phase, 'Error');
+    env.git.setFault(null);
+    const back = await env.waitFor('slowpoke', 'Ready again', (s) => s.status?.phase === 'Ready', 60_000);
+    assert.equal(back.status!.artifact!.revision, `main@sha1:${sha}`);
+  });
 });

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -188,6 +188,14 @@ describe('S3 artifact store (versitygw)', () => {
     assert.equal(await mp.verify(src, big.checksum), false, 'same metadata, other bytes: hashing finds it');
     const deep = s3.store('arena/test', { deepVerify: true });
     assert.equal(await deep.verify(src, f.checksum), true, 'deepVerify hashes the (repaired) single-part object too');
+    // Bit rot under the gateway (its file changed behind S3's back): S3's record still
+    // says the right SHA-256, so only deepVerify, which reads the bytes, sees it.
+    const onDisk = join(s3.dataDir, s3.bucket, key);
+    const rotten = await readFile(onDisk);
+    rotten[7] = (rotten[7]! + 1) % 256;
+    await writeFile(onDisk, rotten);
+    assert.equal(await store.verify(src, f.checksum), true, 'the default trusts the checksum S3 stored');
+    assert.equal(await deep.verify(src, f.checksum), false, 'deepVerify hashes the bytes');
 
     await store.removeSource(src);
     assert.equal(await store.verify(src, f.checksum), false, 'missing');
