@@ -3,6 +3,7 @@ import type { OrasOptions } from '../src/oci/oras.js';
 import type { ResourceReader } from '../src/resources/types.js';
 import type { StatusSink } from '../src/status/types.js';
 import type { ArtifactStore } from '../src/store/artifact-store.js';
+import type { RetentionPolicy } from '../src/store/retention.js';
 
 /** What activities need from the worker process; built once in src/worker.ts. */
 export interface ActivityDeps {
@@ -20,4 +21,7 @@ export interface ActivityDeps {
   gitBinary?: string;
   /** OCI sources: the oras binary and an extra registry CA file (else $ORAS_PATH / $ARENA_SOURCE_OCI_CA_FILE). */
   oras?: Pick<OrasOptions, 'binary' | 'caFile'>;
+  /** Artifacts kept per source and how long a replaced one survives (default: 2, 1h). */
+  retention?: Partial<RetentionPolicy>;
+  retentionTimeoutMs?: number;
 }

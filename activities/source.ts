@@ -10,7 +10,8 @@ import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
 import { InvalidSpecError } from '../src/errors.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
-import { bundleDirOf, fetchGitRef, resolveGitRef, type GitOptions } from '../src/sources/git.js';
+import { bundleDirOf, fetchGitRef, fetchTargetOf, resolveGitRef, type GitOptions } from '../src/sources/git.js';
+import { gitCacheFor } from '../src/sources/git-cache.js';
 import { prepareGitAuth } from '../src/sources/git-auth.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
 import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, resolveOciRevision } from '../src/sources/oci.js';
@@ -72,9 +73,17 @@ export function sourceActivities(deps: ActivityDeps) {
       switch (spec.type) {
         case 'git': {
           const { git, checkout } = await withGit(source.namespace, spec, async (git, options) => {
-            const ref = await resolveGitRef(git, options);
+            // A branch or tag is resolved by the fetch itself; only "the default branch" needs ls-remote first.
+            const target = fetchTargetOf(git) ?? (await resolveGitRef(git, options));
             Context.current().heartbeat('resolved');
-            return { git, checkout: await fetchGitRef(git, ref, contentDir, options) };
+            const path = normalizeBundlePath(git.path);
+            // One mirror per repository and Secret on this worker, shared by its sources (src/sources/git-cache.ts).
+            const cache = gitCacheFor(join(deps.workRoot, 'git-cache'));
+            const credentials = git.secretRef ? `${source.namespace}/${git.secretRef.name}` : '';
+            const checkout = cache
+              ? await cache.checkout({ git, target, revision, credentials, dir: contentDir, path, options })
+              : await fetchGitRef(git, target, contentDir, options, { path });
+            return { git, checkout };
           });
           return {
             workerQueue: deps.workerQueue,

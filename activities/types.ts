@@ -5,6 +5,7 @@
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
 import type { SourceEvent } from '../src/status/types.js';
+import type { PruneArtifactsInput, PruneArtifactsResult } from './retention.js';
 
 export interface SourceRef {
   namespace: string;
@@ -85,6 +86,7 @@ export interface SharedActivities {
   fetchSource(input: FetchSourceInput): Promise<FetchSourceResult>;
   reportStatus(input: ReportStatusInput): Promise<void>;
   removeSource(input: { source: SourceRef }): Promise<void>;
+  pruneArtifacts(input: PruneArtifactsInput): Promise<PruneArtifactsResult>;
 }
 
 /** Activities that must run on the worker that holds the checkout (its own task queue). */

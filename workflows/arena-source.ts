@@ -51,7 +51,7 @@ const PIPELINE_ATTEMPTS = 3;
 
 /** Status writes and cleanup: short, retried a few times, independent of the source's timeout. */
 function bookkeeping(summary: string) {
-  return proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource'>>({
+  return proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource' | 'pruneArtifacts'>>({
     startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
     summary,
@@ -247,8 +247,27 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (outcome.kind === 'ready') state.lastFailure = undefined;
     const cycle: CycleReport = { result, type: spec.type, durationMs: Date.now() - startedAt };
     await publish(outcome, nextFetchTime ? { nextFetchTime } : {}, event, cycle);
+    if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
     // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
     if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);
+  }
+
+  /**
+   * Retention: after a new artifact, and again once older ones have waited out their TTL.
+   * Best effort — a failed prune never fails the cycle; the next one continues it.
+   */
+  async function pruneIfDue(published: boolean, artifact: Artifact): Promise<void> {
+    const due = state.pruneDueAt !== undefined && Date.parse(state.pruneDueAt) <= Date.now();
+    if (!published && !due) return;
+    try {
+      const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`).pruneArtifacts({
+        source,
+        current: artifact.checksum ?? '',
+      });
+      state.pruneDueAt = result.nextDueAt;
+    } catch (err) {
+      log.warn('pruning artifacts failed; the next cycle retries', { error: String(err) });
+    }
   }
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */

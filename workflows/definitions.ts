@@ -65,6 +65,8 @@ export interface CarriedState {
   counters: CycleCounters;
   reconcileRequested: boolean;
   pendingReconcileAt?: string;
+  /** When older artifacts waiting out their retention TTL may be deleted (ISO time). */
+  pruneDueAt?: string;
   /** A revision whose content was refused (unsafe, too large): not fetched again until it changes. */
   rejected?: { revision: string; identity: string; reason: string; message: string };
   /** Message of the last failure, so a source that stays down records one event, not one per cycle. */

@@ -16,6 +16,7 @@ import type { StatusSink } from '../status/types.js';
 import type { ResourceReader } from '../resources/types.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
+import type { ActivityDeps } from '../../activities/deps.js';
 import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
 
 export interface LocalStackOptions {
@@ -28,6 +29,7 @@ export interface LocalStackOptions {
   /** Public base URL of artifacts, when the server is reached through another address. */
   artifactBaseUrl?: string;
   packLimits?: Partial<PackLimits>;
+  retention?: ActivityDeps['retention'];
   /** Start no worker (e.g. when workers run elsewhere). */
   noWorker?: boolean;
   /** Other backends for the worker (e.g. the API server's ConfigMaps/Secrets and status subresource). */
@@ -89,6 +91,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         statusSink: opts.backends?.statusSink ?? statuses,
         resources: opts.backends?.resources ?? resources,
         packLimits: { ...DEFAULT_PACK_LIMITS, ...opts.packLimits },
+        ...(opts.retention ? { retention: opts.retention } : {}),
       },
     });
     workers.push(worker);

@@ -37,6 +37,7 @@ export async function startTestEnv(
     gitAuth?: { username: string; password: string };
     backends?: LocalStackOptions['backends'];
     packLimits?: LocalStackOptions['packLimits'];
+    retention?: LocalStackOptions['retention'];
     /** Artifact store instead of the filesystem one (e.g. an S3 store). */
     store?: LocalStackOptions['store'];
   } = {},
@@ -54,6 +55,7 @@ export async function startTestEnv(
     ...(opts.backends ? { backends: opts.backends } : {}),
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.packLimits ? { packLimits: opts.packLimits } : {}),
+    ...(opts.retention ? { retention: opts.retention } : {}),
   });
   const ref = (name: string) => ({ namespace, name });
   return {

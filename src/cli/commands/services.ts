@@ -15,6 +15,7 @@ import { ArenaSourceController } from '../../controller/controller.js';
 import { loadKubeClients } from '../../kube/config.js';
 import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
+import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
@@ -28,6 +29,15 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   concurrency?: number;
   orasPath?: string;
   ociCaFile?: string;
+  retentionKeep?: number;
+  retentionTtl?: string;
+}
+
+/** --retention-keep / --retention-ttl (env ARENA_SOURCE_RETENTION_KEEP / _TTL); defaults keep 2 for 1h. */
+function retentionPolicy(flags: WorkerFlags): Partial<RetentionPolicy> {
+  const keep = flags.retentionKeep ?? (env('ARENA_SOURCE_RETENTION_KEEP') ? Number(env('ARENA_SOURCE_RETENTION_KEEP')) : undefined);
+  const ttl = flags.retentionTtl ?? env('ARENA_SOURCE_RETENTION_TTL');
+  return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
 }
 
 export interface MetricsFlags {
@@ -68,6 +78,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
         maxBytes: flags.maxBundleBytes ?? DEFAULT_PACK_LIMITS.maxBytes,
         maxFiles: flags.maxBundleFiles ?? DEFAULT_PACK_LIMITS.maxFiles,
       },
+      retention: retentionPolicy(flags),
     },
   });
   log.info(
