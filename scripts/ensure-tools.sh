@@ -66,6 +66,8 @@ if [[ "$PROFILE" == "test" ]]; then
   command -v openssl >/dev/null 2>&1 || apt_install openssl
   # Kubernetes: kube-apiserver + etcd built from Go modules (test/k8s/go.mod pins the release).
   ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
+  # kustomize renders deploy/base and deploy/overlays/* for the server-side dry-run tests.
+  go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1 sigs.k8s.io/kustomize/kustomize/v5
   # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
   go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
 fi

@@ -295,6 +295,10 @@ async function main() {
     env.TEMPORAL_CLI_PATH = bin;
   }
   env.TEMPORAL_NAMESPACE ??= 'default';
+  // In-process workers log errors only (expected failures would bury the test report);
+  // tests that read logs start their worker processes with their own level.
+  env.ARENA_SOURCE_LOG_LEVEL ??= 'error';
+  env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   const hasTestTimeout = major > 20 || (major === 20 && minor >= 11); // flag added in 20.11

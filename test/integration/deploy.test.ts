@@ -4,13 +4,17 @@
  * service account exactly what its component needs.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parse, parseAllDocuments } from 'yaml';
+import { parseAllDocuments } from 'yaml';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 import { kubeSkipReason, startKube, type Kube } from '../helpers/kube.js';
 
-const BASE = 'deploy/base';
 
 /** REST collection path for a manifest (the subset of kinds deploy/ uses). */
 function collection(doc: any): string {
@@ -27,24 +31,21 @@ function collection(doc: any): string {
   return ns ? `${root}/namespaces/${ns}/${kind}` : `${root}/${kind}`;
 }
 
-async function manifests(): Promise<any[]> {
-  const kustomization = parse(await readFile(join(BASE, 'kustomization.yaml'), 'utf8'));
-  const docs: any[] = [];
-  for (const file of kustomization.resources as string[]) {
-    for (const d of parseAllDocuments(await readFile(join(BASE, file), 'utf8'))) {
-      const js = d.toJS();
-      if (js) docs.push(js);
-    }
-  }
-  return docs;
+/** What `kubectl apply -k DIR` would send: the real kustomize (built from its Go module) renders it. */
+async function manifests(dir: string): Promise<any[]> {
+  const bin = [join(homedir(), '.cache', 'arena-source', 'bin', 'kustomize'), 'kustomize'].find((p) => p === 'kustomize' || existsSync(p))!;
+  const { stdout } = await run(bin, ['build', dir], { maxBuffer: 32 * 1024 * 1024 });
+  return parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
 }
 
 describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() }, () => {
   let kube: Kube;
   let docs: any[];
+  let s3: any[];
   before(async () => {
     kube = await startKube();
-    docs = await manifests();
+    docs = await manifests('deploy/base');
+    s3 = await manifests('deploy/overlays/s3');
   });
   after(async () => kube?.close());
 
@@ -62,6 +63,19 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() }, (
     const kinds = new Set(docs.map((d) => d.kind));
     for (const k of ['CustomResourceDefinition', 'ClusterRole', 'Deployment', 'Service', 'ServiceAccount']) assert.ok(kinds.has(k), k);
     assert.equal(docs.filter((d) => d.kind === 'Deployment').length, 3, 'controller, worker, artifact server');
+  });
+
+  it('the S3 overlay (many workers, no shared volume, PodDisruptionBudgets) passes a server-side dry run too', async () => {
+    for (const doc of s3) {
+      const res = await kube.request('POST', `${collection(doc)}?dryRun=All&fieldValidation=Strict`, doc);
+      assert.ok([200, 201, 409].includes(res.status), `${doc.kind}/${doc.metadata.name}: ${res.status} ${res.text}`);
+    }
+    assert.ok(!s3.some((d) => d.kind === 'PersistentVolumeClaim'), 'no shared volume with S3');
+    const worker = s3.find((d) => d.kind === 'Deployment' && d.metadata.name === 'arena-source-worker');
+    assert.equal(worker.spec.replicas, 3);
+    assert.ok(!JSON.stringify(worker).includes('arena-source-artifacts'), 'workers mount no artifact volume');
+    assert.equal(s3.filter((d) => d.kind === 'PodDisruptionBudget').length, 2);
+    assert.equal(s3.find((d) => d.kind === 'ConfigMap').data.ARENA_SOURCE_STORE, 's3');
   });
 
   it('RBAC: least privilege per component', async () => {
