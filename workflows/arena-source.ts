@@ -17,7 +17,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CycleReport, PinnedActivities, SharedActivities, SourceRef } from '../activities/types.js';
+import type { CycleReport, PinnedActivities, SharedActivities } from '../activities/types.js';
 import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
 import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceStatus } from '../src/api/schema.js';

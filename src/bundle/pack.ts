@@ -19,6 +19,7 @@ import tar, { type Header, type Pack as TarPack } from 'tar-stream';
 
 type TarHeaders = Partial<Header> & Pick<Header, 'name'>;
 
+import { assertLinkInside } from './links.js';
 import { ArtifactTooLargeError, InvalidSpecError, StorageFailedError, UnsafeContentError } from '../errors.js';
 
 export interface PackLimits {
@@ -63,7 +64,6 @@ type Entry =
 const EPOCH = new Date(0);
 const BASE_HEADER = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH } as const;
 // Resolving a chain of links deeper than this is treated as a loop (Linux uses 40 too).
-const MAX_LINK_HOPS = 40;
 const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
 
 /**
@@ -167,7 +167,7 @@ async function collectEntries(absRoot: string, lim: PackLimits): Promise<Entry[]
         bytes += st.size;
       } else if (st.isSymbolicLink()) {
         const target = await readlink(abs);
-        await assertLinkInside(absRoot, rel, target);
+        await assertLinkInside(absRoot, rel, target, { scope: 'bundle' });
         entry = { kind: 'symlink', rel, target };
       } else {
         throw new UnsafeContentError(`"${rel}": ${describeSpecial(st)} cannot be bundled; only files, directories and symlinks can`);
@@ -190,48 +190,6 @@ function describeSpecial(st: { isFIFO(): boolean; isSocket(): boolean; isCharact
   return 'a special file';
 }
 
-/**
- * Rejects a symlink unless it resolves inside root. A purely lexical check is
- * not enough ("a -> up/.." escapes when "up -> ../.."), so the target is
- * resolved component by component, following the other links in the tree.
- * Links to names that do not exist (dangling) are fine if they stay inside.
- */
-async function assertLinkInside(absRoot: string, linkRel: string, target: string): Promise<void> {
-  const unsafe = (why: string) =>
-    new UnsafeContentError(`symlink "${linkRel}" -> "${target}" ${why}; only links that stay inside the bundle are allowed`);
-  if (path.isAbsolute(target) || path.win32.isAbsolute(target)) throw unsafe('is absolute');
-
-  const cur = linkRel.split('/').slice(0, -1); // the link's directory: real, since the walk never follows links
-  const todo = target.split('/');
-  let hops = 0;
-  let exists = true; // once a component is missing, the rest is purely lexical
-  while (todo.length > 0) {
-    const part = todo.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (cur.length === 0) throw unsafe('resolves outside the bundle');
-      cur.pop();
-      continue;
-    }
-    const candidate = [...cur, part];
-    if (exists) {
-      const st = await lstat(path.join(absRoot, ...candidate)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
-        throw err;
-      });
-      if (st === null) {
-        exists = false;
-      } else if (st.isSymbolicLink()) {
-        if (++hops > MAX_LINK_HOPS) throw unsafe('does not resolve (too many levels of symbolic links)');
-        const next = await readlink(path.join(absRoot, ...candidate));
-        if (path.isAbsolute(next)) throw unsafe(`resolves through an absolute link "${candidate.join('/')}" -> "${next}"`);
-        todo.unshift(...next.split('/'));
-        continue; // cur stays at the link's directory
-      }
-    }
-    cur.push(part);
-  }
-}
 
 function tooManyFiles(lim: PackLimits): ArtifactTooLargeError {
   return new ArtifactTooLargeError(

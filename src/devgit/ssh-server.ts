@@ -23,10 +23,11 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
 import { bareRepoPath } from './repo.js';
+import { freePort } from './free-port.js';
 
 export interface SshGitServerOptions {
   /** Directory relative repository names are resolved against (`<root>/<name>.git`). */
@@ -75,17 +76,6 @@ function findSshd(explicit?: string): string {
   return found; // sshd re-executes itself and insists on an absolute path
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => (addr && typeof addr === 'object' ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** Resolves when something on host:port speaks SSH (sends its identification line). */
 function sshBanner(host: string, port: number): Promise<boolean> {

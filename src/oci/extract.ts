@@ -13,7 +13,8 @@
  * other mode bits are not applied.
  */
 import { constants as fsConstants, createReadStream } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readlink, stat, symlink } from 'node:fs/promises';
+import { assertLinkInside } from '../bundle/links.js';
+import { copyFile, mkdir, open, readlink, stat, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -45,7 +46,6 @@ export interface ExtractOptions {
 }
 
 const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
-const MAX_LINK_HOPS = 40;
 /** Tar framing around the content: a header and padding per entry, plus PAX/long-name records. */
 const FRAMING_PER_ENTRY = 4096;
 const FRAMING_SLACK = 1024 * 1024;
@@ -115,7 +115,7 @@ export async function extractTarGz(file: string, root: string, budget: ExtractBu
     throw new FetchFailedError(`${opts.what} is not a valid tar+gzip archive: ${message}`, { retryable: false, cause: first });
   }
   // Every link is checked again on disk, through the links the tree now holds.
-  for (const rel of links) await assertLinkInside(absRoot, rel, await readlink(path.join(absRoot, rel)), opts.what);
+  for (const rel of links) await assertLinkInside(absRoot, rel, await readlink(path.join(absRoot, rel)), { what: opts.what, scope: 'artifact' });
 }
 
 type TarEntry = AsyncIterable<unknown> & { header: Header };
@@ -260,42 +260,3 @@ function lexicallyInside(linkDir: string[], target: string, fail: () => Error): 
   }
 }
 
-/**
- * The full check on the finished tree: the target resolved component by
- * component, following the links it passes ("a -> b/.." escapes when
- * "b -> ../.."). Missing components are fine (dangling links) if they stay inside.
- */
-export async function assertLinkInside(absRoot: string, linkRel: string, target: string, what: string): Promise<void> {
-  const unsafe = (why: string) =>
-    new UnsafeContentError(`${what}: symlink "${linkRel}" -> "${target}" ${why}; only links that stay inside the artifact are allowed`);
-  if (path.isAbsolute(target) || path.win32.isAbsolute(target)) throw unsafe('is absolute');
-  const cur = linkRel.split('/').slice(0, -1);
-  const todo = target.split('/');
-  let hops = 0;
-  let exists = true;
-  while (todo.length > 0) {
-    const part = todo.shift() as string;
-    if (part === '' || part === '.') continue;
-    if (part === '..') {
-      if (cur.length === 0) throw unsafe('resolves outside the artifact');
-      cur.pop();
-      continue;
-    }
-    const candidate = [...cur, part];
-    if (exists) {
-      const st = await lstat(path.join(absRoot, ...candidate)).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT' || err.code === 'ENOTDIR') return null;
-        throw err;
-      });
-      if (st === null) exists = false;
-      else if (st.isSymbolicLink()) {
-        if (++hops > MAX_LINK_HOPS) throw unsafe('does not resolve (too many levels of symbolic links)');
-        const next = await readlink(path.join(absRoot, ...candidate));
-        if (path.isAbsolute(next)) throw unsafe(`resolves through an absolute link "${candidate.join('/')}" -> "${next}"`);
-        todo.unshift(...next.split('/'));
-        continue;
-      }
-    }
-    cur.push(part);
-  }
-}

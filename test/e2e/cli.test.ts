@@ -7,27 +7,17 @@ import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile, mkdir, cp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { commitFiles } from '../../src/devgit/repo.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../../src/devgit/free-port.js';
 
 const BIN = resolve('bin/arena-source.js');
 const run = promisify(execFile);
 
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-    srv.on('error', rej);
-  });
-}
 
 describe('arena-source CLI against `arena-source dev`', () => {
   let dir: string;

@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,18 +16,10 @@ import { GitHttpServer } from '../../src/devgit/git-http-server.js';
 import { seedRepo } from '../../src/devgit/repo.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
+import { freePort } from '../../src/devgit/free-port.js';
 
 const BIN = resolve('bin/arena-source.js');
 
-async function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 function start(args: string[], sink: { out: string }): ChildProcess {
   const child = spawn('node', [BIN, ...args], { env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });

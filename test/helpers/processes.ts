@@ -1,23 +1,15 @@
 /** Child processes the fault tests start, stop and kill: `arena-source` commands and a Temporal dev server. */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { resolve } from 'node:path';
 import { findTemporalCli } from '../../src/dev/temporal-server.js';
 import { SEARCH_ATTRIBUTES } from '../../src/api/search-attributes.js';
 import { waitFor } from './wait.js';
+import { freePort } from '../../src/devgit/free-port.js';
+export { freePort };
 
 export const BIN = resolve('bin/arena-source.js');
 
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
-}
 
 export interface Proc {
   child: ChildProcess;
