@@ -15,10 +15,14 @@ export interface SourceRef {
 export interface ResolveRevisionInput {
   source: SourceRef;
   spec: ArenaSourceSpec;
+  /** The stored artifact, when it was built from this spec: verified in the same call if still current. */
+  current?: { revision: string; checksum: string };
 }
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
   revision: string;
+  /** Set when `current` was given and its revision is still the source's: whether the stored bytes verify. */
+  currentValid?: boolean;
 }
 
 export interface VerifyArtifactInput {
@@ -82,7 +86,6 @@ export interface CycleReport {
 /** Activities that run on any worker of the shared task queue. */
 export interface SharedActivities {
   resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult>;
-  verifyArtifact(input: VerifyArtifactInput): Promise<boolean>;
   fetchSource(input: FetchSourceInput): Promise<FetchSourceResult>;
   reportStatus(input: ReportStatusInput): Promise<void>;
   removeSource(input: { source: SourceRef }): Promise<void>;

@@ -198,9 +198,16 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     let outcome: Outcome;
     let event: SourceEvent | undefined;
     try {
-      const { revision } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({ source, spec });
       const current = state.status.artifact;
       const identity = contentIdentity(spec);
+      // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
+      const candidate =
+        current?.checksum && state.artifactIdentity === identity ? { revision: current.revision, checksum: current.checksum } : undefined;
+      const { revision, currentValid } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
+        source,
+        spec,
+        ...(candidate ? { current: candidate } : {}),
+      });
       const rejected = state.rejected;
       if (rejected && rejected.revision === revision && rejected.identity === identity) {
         // The same content was refused before (unsafe or too large): do not download it again every interval.
@@ -210,8 +217,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           nonRetryable: true,
         });
       }
-      const upToDate = current && current.revision === revision && state.artifactIdentity === identity;
-      if (current && upToDate && (await sharedActivities(checked, `verify ${current.checksum ?? ''}`).verifyArtifact({ source, artifact: current }))) {
+      if (current && candidate && candidate.revision === revision && currentValid === true) {
         state.counters.noops += 1;
         outcome = { kind: 'ready', artifact: current };
         result = 'noop';
