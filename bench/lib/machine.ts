@@ -1,0 +1,135 @@
+/** What the numbers were measured on, printed before every run and stored in the JSON. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { findTemporalCli } from '../../src/dev/temporal-server.js';
+
+export interface MachineInfo {
+  cpuModel: string;
+  cores: number;
+  memGiB: number;
+  kernel: string;
+  node: string;
+  git: string;
+  tar: string;
+  temporal: string;
+  loadAvg: number[];
+  /** Small files created per second in the temp dir (this VM's disk makes file creation the cost of a checkout). */
+  fileCreatesPerSec: number;
+  tmpDir: string;
+}
+
+function version(cmd: string, args: string[]): string {
+  try {
+    return execFileSync(cmd, args, { encoding: 'utf8' }).split('\n')[0]!.trim();
+  } catch {
+    return 'n/a';
+  }
+}
+
+export function fileCreateRate(n = 400): number {
+  const dir = mkdtempSync(join(tmpdir(), 'bench-fs-'));
+  try {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) writeFileSync(join(dir, `f${i}`), 'x');
+    return n / ((performance.now() - t0) / 1000);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  let cpuModel = cpus()[0]?.model ?? 'unknown';
+  try {
+    const m = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    if (m?.[1]) cpuModel = m[1].trim();
+  } catch {
+    // not Linux
+  }
+  const temporal = findTemporalCli();
+  return {
+    cpuModel,
+    cores: cpus().length,
+    memGiB: Math.round((totalmem() / 1024 ** 3) * 10) / 10,
+    kernel: release(),
+    node: process.version,
+    git: version('git', ['--version']),
+    tar: version('tar', ['--version']),
+    temporal: temporal ? version(temporal, ['--version']) : 'not found',
+    loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
+    fileCreatesPerSec: Math.round(fileCreateRate()),
+    tmpDir: tmpdir(),
+  };
+}
+
+export function describeMachine(m: MachineInfo): string {
+  return [
+    `machine: ${m.cpuModel}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}`,
+    `tools:   node ${m.node}, ${m.git}, ${m.tar}, ${m.temporal}`,
+    `load:    ${m.loadAvg.join(' / ')} (1/5/15 min); temp dir ${m.tmpDir} creates ${m.fileCreatesPerSec} small files/s`,
+  ].join('\n');
+}
+
+/** CPU seconds of a process: its own, and its waited-for children's (git, tar, …). Linux only. */
+export function cpuSeconds(pid: number): { self: number; children: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const tick = 100; // USER_HZ; 100 on every Linux we run on
+  const n = (i: number) => Number(fields[i - 3]);
+  return { self: (n(14) + n(15)) / tick, children: (n(16) + n(17)) / tick };
+}
+
+/** Resident memory now and its peak (VmHWM), in bytes. */
+export function memory(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
+  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+}
+
+/** Samples a process's CPU and memory over a window. */
+export class ProcessMeter {
+  private cpu0: { self: number; children: number };
+  private t0 = performance.now();
+  private rss: number[] = [];
+  private timer: NodeJS.Timeout;
+
+  constructor(readonly pid: number, everyMs = 1000) {
+    this.cpu0 = cpuSeconds(pid);
+    this.sample();
+    this.timer = setInterval(() => this.sample(), everyMs);
+    this.timer.unref();
+  }
+
+  private sample(): void {
+    try {
+      this.rss.push(memory(this.pid).rss);
+    } catch {
+      // exited
+    }
+  }
+
+  /** CPU % of one core (self, children), RSS average and max, peak (HWM) since the process started. */
+  stop(): { seconds: number; cpuSelfPct: number; cpuChildrenPct: number; rssAvg: number; rssMax: number; peak: number } {
+    clearInterval(this.timer);
+    this.sample();
+    const seconds = (performance.now() - this.t0) / 1000;
+    const cpu = cpuSeconds(this.pid);
+    let peak = NaN;
+    try {
+      peak = memory(this.pid).peak;
+    } catch {
+      // exited
+    }
+    return {
+      seconds,
+      cpuSelfPct: ((cpu.self - this.cpu0.self) / seconds) * 100,
+      cpuChildrenPct: ((cpu.children - this.cpu0.children) / seconds) * 100,
+      rssAvg: this.rss.reduce((a, b) => a + b, 0) / Math.max(1, this.rss.length),
+      rssMax: Math.max(...this.rss),
+      peak,
+    };
+  }
+}

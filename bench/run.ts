@@ -1,0 +1,212 @@
+/**
+ * Benchmarks of arena-source: `npm run bench` (builds, then runs all of them).
+ *
+ *   node dist/bench/run.js [--only cycle,noop,latency,scale,pack] [flags]
+ *
+ *   1 cycle    changed-source cycle (fetch + pack + upload) vs git clone --depth 1 + tar czf
+ *   2 noop     no-op cycle (unchanged source) vs a full fetch
+ *   3 latency  change-to-Ready latency, with the reconcile signal and with polling
+ *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
+ *   5 pack     packDirectory vs tar czf throughput
+ *
+ * Every figure comes with the baseline measured in the same run. Nothing here is a
+ * test: no assertion fails on a number. Results: the tables on stdout and
+ * bench/results/latest.json (or --out).
+ */
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runCycleBench, type Sample } from './cycle.js';
+import { cleanups, GitInfra, startTemporal, type TemporalServer } from './lib/infra.js';
+import { describeMachine, machineInfo } from './lib/machine.js';
+import { largeRepo, serveCopy, smallRepo, type RepoInfo } from './lib/repos.js';
+import { log, renderTable, type Table } from './lib/util.js';
+import { runLatencyBench } from './latency.js';
+import { runNoopBench } from './noop.js';
+import { runPackBench } from './pack.js';
+import { runScaleBench } from './scale.js';
+
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack'] as const;
+type Bench = (typeof ALL)[number];
+
+const USAGE = `usage: node dist/bench/run.js [options]
+  --only LIST              benchmarks to run, comma-separated: ${ALL.join(',')} (default: all)
+  --small-reps N           changed cycles on the small repo (default 7)
+  --large-reps N           changed cycles on the large repo (default 3)
+  --large-files N          files in the large repo (default 5000)
+  --large-history-mb N     packed history of the large repo (default 100)
+  --noop-reps N            no-op cycles measured per repo (default 20)
+  --latency-samples N      samples per mode (default 20)
+  --latency-interval S     polling interval in seconds (default 5)
+  --latency-lanes N        sources measured in parallel in the polling mode (default 4)
+  --scale-n N              sources on one worker (default 1000)
+  --scale-repos N          repositories they point at (default 20)
+  --scale-steady S         seconds of the unchanged steady state measured (default 120)
+  --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
+  --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
+  --out FILE               JSON results (default bench/results/latest.json)
+  --keep                   keep the temporary directory`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      only: { type: 'string' },
+      'small-reps': { type: 'string', default: '7' },
+      'large-reps': { type: 'string', default: '3' },
+      'large-files': { type: 'string', default: '5000' },
+      'large-history-mb': { type: 'string', default: '100' },
+      'noop-reps': { type: 'string', default: '20' },
+      'latency-samples': { type: 'string', default: '20' },
+      'latency-interval': { type: 'string', default: '5' },
+      'latency-lanes': { type: 'string', default: '4' },
+      'scale-n': { type: 'string', default: '1000' },
+      'scale-repos': { type: 'string', default: '20' },
+      'scale-steady': { type: 'string', default: '120' },
+      'scale-change': { type: 'string', default: '120' },
+      'scale-no-cache': { type: 'boolean', default: false },
+      out: { type: 'string', default: 'bench/results/latest.json' },
+      keep: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const int = (k: keyof typeof values) => {
+    const n = Number(values[k]);
+    if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: a positive number, not ${String(values[k])}`);
+    return n;
+  };
+  const only = new Set<Bench>((values.only ? values.only.split(',') : [...ALL]).map((s) => s.trim() as Bench));
+  for (const b of only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark "${b}" (${ALL.join(', ')})`);
+
+  const machine = machineInfo();
+  const command = `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim();
+  console.log(`arena-source benchmarks — ${new Date().toISOString()}\n${describeMachine(machine)}\ncommand: ${command}\n`);
+
+  // The system's git config must not change what is measured (the worker ignores it too).
+  process.env.GIT_CONFIG_NOSYSTEM = '1';
+
+  const tmp = await mkdtemp(join(tmpdir(), 'arena-bench-'));
+  // Interrupted: stop the worker and Temporal we started, remove our files.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      log(`${signal}: stopping`);
+      void Promise.allSettled([...cleanups].map((stop) => stop()))
+        .then(() => (values.keep ? undefined : rm(tmp, { recursive: true, force: true })))
+        .finally(() => process.exit(130));
+    });
+  }
+  const gitRoot = join(tmp, 'git');
+  const infra = await GitInfra.start(gitRoot);
+  const ctx = { tmp, infra, gitRoot };
+  const tables: Table[] = [];
+  const results: Record<string, unknown> = {};
+  let temporal: TemporalServer | undefined;
+  const started = Date.now();
+  const print = (t: Table[]) => {
+    for (const table of t) console.log(`${renderTable(table)}\n`);
+    tables.push(...t);
+  };
+
+  try {
+    const needRepos = only.has('cycle') || only.has('noop') || only.has('pack');
+    let repos: { small: RepoInfo; large: RepoInfo } | undefined;
+    if (needRepos) {
+      const large = await largeRepo({ files: int('large-files'), historyMB: int('large-history-mb') });
+      repos = {
+        small: await smallRepo(gitRoot, 'small'),
+        large: { ...large, bare: await serveCopy(large.bare, gitRoot, 'large') },
+      };
+    }
+    let fullFetch: Record<string, Sample> = {};
+    if (only.has('cycle') && repos) {
+      log('1. changed-source cycle');
+      const r = await runCycleBench(ctx, repos, { smallReps: int('small-reps'), largeReps: int('large-reps'), large: { files: int('large-files'), historyMB: int('large-history-mb') } });
+      results.cycle = r.cases;
+      print(r.tables);
+      fullFetch = Object.fromEntries(r.cases.map((c) => [c.repo, medianSample(c.samples.before)]));
+    }
+    if (only.has('noop') && repos) {
+      log('2. no-op cycle');
+      const r = await runNoopBench(
+        ctx,
+        [
+          { repo: 'small', bare: repos.small.bare, path: repos.small.bundles[0]!, ...(fullFetch.small ? { full: fullFetch.small } : {}) },
+          { repo: 'large', bare: repos.large.bare, path: repos.large.bundles[0]!, ...(fullFetch.large ? { full: fullFetch.large } : {}) },
+        ],
+        { reps: int('noop-reps') },
+      );
+      results.noop = r.cases;
+      print(r.tables);
+    }
+    if (only.has('latency')) {
+      log('3. change-to-Ready latency');
+      temporal ??= await startTemporal();
+      const r = await runLatencyBench(ctx, temporal, {
+        samples: int('latency-samples'),
+        intervalSeconds: int('latency-interval'),
+        lanes: int('latency-lanes'),
+      });
+      results.latency = r.results;
+      print(r.tables);
+    }
+    if (only.has('scale')) {
+      log('4. scale on one worker');
+      temporal ??= await startTemporal();
+      const r = await runScaleBench(ctx, temporal, {
+        n: int('scale-n'),
+        repos: int('scale-repos'),
+        steadySeconds: int('scale-steady'),
+        changeSeconds: int('scale-change'),
+        cache: !values['scale-no-cache'],
+      });
+      results.scale = r.results;
+      print(r.tables);
+    }
+    if (only.has('pack') && repos) {
+      log('5. pack throughput');
+      const r = await runPackBench(tmp, [
+        { name: 'large-tree', bare: repos.large.bare, path: '', reps: 3 },
+        { name: 'small-bundle', bare: repos.small.bare, path: repos.small.bundles[0]!, reps: 15 },
+      ]);
+      results.pack = r.cases;
+      print(r.tables);
+    }
+  } finally {
+    await temporal?.stop().catch(() => undefined);
+    await infra.close().catch(() => undefined);
+    if (!values.keep) await rm(tmp, { recursive: true, force: true });
+    else log(`kept ${tmp}`);
+  }
+
+  const end = machineInfo();
+  const minutes = (Date.now() - started) / 60_000;
+  const summary = `finished in ${minutes.toFixed(1)} min; load average at the end ${end.loadAvg.join(' / ')}`;
+  console.log(`==== all tables ====\n${describeMachine(machine)}\ncommand: ${command}\n`);
+  for (const t of tables) console.log(`${renderTable(t)}\n`);
+  console.log(summary);
+  const out = resolve(values.out!);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, `${JSON.stringify({ command, startedAt: new Date(started).toISOString(), minutes, machine, machineAtEnd: end, results, tables }, null, 2)}\n`);
+  log(`results written to ${out}`);
+}
+
+function medianSample(samples: Sample[]): Sample {
+  const med = (k: keyof Sample) => {
+    const v = samples.map((s) => s[k] as number).sort((a, b) => a - b);
+    const m = v.length >> 1;
+    return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+  };
+  return { ms: med('ms'), bytesDown: med('bytesDown'), bytesUp: med('bytesUp'), requests: med('requests'), gitProcesses: med('gitProcesses'), otherProcesses: med('otherProcesses') };
+}
+
+main().then(
+  () => process.exit(0),
+  (err) => {
+    console.error(err instanceof Error ? (err.stack ?? err.message) : String(err));
+    process.exit(1);
+  },
+);

@@ -1,0 +1,207 @@
+/**
+ * The worker's git cache (src/sources/git-cache.ts) and the partial, sparse
+ * fetch (src/sources/git.ts) against a real git smart-HTTP server: what they
+ * write is exactly what a full checkout has under the path; sources on one
+ * repository share fetches; credentials are never shared; concurrent checkouts
+ * are safe; the cache stays bounded. Fetches are counted by the server.
+ */
+import assert from 'node:assert/strict';
+import { chmod, lstat, mkdtemp, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { packDirectory } from '../../src/bundle/pack.js';
+import { GitHttpServer } from '../../src/devgit/git-http-server.js';
+import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/devgit/repo.js';
+import { AuthenticationFailedError } from '../../src/errors.js';
+import { GitCache, gitCacheFor } from '../../src/sources/git-cache.js';
+import { prepareGitAuth } from '../../src/sources/git-auth.js';
+import { bundleDirOf, fetchGitRef, fetchTargetOf, type GitOptions } from '../../src/sources/git.js';
+import type { GitSource } from '../../src/api/schema.js';
+
+const FILES = {
+  '.gitattributes': '*.txt text eol=crlf\n',
+  'README.md': '# repo\n',
+  'big/blob.bin': 'x'.repeat(200_000),
+  'prompts/support/pack.json': '{"id":"support"}',
+  'prompts/support/system.txt': 'line one\nline two\n',
+  'prompts/support/run.sh': '#!/bin/sh\necho hi\n',
+  'prompts/sales/pack.json': '{"id":"sales"}',
+  'prompts/weird [dir]*/pack.json': '{"id":"weird"}',
+};
+
+describe('git cache and partial fetch', () => {
+  let dir: string;
+  let server: GitHttpServer;
+  let url: string;
+  let sha: string;
+  const opts: GitOptions = { timeoutMs: 30_000 };
+  const spec = (path: string, ref: GitSource['ref'] = { branch: 'main' }): GitSource => ({ url, ref, path });
+  let n = 0;
+  const out = () => join(dir, 'out', `c${n++}`);
+
+  /** sha256 of the reproducible archive of a bundle directory. */
+  const checksum = async (bundle: string) => (await packDirectory(bundle, join(dir, `a${n++}.tar.gz`))).checksum;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'git-cache-'));
+    const root = join(dir, 'git');
+    sha = await seedRepo(root, 'repo', FILES);
+    // An executable and a symlink inside the bundle.
+    const work = join(dir, 'work');
+    await git(['clone', '--quiet', bareRepoPath(root, 'repo'), work]);
+    await chmod(join(work, 'prompts/support/run.sh'), 0o755);
+    await symlink('system.txt', join(work, 'prompts/support/link.txt'));
+    await git(['add', '-A'], { cwd: work });
+    await git(['commit', '--quiet', '-m', 'exec and link'], { cwd: work });
+    await git(['push', '--quiet', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
+    sha = (await git(['rev-parse', 'HEAD'], { cwd: work })).stdout.trim();
+    server = await GitHttpServer.start({ root });
+    url = server.repoUrl('repo');
+  });
+  after(async () => {
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a partial, sparse fetch writes exactly what a full checkout has under the path', async () => {
+    const full = await fetchGitRef(spec(''), fetchTargetOf(spec(''))!, out(), opts);
+    const partial = await fetchGitRef(spec('prompts/support'), fetchTargetOf(spec('prompts/support'))!, out(), opts, { path: 'prompts/support' });
+    assert.equal(partial.revision, `main@sha1:${sha}`);
+    assert.equal(partial.sha, full.sha);
+    const a = bundleDirOf(full.dir, 'prompts/support');
+    const b = bundleDirOf(partial.dir, 'prompts/support');
+    assert.equal(await checksum(b), await checksum(a));
+    assert.equal(await readFile(join(b, 'system.txt'), 'utf8'), 'line one\r\nline two\r\n', 'the root .gitattributes applies');
+    assert.ok(((await lstat(join(b, 'run.sh'))).mode & 0o111) !== 0, 'executable kept');
+    assert.equal(await readlink(join(b, 'link.txt')), 'system.txt');
+    await assert.rejects(lstat(join(partial.dir, 'big/blob.bin')), 'nothing outside the path is written');
+  });
+
+  it('paths with wildcard characters are matched literally', async () => {
+    const path = 'prompts/weird [dir]*';
+    const c = await fetchGitRef(spec(path), fetchTargetOf(spec(path))!, out(), opts, { path });
+    assert.equal(await readFile(join(bundleDirOf(c.dir, path), 'pack.json'), 'utf8'), '{"id":"weird"}');
+    await assert.rejects(lstat(join(c.dir, 'prompts/sales')));
+  });
+
+  it('the cache: one fetch per commit for every source of the repository, the same bytes as without it', async () => {
+    const cache = new GitCache({ root: join(dir, 'cache-a') });
+    server.resetStats();
+    const revision = `main@sha1:${sha}`;
+    const target = fetchTargetOf(spec('prompts/support'))!;
+    const first = await cache.checkout({ git: spec('prompts/support'), target, revision, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    assert.equal(first.fetched, true);
+    const fetchesAfterFirst = server.stats('repo').fetches;
+    assert.equal(fetchesAfterFirst, 2, 'the commit and its trees, then the blobs of the path');
+    const second = await cache.checkout({ git: spec('prompts/support'), target, revision, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    assert.equal(second.fetched, false);
+    assert.equal(second.blobsFetched, 0);
+    assert.equal(server.stats('repo').fetches, fetchesAfterFirst, 'same commit and path: no request at all');
+    const other = await cache.checkout({ git: spec('prompts/sales'), target, revision, credentials: '', dir: out(), path: 'prompts/sales', options: opts });
+    assert.equal(other.fetched, false);
+    assert.equal(server.stats('repo').fetches, fetchesAfterFirst + 1, 'another path: only its blobs');
+    assert.equal(await checksum(bundleDirOf(second.dir, 'prompts/support')), await checksum(bundleDirOf(first.dir, 'prompts/support')));
+    const plain = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support', partial: false });
+    assert.equal(await checksum(bundleDirOf(first.dir, 'prompts/support')), await checksum(bundleDirOf(plain.dir, 'prompts/support')));
+    assert.equal(await readFile(join(bundleDirOf(first.dir, 'prompts/support'), 'system.txt'), 'utf8'), 'line one\r\nline two\r\n');
+
+    // A new commit: one incremental fetch brings it with its changed blobs.
+    const next = await commitFiles(bareRepoPath(join(dir, 'git'), 'repo'), { 'prompts/support/pack.json': '{"id":"support","v":2}' }, { branch: 'main', message: 'v2' });
+    server.resetStats();
+    const moved = await cache.checkout({ git: spec('prompts/support'), target, revision: `main@sha1:${next}`, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    assert.equal(moved.revision, `main@sha1:${next}`);
+    assert.equal(server.stats('repo').fetches, 1);
+    assert.equal(await readFile(join(bundleDirOf(moved.dir, 'prompts/support'), 'pack.json'), 'utf8'), '{"id":"support","v":2}');
+    sha = next;
+  });
+
+  it('concurrent checkouts of one repository fetch once and all get the same bytes', async () => {
+    const cache = new GitCache({ root: join(dir, 'cache-b') });
+    server.resetStats();
+    const target = fetchTargetOf(spec('prompts/support'))!;
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        cache.checkout({ git: spec('prompts/support'), target, revision: `main@sha1:${sha}`, credentials: '', dir: out(), path: 'prompts/support', options: opts }),
+      ),
+    );
+    assert.equal(results.filter((r) => r.fetched).length, 1);
+    assert.equal(server.stats('repo').fetches, 2);
+    const sums = new Set(await Promise.all(results.map((r) => checksum(bundleDirOf(r.dir, 'prompts/support')))));
+    assert.equal(sums.size, 1);
+  });
+
+  it('a mirror is rebuilt after maxFetchesPerMirror fetches, and the whole tree works too', async () => {
+    const cache = new GitCache({ root: join(dir, 'cache-c'), maxFetchesPerMirror: 1 });
+    const target = fetchTargetOf(spec(''))!;
+    const a = await cache.checkout({ git: spec(''), target, credentials: '', dir: out(), path: '', options: opts });
+    const b = await cache.checkout({ git: spec(''), target, credentials: '', dir: out(), path: '', options: opts });
+    assert.equal(b.fetched, true);
+    assert.equal(cache.stats().fetches, 1, 'the second fetch went into a new mirror');
+    assert.equal(await checksum(b.dir), await checksum(a.dir));
+    assert.equal((await readFile(join(a.dir, 'big/blob.bin'))).length, 200_000);
+  });
+
+  it('a server that refuses filters still gives the right content', async () => {
+    const bare = bareRepoPath(join(dir, 'git'), 'repo');
+    await git(['config', 'uploadpack.allowFilter', 'false'], { cwd: bare });
+    try {
+      const cache = new GitCache({ root: join(dir, 'cache-d') });
+      const target = fetchTargetOf(spec('prompts/support'))!;
+      const c = await cache.checkout({ git: spec('prompts/support'), target, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+      const p = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support' });
+      assert.equal(await checksum(bundleDirOf(c.dir, 'prompts/support')), await checksum(bundleDirOf(p.dir, 'prompts/support')));
+    } finally {
+      await git(['config', 'uploadpack.allowFilter', 'true'], { cwd: bare });
+    }
+  });
+
+  it('ARENA_SOURCE_GIT_CACHE=off turns it off', () => {
+    const before = process.env.ARENA_SOURCE_GIT_CACHE;
+    process.env.ARENA_SOURCE_GIT_CACHE = 'off';
+    try {
+      assert.equal(gitCacheFor(join(dir, 'x')), undefined);
+    } finally {
+      if (before === undefined) delete process.env.ARENA_SOURCE_GIT_CACHE;
+      else process.env.ARENA_SOURCE_GIT_CACHE = before;
+    }
+    assert.ok(gitCacheFor(join(dir, 'x')) instanceof GitCache);
+  });
+});
+
+describe('git cache and credentials', () => {
+  let dir: string;
+  let server: GitHttpServer;
+  let sha: string;
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'git-cache-auth-'));
+    sha = await seedRepo(join(dir, 'git'), 'private', { 'pack/pack.json': '{"id":"private"}' });
+    server = await GitHttpServer.start({ root: join(dir, 'git'), basicAuth: { username: 'reader', password: 'right' } });
+  });
+  after(async () => {
+    await server?.close();
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('a source with other (or no) credentials never gets what another fetched into the cache', async () => {
+    const source: GitSource = { url: server.repoUrl('private'), ref: { branch: 'main' }, path: 'pack' };
+    const secret = (password: string) => ({ namespace: 'ns', name: password, data: { username: Buffer.from('reader'), password: Buffer.from(password) } });
+    const envOf = async (s: ReturnType<typeof secret> | undefined) => (await prepareGitAuth(source, s)).env;
+    const cache = new GitCache({ root: join(dir, 'cache') });
+    const target = fetchTargetOf(source)!;
+    const revision = `main@sha1:${sha}`;
+    const good = await cache.checkout({ git: source, target, revision, credentials: 'ns/right', dir: join(dir, 'o1'), path: 'pack', options: { timeoutMs: 20_000, env: await envOf(secret('right')) } });
+    assert.equal(await readFile(join(good.dir, 'pack/pack.json'), 'utf8'), '{"id":"private"}');
+    for (const [credentials, env] of [
+      ['ns/wrong', await envOf(secret('wrong'))],
+      ['', await envOf(undefined)],
+    ] as const) {
+      await assert.rejects(
+        cache.checkout({ git: source, target, revision, credentials, dir: join(dir, `o-${credentials || 'none'}`), path: 'pack', options: { timeoutMs: 20_000, env } }),
+        (err: unknown) => err instanceof AuthenticationFailedError,
+      );
+    }
+    assert.equal(cache.stats().mirrors, 3, 'one mirror per credentials');
+  });
+});
