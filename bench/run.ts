@@ -42,7 +42,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --latency-lanes N        sources measured in parallel in the polling mode (default 4)
   --scale-n N              sources on one worker (default 1000)
   --scale-repos N          repositories they point at (default 20)
-  --scale-steady S         seconds of the unchanged steady state measured (default 120)
+  --scale-steady S         seconds of the unchanged steady state measured (default 90)
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
   --out FILE               JSON results (default bench/results/latest.json)
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
       'latency-lanes': { type: 'string', default: '4' },
       'scale-n': { type: 'string', default: '1000' },
       'scale-repos': { type: 'string', default: '20' },
-      'scale-steady': { type: 'string', default: '120' },
+      'scale-steady': { type: 'string', default: '90' },
       'scale-change': { type: 'string', default: '120' },
       'scale-no-cache': { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results/latest.json' },

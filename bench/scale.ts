@@ -108,9 +108,10 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
   await waitForPollers(client, taskQueue);
   await sleep(2000);
   const workerIdleBytes = memory(worker.pid).rss;
+  // (the git helper starts with the first git command)
   log(`scale: worker polling, RSS ${fmtBytes(workerIdleBytes)} before any source`);
   const phases: PhaseResult[] = [];
-  const meters = () => ({ worker: new ProcessMeter(worker.pid), temporal: new ProcessMeter(temporal.pid), gitServer: new ProcessMeter(process.pid) });
+  const meters = () => ({ worker: new ProcessMeter(worker.pid, true), temporal: new ProcessMeter(temporal.pid), gitServer: new ProcessMeter(process.pid) });
   const cyclesNow = async () => ({
     noop: await scrapeCounter(worker.metricsUrl, 'arena_source_cycles_total', { result: 'noop' }),
     fetched: await scrapeCounter(worker.metricsUrl, 'arena_source_cycles_total', { result: 'fetched' }),
@@ -133,7 +134,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     };
     phases.push(phase);
     log(
-      `scale ${name}: ${phase.seconds.toFixed(0)} s, worker CPU ${phase.worker.cpuSelfPct.toFixed(0)}% (+${phase.worker.cpuChildrenPct.toFixed(0)}% git), ` +
+      `scale ${name}: ${phase.seconds.toFixed(0)} s, worker CPU ${phase.worker.cpuPct.toFixed(0)}%, ` +
         `RSS ${fmtBytes(phase.worker.rssMax)} (V8 heap ${fmtBytes(phase.heapUsed)}, external ${fmtBytes(phase.external)}), cycles ${JSON.stringify(phase.cycles)}`,
     );
     return phase;
@@ -345,10 +346,10 @@ function scaleTables(r: ScaleResult): Table[] {
     `${fmtNum(p.seconds, 0)} s`,
     fmtNum(p.cycles.noop + p.cycles.fetched + p.cycles.failed),
     `${fmtNum(p.cycles.fetched)}/${fmtNum(p.cycles.failed)}`,
-    `${pct(p.worker.cpuSelfPct)} + ${pct(p.worker.cpuChildrenPct)}`,
+    pct(p.worker.cpuPct),
     `${mib(p.worker.rssAvg)} / ${mib(p.worker.rssMax)}`,
-    pct(p.temporal.cpuSelfPct + p.temporal.cpuChildrenPct),
-    pct(p.gitServer.cpuSelfPct + p.gitServer.cpuChildrenPct),
+    pct(p.temporal.cpuPct),
+    pct(p.gitServer.cpuPct),
     `${fmtNum(p.git.fetches)} / ${fmtNum(p.git.requests)}`,
     fmtBytes(p.git.bytesDown + p.git.bytesUp),
     p.perCycle ? fmtNum(p.perCycle.actions.total, 1) : '',
@@ -360,7 +361,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
     `${r.n} sources (interval 1m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (concurrency 20), git cache ${r.cache ? 'on' : 'off'}`,
-    'worker CPU = % of one core: its own + its git children; RSS average / max over the phase; Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
+    'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase; Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,
     `changes: ${r.pushes} pushes to whole repositories (${r.changedSources} source revisions changed); every source of the repository had the new revision after ` +

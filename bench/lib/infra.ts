@@ -29,6 +29,9 @@ export class CountingProxy {
     const server = createServer((client) => {
       self.connections++;
       const upstream = connect(targetPort, '127.0.0.1');
+      // No Nagle: a proxy that holds small writes back meets the peer's delayed ACK (+40 ms a request).
+      client.setNoDelay(true);
+      upstream.setNoDelay(true);
       self.sockets.add(client);
       self.sockets.add(upstream);
       client.on('data', (d: Buffer) => {

@@ -1,17 +1,17 @@
 /**
  * The git fetch as it was before the efficiency work (kept here only to measure
  * against): ls-remote, then init + remote add + a shallow fetch of the whole tree
- * + checkout + rev-parse, each through simple-git.
+ * + checkout + rev-parse, each through simple-git, started from this process.
  */
 import { mkdir } from 'node:fs/promises';
 import { simpleGit } from 'simple-git';
 import type { GitSource } from '../../src/api/schema.js';
-import { resolveGitRef } from '../../src/sources/git.js';
 
 export async function legacyFetch(git: GitSource, dir: string, timeoutMs: number): Promise<string> {
-  const ref = await resolveGitRef(git, { timeoutMs });
   await mkdir(dir, { recursive: true });
-  const env = { ...process.env, GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', GIT_CONFIG_NOSYSTEM: '1' } as Record<string, string>;
+  // simple-git refuses some variables (EDITOR, set by npm): PATH, HOME and git's own are all git needs here.
+  const kept = Object.entries(process.env).filter(([k, v]) => v !== undefined && (k === 'PATH' || k === 'HOME' || k.startsWith('GIT_')));
+  const env = { ...Object.fromEntries(kept), GIT_TERMINAL_PROMPT: '0', GIT_ASKPASS: 'true', GIT_CONFIG_NOSYSTEM: '1' } as Record<string, string>;
   const g = simpleGit({
     baseDir: dir,
     maxConcurrentProcesses: 1,
@@ -19,6 +19,11 @@ export async function legacyFetch(git: GitSource, dir: string, timeoutMs: number
     allowEnvironment: Object.keys(env).filter((k) => k.startsWith('GIT_')),
     unsafe: { allowUnsafeAskPass: true },
   } as Parameters<typeof simpleGit>[0]).env(env);
+  // resolveGitRef as it was: ls-remote through simple-git, from this process.
+  const branch = git.ref?.branch ?? 'main';
+  const listed = await g.listRemote([git.url, `refs/heads/${branch}`]);
+  if (!/^[0-9a-f]{40}\trefs\/heads\//m.test(listed)) throw new Error(`branch ${branch} not found`);
+  const ref = { fetchRef: `refs/heads/${branch}` };
   await g.init();
   await g.addRemote('origin', git.url);
   await g.fetch(['--depth', '1', '--no-tags', 'origin', ref.fetchRef]);

@@ -1,7 +1,6 @@
 /** What the numbers were measured on, printed before every run and stored in the JSON. */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findTemporalCli } from '../../src/dev/temporal-server.js';
@@ -89,44 +88,91 @@ export function memory(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS'), peak: kb('VmHWM') };
 }
 
-/** Samples a process's CPU and memory over a window. */
+/** Long-lived node processes started by `pid` (the worker's git helper), found through /proc. */
+export function nodeChildren(pid: number): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === pid && comm === 'node') out.push(Number(entry));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
+
+/**
+ * Samples a process's CPU and memory over a window; with `withHelpers`, its node
+ * child processes (the git helper) count as part of it, CPU and memory.
+ */
 export class ProcessMeter {
-  private cpu0: { self: number; children: number };
+  private cpu0: Map<number, number>;
   private t0 = performance.now();
   private rss: number[] = [];
   private timer: NodeJS.Timeout;
 
-  constructor(readonly pid: number, everyMs = 1000) {
-    this.cpu0 = cpuSeconds(pid);
+  constructor(
+    readonly pid: number,
+    private readonly withHelpers = false,
+    everyMs = 1000,
+  ) {
+    this.cpu0 = this.cpuByPid();
     this.sample();
     this.timer = setInterval(() => this.sample(), everyMs);
     this.timer.unref();
   }
 
-  private sample(): void {
-    try {
-      this.rss.push(memory(this.pid).rss);
-    } catch {
-      // exited
-    }
+  private pids(): number[] {
+    return this.withHelpers ? [this.pid, ...nodeChildren(this.pid)] : [this.pid];
   }
 
-  /** CPU % of one core (self, children), RSS average and max, peak (HWM) since the process started. */
-  stop(): { seconds: number; cpuSelfPct: number; cpuChildrenPct: number; rssAvg: number; rssMax: number; peak: number } {
+  /** Own + reaped children's CPU seconds per process. */
+  private cpuByPid(): Map<number, number> {
+    const m = new Map<number, number>();
+    for (const pid of this.pids()) {
+      try {
+        const c = cpuSeconds(pid);
+        m.set(pid, c.self + c.children);
+      } catch {
+        // gone
+      }
+    }
+    return m;
+  }
+
+  private sample(): void {
+    let total = 0;
+    for (const pid of this.pids()) {
+      try {
+        total += memory(pid).rss;
+      } catch {
+        // exited
+      }
+    }
+    if (total > 0) this.rss.push(total);
+  }
+
+  /** CPU % of one core (the process and its children, helpers included), RSS average and max, peak (HWM) of the main process. */
+  stop(): { seconds: number; cpuPct: number; rssAvg: number; rssMax: number; peak: number } {
     clearInterval(this.timer);
     this.sample();
     const seconds = (performance.now() - this.t0) / 1000;
-    const cpu = cpuSeconds(this.pid);
+    let cpu = 0;
+    for (const [pid, now] of this.cpuByPid()) cpu += now - (this.cpu0.get(pid) ?? 0);
     let peak = NaN;
     try {
       peak = memory(this.pid).peak;
+      if (this.withHelpers) for (const h of nodeChildren(this.pid)) peak += memory(h).peak;
     } catch {
       // exited
     }
     return {
       seconds,
-      cpuSelfPct: ((cpu.self - this.cpu0.self) / seconds) * 100,
-      cpuChildrenPct: ((cpu.children - this.cpu0.children) / seconds) * 100,
+      cpuPct: (cpu / seconds) * 100,
       rssAvg: this.rss.reduce((a, b) => a + b, 0) / Math.max(1, this.rss.length),
       rssMax: Math.max(...this.rss),
       peak,

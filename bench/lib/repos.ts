@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { bareRepoPath, createBareRepo, git, seedRepo, DEVGIT_IDENTITY } from '../../src/devgit/repo.js';
@@ -86,11 +86,11 @@ async function inline(write: (c: string | Buffer) => Promise<void>, path: string
   await write('\n');
 }
 
+/** Bytes of the repository's objects, packed and loose. */
 async function packBytes(bare: string): Promise<number> {
-  let total = 0;
-  const dir = join(bare, 'objects', 'pack');
-  for (const f of await readdir(dir).catch(() => [] as string[])) if (f.endsWith('.pack')) total += (await stat(join(dir, f))).size;
-  return total;
+  const { stdout } = await git(['count-objects', '-v'], { cwd: bare });
+  const kib = (key: string) => Number(new RegExp(`^${key}: (\\d+)`, 'm').exec(stdout)?.[1] ?? 0);
+  return (kib('size') + kib('size-pack')) * 1024;
 }
 
 /** The large repository, generated on first use (about a minute) and cached. */
