@@ -20,7 +20,8 @@ import {
 import type { CycleReport, PinnedActivities, SharedActivities } from '../activities/types.js';
 import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
-import { API_VERSION, KIND, type Artifact, type ArenaSource, type ArenaSourceStatus } from '../src/api/schema.js';
+import { API_VERSION, KIND } from '../src/api/group-version.js';
+import type { Artifact, ArenaSource, ArenaSourceStatus } from '../src/api/schema.js';
 import { checkSpec, contentIdentity, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type Outcome } from '../src/api/status.js';
 import { isFailureReason } from '../src/errors.js';
@@ -194,7 +195,6 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const startedAt = Date.now();
     let result: CycleReport['result'] = 'failed';
     const lastFetchTime = now();
-    await publish({ kind: 'fetching' }, { lastFetchTime });
     let outcome: Outcome;
     let event: SourceEvent | undefined;
     try {
@@ -222,6 +222,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         outcome = { kind: 'ready', artifact: current };
         result = 'noop';
       } else {
+        // Progressive status, as Flux does it: Fetching is written only when there is work,
+        // so an unchanged source costs one status write per cycle, not two.
+        await publish({ kind: 'fetching' }, { lastFetchTime });
         const artifact = await fetchPackUpload(checked, revision).catch((err: unknown) => {
           const failure = describeFailure(err, checked);
           if (CONTENT_REJECTIONS.includes(failure.reason)) state.rejected = { revision, identity, ...failure };
@@ -252,7 +255,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
     if (outcome.kind === 'ready') state.lastFailure = undefined;
     const cycle: CycleReport = { result, type: spec.type, durationMs: Date.now() - startedAt };
-    await publish(outcome, nextFetchTime ? { nextFetchTime } : {}, event, cycle);
+    await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
     if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
     // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
     if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);

@@ -7,9 +7,9 @@
 import { Kind, Type, TypeRegistry, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
 import { GO_DURATION_PATTERN } from './duration.js';
 
-export const API_GROUP = 'omnia.altairalabs.ai';
-export const API_VERSION = `${API_GROUP}/v1alpha1`;
-export const KIND = 'ArenaSource';
+import { API_VERSION, KIND } from './group-version.js';
+
+export { API_GROUP, API_VERSION, KIND } from './group-version.js';
 
 // A string enum that renders as `{type: string, enum: [...]}` (what a CRD needs),
 // not TypeBox's default anyOf-of-consts. The validator is registered once here.
