@@ -5,10 +5,11 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { decodeTimeoutType } from '@temporalio/common';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
 import { parseArenaSource } from '../../src/api/validate.js';
@@ -71,6 +72,87 @@ describe('a worker killed in the middle of a fetch', () => {
     } finally {
       await first.kill();
       await client.workflow.getHandle(`arena-source/${ns}/victim`).terminate('done').catch(() => undefined);
+      await client.connection.close();
+    }
+  });
+});
+
+describe('a worker killed after its fetch, while it packs the checkout', () => {
+  let dir: string;
+  let git: GitHttpServer;
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'arena-kill-pinned-'));
+    git = await GitHttpServer.start({ root: join(dir, 'git') });
+    // Incompressible content, so packing takes long enough for the kill to land inside it.
+    await seedRepo(join(dir, 'git'), 'pinned', { 'pack.json': '{"v":1}', 'data.bin': randomBytes(6 * 1024 * 1024) });
+  });
+  after(async () => {
+    await git?.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('the checkout is lost with the worker: the cycle fetches again on another worker', async () => {
+    const taskQueue = uniqueTaskQueue('pinned');
+    const ns = 'pinned';
+    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
+    // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
+    const first = startCli([...common, 'worker', '--metrics-port', String(await freePort())], { ARENA_SOURCE_LOG_LEVEL: 'debug' });
+    const killedAtPack = new Promise<void>((resolve) => {
+      first.child.stdout!.on('data', (chunk: Buffer) => {
+        if (/"activityType":"packBundle"/.test(chunk.toString()) && /Activity started/.test(chunk.toString())) {
+          first.child.kill('SIGKILL');
+          resolve();
+        }
+      });
+    });
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    const workflowId = `arena-source/${ns}/orphaned`;
+    try {
+      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+      await applySource(client, taskQueue, source(ns, 'orphaned', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('pinned') } }), {
+        heartbeatTimeoutMs: 2_000,
+        pinnedScheduleToStartMs: 2_000,
+      });
+      await killedAtPack;
+      await first.kill();
+      const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
+      assert.deepEqual(await readdir(join(dir, 'data', 'artifacts', ns)).catch(() => []), [], 'nothing was stored by the killed worker');
+      const second = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+      try {
+        const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
+        assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
+
+        const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+        const scheduled = new Map<string, string>();
+        for (const e of events) {
+          const a = e.activityTaskScheduledEventAttributes;
+          if (a) scheduled.set(String(e.eventId), `${a.activityType?.name}@${a.taskQueue?.name}`);
+        }
+        const timeouts = events
+          .filter((e) => e.activityTaskTimedOutEventAttributes)
+          .map((e) => ({
+            activity: scheduled.get(String(e.activityTaskTimedOutEventAttributes!.scheduledEventId)) ?? '',
+            type: decodeTimeoutType(e.activityTaskTimedOutEventAttributes!.failure?.timeoutFailureInfo?.timeoutType),
+          }));
+        // The pack waited on the dead worker's own queue until schedule-to-start gave up on it...
+        assert.ok(
+          timeouts.some((t) => t.activity.startsWith('packBundle@') && t.activity.includes('/worker/') && t.type === 'SCHEDULE_TO_START'),
+          `pack timed out on the dead worker's queue: ${JSON.stringify(timeouts)}`,
+        );
+        // ...and the source was fetched again, by the second worker.
+        const fetchers = events
+          .filter((e) => e.activityTaskStartedEventAttributes && scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId))?.startsWith('fetchSource@'))
+          .map((e) => e.activityTaskStartedEventAttributes!.identity);
+        assert.equal(fetchers.length, 2, `two fetches: ${JSON.stringify(fetchers)}`);
+        assert.notEqual(fetchers[0], fetchers[1], 'the second fetch ran on another worker');
+        const uploads = [...scheduled.values()].filter((v) => v.startsWith('uploadArtifact@'));
+        assert.equal(uploads.length, 1, 'exactly one upload, by the second worker');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.kill();
+      await client.workflow.getHandle(workflowId).terminate('done').catch(() => undefined);
       await client.connection.close();
     }
   });
