@@ -45,6 +45,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-steady S         seconds of the unchanged steady state measured (default 90)
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
+  --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
+  --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
 
@@ -65,6 +67,8 @@ async function main(): Promise<void> {
       'scale-steady': { type: 'string', default: '90' },
       'scale-change': { type: 'string', default: '120' },
       'scale-no-cache': { type: 'boolean', default: false },
+      'scale-cached-workflows': { type: 'string' },
+      'no-eager': { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -144,7 +148,7 @@ async function main(): Promise<void> {
     }
     if (only.has('latency')) {
       log('3. change-to-Ready latency');
-      temporal ??= await startTemporal();
+      temporal ??= await startTemporal(!values['no-eager']);
       const r = await runLatencyBench(ctx, temporal, {
         samples: int('latency-samples'),
         intervalSeconds: int('latency-interval'),
@@ -155,13 +159,14 @@ async function main(): Promise<void> {
     }
     if (only.has('scale')) {
       log('4. scale on one worker');
-      temporal ??= await startTemporal();
+      temporal ??= await startTemporal(!values['no-eager']);
       const r = await runScaleBench(ctx, temporal, {
         n: int('scale-n'),
         repos: int('scale-repos'),
         steadySeconds: int('scale-steady'),
         changeSeconds: int('scale-change'),
         cache: !values['scale-no-cache'],
+        ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
       });
       results.scale = r.results;
       print(r.tables);

@@ -28,6 +28,8 @@ export interface ScaleOptions {
   steadySeconds: number;
   changeSeconds: number;
   cache: boolean;
+  /** The worker's --max-cached-workflows; unset: the SDK's default. */
+  cachedWorkflows?: number;
 }
 
 const NS = 'bench';
@@ -56,6 +58,7 @@ export interface ScaleResult {
   n: number;
   repos: number;
   cache: boolean;
+  cachedWorkflows?: number;
   applySeconds: number;
   readySeconds: number;
   readyProgress: Array<{ seconds: number; ready: number }>;
@@ -102,7 +105,10 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     temporalAddress: temporal.address,
     taskQueue,
     dataDir,
-    ...(opts.cache ? {} : { env: { ARENA_SOURCE_GIT_CACHE: 'off' } }),
+    env: {
+      ...(opts.cache ? {} : { ARENA_SOURCE_GIT_CACHE: 'off' }),
+      ...(opts.cachedWorkflows !== undefined ? { ARENA_SOURCE_MAX_CACHED_WORKFLOWS: String(opts.cachedWorkflows) } : {}),
+    },
   });
   const client = await connectClient({ address: temporal.address, namespace: 'default' });
   await waitForPollers(client, taskQueue);
@@ -222,6 +228,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       n: opts.n,
       repos: opts.repos,
       cache: opts.cache,
+      ...(opts.cachedWorkflows !== undefined ? { cachedWorkflows: opts.cachedWorkflows } : {}),
       applySeconds,
       readySeconds,
       readyProgress,
@@ -360,7 +367,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const steady = r.phases.find((p) => p.name.startsWith('steady'));
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
-    `${r.n} sources (interval 1m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (concurrency 20), git cache ${r.cache ? 'on' : 'off'}`,
+    `${r.n} sources (interval 1m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? 'SDK default'}`,
     'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase; Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,

@@ -141,6 +141,8 @@ class DevServer {
       // The typed search attributes of src/api/search-attributes.ts, as `arena-source dev` registers them.
       ...['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourceType', 'ArenaSourcePhase', 'ArenaSourceRevision']
         .flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
+      // DEV_SERVER_FLAGS of src/dev/temporal-server.ts: the settings `arena-source dev` runs with.
+      '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
     ];
     log(`starting ${this.bin} ${args.join(' ')}`);
     this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -23,6 +23,11 @@ export interface WorkerConfig {
   workRoot?: string;
   deps: Omit<ActivityDeps, 'workRoot' | 'workerQueue'>;
   maxConcurrentActivities?: number;
+  /**
+   * Workflows kept in memory between cycles. An evicted one is replayed from its
+   * history at its next cycle: less memory, more CPU. Unset: the SDK's default.
+   */
+  maxCachedWorkflows?: number;
 }
 
 export interface RunningWorker {
@@ -86,6 +91,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     activities: createSharedActivities(deps),
     interceptors: { activity: [observabilityInterceptors] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+    ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
   });
   const pinned = await Worker.create({
     connection: config.connection,

@@ -195,6 +195,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const startedAt = Date.now();
     let result: CycleReport['result'] = 'failed';
     const lastFetchTime = now();
+    let announced: Promise<void> | undefined;
     let outcome: Outcome;
     let event: SourceEvent | undefined;
     try {
@@ -223,8 +224,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         result = 'noop';
       } else {
         // Progressive status, as Flux does it: Fetching is written only when there is work,
-        // so an unchanged source costs one status write per cycle, not two.
-        await publish({ kind: 'fetching' }, { lastFetchTime });
+        // so an unchanged source costs one status write per cycle, not two. The write runs
+        // alongside the fetch (it only informs); the final write waits for it, so they land in order.
+        announced = publish({ kind: 'fetching' }, { lastFetchTime });
         const artifact = await fetchPackUpload(checked, revision).catch((err: unknown) => {
           const failure = describeFailure(err, checked);
           if (CONTENT_REJECTIONS.includes(failure.reason)) state.rejected = { revision, identity, ...failure };
@@ -255,6 +257,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
     if (outcome.kind === 'ready') state.lastFailure = undefined;
     const cycle: CycleReport = { result, type: spec.type, durationMs: Date.now() - startedAt };
+    await announced;
     await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
     if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
     // Stalled: nothing to retry until the spec changes (or someone asks explicitly).

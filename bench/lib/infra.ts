@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Connection, type Client } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../../src/api/search-attributes.js';
-import { findTemporalCli } from '../../src/dev/temporal-server.js';
+import { DEV_SERVER_FLAGS, findTemporalCli } from '../../src/dev/temporal-server.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/devgit/git-http-server.js';
 import { log, sleep } from './util.js';
 
@@ -173,7 +173,8 @@ export interface TemporalServer {
 }
 
 /** A Temporal dev server of our own (in-memory, headless), with the ArenaSource search attributes. */
-export async function startTemporal(): Promise<TemporalServer> {
+/** The dev server, with the settings `arena-source dev` uses (eager activities) unless `eager` is false. */
+export async function startTemporal(eager = true): Promise<TemporalServer> {
   const bin = findTemporalCli();
   if (!bin) throw new Error('temporal CLI not found (scripts/ensure-tools.sh builds it into ~/.cache/arena-source/bin)');
   const port = await freePort();
@@ -182,6 +183,7 @@ export async function startTemporal(): Promise<TemporalServer> {
   const args = [
     'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--headless',
     '--log-level', 'error', ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+    ...(eager ? DEV_SERVER_FLAGS : []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';

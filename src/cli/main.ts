@@ -54,6 +54,7 @@ program
   .option('--max-bundle-files <n>', 'most entries in a bundle (default 10000)', intOption)
   .option('--work-dir <dir>', 'scratch space for checkouts (default <data-dir>/work)')
   .option('--concurrency <n>', 'activities run at once (default 20)', intOption)
+  .option('--max-cached-workflows <n>', 'source workflows kept in memory between cycles (env ARENA_SOURCE_MAX_CACHED_WORKFLOWS; default: the SDK\'s, sized to the heap)', intOption)
   .option('--kubernetes', 'read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources')
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
   .addOption(new Option('--store <kind>', 'artifact store: fs (<data-dir>/artifacts) or s3 (env ARENA_SOURCE_STORE; default fs)').choices(['fs', 's3']))

@@ -2,7 +2,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { findTemporalCli } from '../../src/dev/temporal-server.js';
+import { DEV_SERVER_FLAGS, findTemporalCli } from '../../src/dev/temporal-server.js';
 import { SEARCH_ATTRIBUTES } from '../../src/api/search-attributes.js';
 import { waitFor } from './wait.js';
 import { freePort } from '../../src/devgit/free-port.js';
@@ -43,6 +43,7 @@ export async function startTemporal(port: number, dbFile: string): Promise<Proc>
   const proc = startProcess(bin, [
     'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error',
     '--db-filename', dbFile, ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+    ...DEV_SERVER_FLAGS,
   ]);
   await waitFor('temporal port open', () => portOpen(port), (open) => open, 60_000, 200);
   return proc;

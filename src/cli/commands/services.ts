@@ -27,6 +27,7 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   maxBundleFiles?: number;
   workDir?: string;
   concurrency?: number;
+  maxCachedWorkflows?: number;
   orasPath?: string;
   ociCaFile?: string;
   retentionKeep?: number;
@@ -38,6 +39,12 @@ function retentionPolicy(flags: WorkerFlags): Partial<RetentionPolicy> {
   const keep = flags.retentionKeep ?? (env('ARENA_SOURCE_RETENTION_KEEP') ? Number(env('ARENA_SOURCE_RETENTION_KEEP')) : undefined);
   const ttl = flags.retentionTtl ?? env('ARENA_SOURCE_RETENTION_TTL');
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
+}
+
+/** --max-cached-workflows (env ARENA_SOURCE_MAX_CACHED_WORKFLOWS): unset keeps the SDK's heap-sized default. */
+function maxCachedWorkflows(flags: WorkerFlags): { maxCachedWorkflows?: number } {
+  const n = flags.maxCachedWorkflows ?? (env('ARENA_SOURCE_MAX_CACHED_WORKFLOWS') ? Number(env('ARENA_SOURCE_MAX_CACHED_WORKFLOWS')) : undefined);
+  return n !== undefined && Number.isFinite(n) ? { maxCachedWorkflows: n } : {};
 }
 
 export interface MetricsFlags {
@@ -67,6 +74,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     taskQueue: opts.taskQueue,
     workRoot: flags.workDir ?? paths.work,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
+    ...maxCachedWorkflows(flags),
     deps: {
       store: artifactStore(flags, paths.artifacts).store,
       artifactBaseUrl,
