@@ -99,7 +99,8 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
     const first = startCli([...common, 'worker', '--metrics-port', String(await freePort())], { ARENA_SOURCE_LOG_LEVEL: 'debug' });
     const killedAtPack = new Promise<void>((resolve) => {
       first.child.stdout!.on('data', (chunk: Buffer) => {
-        if (/"activityType":"packBundle"/.test(chunk.toString()) && /Activity started/.test(chunk.toString())) {
+        const started = chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundle"') && line.includes('Activity started'));
+        if (started) {
           first.child.kill('SIGKILL');
           resolve();
         }
