@@ -109,6 +109,8 @@ async function main(): Promise<void> {
   const tables: Table[] = [];
   const results: Record<string, unknown> = {};
   let temporal: TemporalServer | undefined;
+  // One dev server for the benchmarks that need Temporal, started on first use.
+  const temporalServer = async () => (temporal ??= await startTemporal(!values['no-eager']));
   const started = Date.now();
   const print = (t: Table[]) => {
     for (const table of t) console.log(`${renderTable(table)}\n`);
@@ -148,8 +150,7 @@ async function main(): Promise<void> {
     }
     if (only.has('latency')) {
       log('3. change-to-Ready latency');
-      temporal ??= await startTemporal(!values['no-eager']);
-      const r = await runLatencyBench(ctx, temporal, {
+      const r = await runLatencyBench(ctx, await temporalServer(), {
         samples: int('latency-samples'),
         intervalSeconds: int('latency-interval'),
         lanes: int('latency-lanes'),
@@ -159,8 +160,7 @@ async function main(): Promise<void> {
     }
     if (only.has('scale')) {
       log('4. scale on one worker');
-      temporal ??= await startTemporal(!values['no-eager']);
-      const r = await runScaleBench(ctx, temporal, {
+      const r = await runScaleBench(ctx, await temporalServer(), {
         n: int('scale-n'),
         repos: int('scale-repos'),
         steadySeconds: int('scale-steady'),

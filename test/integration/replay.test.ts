@@ -21,6 +21,7 @@ import { reconcileSource, resumeSource, sourceHandle, suspendSource } from '../.
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
 import { workflowBundle } from '../../src/worker.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
+import { waitFor } from '../helpers/wait.js';
 
 const FIXTURES = resolve('test/fixtures/histories');
 const History = proto.temporal.api.history.v1.History;
@@ -55,7 +56,7 @@ describe('workflow histories replay on the current code', () => {
     await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } });
     await env.waitFor(name, 'Ready', (s) => s.status?.phase === 'Ready');
     const before = (await env.counters(name)).noops;
-    await waitCounters(env, name, (c) => c.noops > before);
+    await waitFor('a no-op cycle', () => env.counters(name), (c) => c.noops > before);
     const second = await commitFiles(bare, { 'pack.json': '{"v":2}' }, { branch: 'main', message: 'v2' });
     await env.waitFor(name, 'the new commit', revision(second));
     await reconcileSource(env.stack.client, ref, '2030-01-01T00:00:00Z');
@@ -80,10 +81,3 @@ describe('workflow histories replay on the current code', () => {
   });
 });
 
-async function waitCounters(env: TestEnv, name: string, ok: (c: Awaited<ReturnType<TestEnv['counters']>>) => boolean): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  while (!ok(await env.counters(name))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${name}'s counters`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
