@@ -19,7 +19,7 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,18 +57,6 @@ function findTemporal() {
     if (isExecutable(p)) return p;
   }
   return undefined;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      srv.close(() => resolve(addr.port));
-    });
-  });
 }
 
 function tcpProbe(host, port) {
@@ -126,9 +114,11 @@ class DevServer {
   }
 
   async start() {
+    // Built by `tsc` before this runs; pure modules, shared with `arena-source dev` and the bench.
+    const { freePort } = await import('../dist/src/devgit/free-port.js');
+    const { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } = await import('../dist/src/dev/server-settings.js');
     const port = await freePort();
-    let uiPort = await freePort();
-    while (uiPort === port) uiPort = await freePort();
+    const uiPort = await freePort();
     this.dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
     const args = [
       'server', 'start-dev',
@@ -138,11 +128,8 @@ class DevServer {
       '--headless',
       '--log-level', 'error',
       '--db-filename', path.join(this.dbDir, 'temporal.db'),
-      // The typed search attributes of src/api/search-attributes.ts, as `arena-source dev` registers them.
-      ...['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourceType', 'ArenaSourcePhase', 'ArenaSourceRevision']
-        .flatMap((name) => ['--search-attribute', `${name}=Keyword`]),
-      // DEV_SERVER_FLAGS of src/dev/temporal-server.ts: the settings `arena-source dev` runs with.
-      '--dynamic-config-value', 'system.enableActivityEagerExecution=true',
+      ...SEARCH_ATTRIBUTE_FLAGS,
+      ...DEV_SERVER_FLAGS,
     ];
     log(`starting ${this.bin} ${args.join(' ')}`);
     this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });

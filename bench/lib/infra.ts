@@ -10,9 +10,12 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Connection, type Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from '../../src/api/search-attributes.js';
-import { DEV_SERVER_FLAGS, findTemporalCli } from '../../src/dev/temporal-server.js';
+import { findTemporalCli } from '../../src/dev/temporal-server.js';
+import { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } from '../../src/dev/server-settings.js';
+import { freePort } from '../../src/devgit/free-port.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/devgit/git-http-server.js';
+
+export { freePort };
 import { log, sleep } from './util.js';
 
 /** Forwards TCP to `target` and counts bytes each way. */
@@ -178,11 +181,10 @@ export async function startTemporal(eager = true): Promise<TemporalServer> {
   const bin = findTemporalCli();
   if (!bin) throw new Error('temporal CLI not found (scripts/ensure-tools.sh builds it into ~/.cache/arena-source/bin)');
   const port = await freePort();
-  let uiPort = await freePort();
-  while (uiPort === port) uiPort = await freePort();
+  const uiPort = await freePort();
   const args = [
     'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--headless',
-    '--log-level', 'error', ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+    '--log-level', 'error', ...SEARCH_ATTRIBUTE_FLAGS,
     ...(eager ? DEV_SERVER_FLAGS : []),
   ];
   const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -314,15 +316,4 @@ async function stopChild(child: ChildProcess): Promise<void> {
   const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
   await exited;
   clearTimeout(killer);
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.on('error', rej);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as { port: number }).port;
-      srv.close(() => res(port));
-    });
-  });
 }

@@ -9,15 +9,7 @@ import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { SEARCH_ATTRIBUTES } from '../api/search-attributes.js';
 import { installRuntime } from '../worker.js';
-
-/**
- * Server settings the dev server runs with. Eager activity execution: the server
- * hands an activity scheduled on the workflow's own queue straight back to the
- * worker that scheduled it (with the workflow task's reply), which saves a
- * matching round trip per resolve and fetch. Production servers: set
- * `system.enableActivityEagerExecution: true` in dynamic config (see README).
- */
-export const DEV_SERVER_FLAGS = ['--dynamic-config-value', 'system.enableActivityEagerExecution=true'] as const;
+import { DEV_SERVER_FLAGS } from './server-settings.js';
 
 export interface DevTemporalOptions {
   ip: string;

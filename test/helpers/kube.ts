@@ -27,7 +27,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, constants, createWriteStream, statSync, type WriteStream } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
+import { freePort } from '../../src/devgit/free-port.js';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -108,24 +108,6 @@ export function findKubeBinaries(): KubeBinaries | undefined {
 export function kubeSkipReason(): string | false {
   if (findKubeBinaries() || process.env.CI === 'true') return false;
   return 'kube-apiserver/etcd not built: run `bash test/k8s/build.sh` (or .ci/run)';
-}
-
-async function freePort(avoid: Set<number>): Promise<number> {
-  for (;;) {
-    const port = await new Promise<number>((resolve, reject) => {
-      const srv = createServer();
-      srv.unref();
-      srv.on('error', reject);
-      srv.listen(0, '127.0.0.1', () => {
-        const addr = srv.address();
-        srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
-      });
-    });
-    if (port !== 0 && !avoid.has(port)) {
-      avoid.add(port);
-      return port;
-    }
-  }
 }
 
 interface Proc {
@@ -266,8 +248,7 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
   };
 
   try {
-    const ports = new Set<number>();
-    const [etcdClient, etcdPeer, securePort] = [await freePort(ports), await freePort(ports), await freePort(ports)];
+    const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
 
     // --- etcd ---------------------------------------------------------------
     const etcdUrl = `http://127.0.0.1:${etcdClient}`;

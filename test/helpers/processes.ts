@@ -2,8 +2,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { resolve } from 'node:path';
-import { DEV_SERVER_FLAGS, findTemporalCli } from '../../src/dev/temporal-server.js';
-import { SEARCH_ATTRIBUTES } from '../../src/api/search-attributes.js';
+import { findTemporalCli } from '../../src/dev/temporal-server.js';
+import { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } from '../../src/dev/server-settings.js';
 import { waitFor } from './wait.js';
 import { freePort } from '../../src/devgit/free-port.js';
 export { freePort };
@@ -42,7 +42,7 @@ export async function startTemporal(port: number, dbFile: string): Promise<Proc>
   if (!bin) throw new Error('temporal CLI not found (run scripts/ensure-tools.sh)');
   const proc = startProcess(bin, [
     'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--headless', '--log-level', 'error',
-    '--db-filename', dbFile, ...SEARCH_ATTRIBUTES.flatMap((k) => ['--search-attribute', `${k.name}=Keyword`]),
+    '--db-filename', dbFile, ...SEARCH_ATTRIBUTE_FLAGS,
     ...DEV_SERVER_FLAGS,
   ]);
   await waitFor('temporal port open', () => portOpen(port), (open) => open, 60_000, 200);
