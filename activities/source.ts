@@ -10,7 +10,7 @@ import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
 import { InvalidSpecError } from '../src/errors.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
-import { bundleDirOf, fetchGitRef, fetchTargetOf, resolveGitRef, type GitOptions } from '../src/sources/git.js';
+import { bundleDirOf, commitOfRevision, fetchGitRef, fetchTargetOf, resolveGitRef, type GitOptions } from '../src/sources/git.js';
 import { gitCacheFor } from '../src/sources/git-cache.js';
 import { prepareGitAuth } from '../src/sources/git-auth.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
@@ -82,7 +82,7 @@ export function sourceActivities(deps: ActivityDeps) {
             const credentials = git.secretRef ? `${source.namespace}/${git.secretRef.name}` : '';
             const checkout = cache
               ? await cache.checkout({ git, target, revision, credentials, dir: contentDir, path, options })
-              : await fetchGitRef(git, target, contentDir, options, { path });
+              : await fetchGitRef(git, target, contentDir, options, { path, commit: commitOfRevision(target, revision) });
             return { git, checkout };
           });
           return {

@@ -27,6 +27,8 @@ export interface GitHttpServerOptions {
   basicAuth?: { username: string; password: string };
   /** URL path prefix the repositories are served under, e.g. `/git`. */
   pathPrefix?: string;
+  /** Speak only protocol v0, as old servers do (the client's Git-Protocol header is not passed on). */
+  protocolV0Only?: boolean;
 }
 
 export interface GitRepoStats {
@@ -346,11 +348,12 @@ export class GitHttpServer {
     // Content-Encoding (http-backend gunzips bodies itself) and Git-Protocol.
     for (const [name, value] of Object.entries(req.headers)) {
       if (value === undefined || name === 'authorization' || name === 'proxy-authorization') continue;
+      if (name === 'git-protocol' && this.opts.protocolV0Only) continue;
       const key = 'HTTP_' + name.toUpperCase().replace(/-/g, '_');
       env[key] = Array.isArray(value) ? value.join(', ') : value;
     }
     const proto = req.headers['git-protocol'];
-    if (typeof proto === 'string' && proto) env.GIT_PROTOCOL = proto;
+    if (typeof proto === 'string' && proto && !this.opts.protocolV0Only) env.GIT_PROTOCOL = proto;
 
     const child = spawn('git', ['http-backend'], { env, stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';

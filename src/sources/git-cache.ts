@@ -33,7 +33,7 @@
  * the size bound (default 2 GiB).
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../api/revision.js';
 import { redactUrl } from '../api/spec-rules.js';
@@ -47,6 +47,8 @@ import {
   gitExec,
   initRepo,
   refNotFound,
+  refusedCommitWant,
+  remoteConfig,
   type Checkout,
   type FetchTarget,
   type GitOptions,
@@ -103,6 +105,8 @@ interface Mirror {
   lastUsed: number;
   /** Created in this process (a directory left from before is not trusted). */
   ready: boolean;
+  /** The remote refused a fetch by commit id (a protocol v0 server, say): fetch refs by name until rebuilt. */
+  byNameOnly: boolean;
 }
 
 /** A FIFO async mutex. */
@@ -190,7 +194,7 @@ export class GitCache {
       if (known !== undefined && mirror.commits.has(known)) {
         sha = known;
       } else {
-        sha = await this.fetch(mirror, git, target, options);
+        sha = await this.fetch(mirror, git, target, known, options);
         fetched = true;
       }
       stage = 'export';
@@ -238,6 +242,7 @@ export class GitCache {
         bytes: 0,
         lastUsed: Date.now(),
         ready: false,
+        byNameOnly: false,
       };
       this.mirrors.set(key, mirror);
     }
@@ -250,17 +255,22 @@ export class GitCache {
     await rm(mirror.dir, { recursive: true, force: true });
     await mkdir(mirror.dir, { recursive: true });
     await gitExec(mirror.dir, ['init', '--quiet', '--bare', '--template='], options, url);
-    await gitExec(mirror.dir, ['config', 'remote.origin.url', url], options, url);
+    await appendFile(join(mirror.dir, 'config'), remoteConfig(url));
     mirror.commits.clear();
     mirror.complete.clear();
     mirror.tips.clear();
     mirror.fetches = 0;
     mirror.bytes = 0;
+    mirror.byNameOnly = false;
     mirror.ready = true;
   }
 
-  /** One shallow, blob-less fetch of the target into the mirror; returns the commit. Caller holds the lock. */
-  private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, options: GitOptions): Promise<string> {
+  /**
+   * One shallow, blob-less fetch of the target into the mirror; returns the commit. Caller holds the lock.
+   * `known` is the commit resolveRevision saw: asked for by id, protocol v2 skips listing the remote's refs
+   * (one request less), and the cycle gets the very commit it announced even if the branch moved since.
+   */
+  private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, known: string | undefined, options: GitOptions): Promise<string> {
     const local = target.fetchRef === target.sha ? `refs/arena/commits/${target.sha}` : `refs/arena/${target.fetchRef.replace(/^refs\//, '')}`;
     // The first fetch of a ref brings no blobs at all (the path's follow in one more request). Later ones
     // are incremental (the server sends only what changed since the commit we have) and take the changed
@@ -268,25 +278,53 @@ export class GitCache {
     const filter = mirror.tips.has(target.fetchRef) ? `--filter=blob:limit=${INCREMENTAL_BLOB_LIMIT}` : '--filter=blob:none';
     const fetch = (args: string[]) => gitExec(mirror.dir, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', filter, ...args], options, git.url);
     mirror.fetches++;
-    let rev = local;
+    const pinned = target.fetchRef === target.sha ? target.sha : undefined;
+    const byCommit = known ?? target.sha;
+    if (byCommit !== undefined && !mirror.byNameOnly) {
+      try {
+        await fetch(['--depth', '1', 'origin', `+${byCommit}:${local}`]);
+        return this.fetched(mirror, target, byCommit);
+      } catch (err) {
+        if (err instanceof AuthenticationFailedError) throw err;
+        if (pinned !== undefined) return this.fetched(mirror, target, await this.fetchAllHeads(mirror, git, target, pinned, options, fetch));
+        if (!refusedCommitWant(err)) throw err;
+        mirror.byNameOnly = true;
+      }
+    }
     try {
       await fetch(['--depth', '1', 'origin', `+${target.fetchRef}:${local}`]);
     } catch (err) {
-      if (target.fetchRef !== target.sha || err instanceof AuthenticationFailedError) throw refNotFound(err, git, target);
-      // Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit.
-      await fetch(['origin', '+refs/heads/*:refs/arena/all/*']);
-      rev = target.sha;
+      if (pinned === undefined || err instanceof AuthenticationFailedError) throw refNotFound(err, git, target);
+      return this.fetched(mirror, target, await this.fetchAllHeads(mirror, git, target, pinned, options, fetch));
     }
-    let sha: string;
+    // A branch's ref file holds its commit (nothing packs refs here); a tag may need peeling.
+    const loose = local.startsWith('refs/arena/heads/') ? (await readFile(join(mirror.dir, local), 'utf8').catch(() => '')).trim() : '';
+    const sha = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(loose) ? loose : await this.commitOf(mirror, git, target, local, options);
+    return this.fetched(mirror, target, sha);
+  }
+
+  /** Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit. */
+  private async fetchAllHeads(
+    mirror: Mirror,
+    git: GitSource,
+    target: FetchTarget,
+    sha: string,
+    options: GitOptions,
+    fetch: (args: string[]) => Promise<string>,
+  ): Promise<string> {
+    await fetch(['origin', '+refs/heads/*:refs/arena/all/*']);
+    return this.commitOf(mirror, git, target, sha, options);
+  }
+
+  private async commitOf(mirror: Mirror, git: GitSource, target: FetchTarget, rev: string, options: GitOptions): Promise<string> {
     try {
-      // A branch's ref file holds its commit (nothing packs refs here); a tag may need peeling.
-      const loose = rev.startsWith('refs/arena/heads/') ? (await readFile(join(mirror.dir, rev), 'utf8').catch(() => '')).trim() : '';
-      sha = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(loose)
-        ? loose
-        : (await gitExec(mirror.dir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], options, git.url)).trim();
+      return (await gitExec(mirror.dir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], options, git.url)).trim();
     } catch (err) {
       throw new FetchFailedError(`commit ${target.sha ?? target.fetchRef} not found in ${redactUrl(git.url)}`, { cause: err, retryable: false });
     }
+  }
+
+  private fetched(mirror: Mirror, target: FetchTarget, sha: string): string {
     mirror.commits.add(sha);
     mirror.tips.set(target.fetchRef, sha);
     return sha;

@@ -9,7 +9,7 @@
  * (never in URLs or argv), so they cannot leak into process lists.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../api/revision.js';
 import { redactUrl } from '../api/spec-rules.js';
@@ -129,6 +129,8 @@ export interface FetchStrategy {
    * checkout); default true. False fetches and checks out the whole tree.
    */
   partial?: boolean;
+  /** The commit resolveRevision saw for the target's ref in this cycle (commitOfRevision). */
+  commit?: string;
 }
 
 /**
@@ -147,16 +149,44 @@ export async function fetchGitRef(
   const path = strategy.path ?? '';
   const partial = path !== '' && strategy.partial !== false;
   await initRepo(dir, { url: git.url, ...(partial ? { sparsePath: path } : {}) }, opts);
-  const filter = partial ? ['--filter=blob:none'] : [];
-  try {
-    await gitExec(dir, ['fetch', '--quiet', '--depth', '1', '--no-tags', ...filter, 'origin', target.fetchRef], opts, git.url);
-  } catch (err) {
-    // Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit.
-    if (target.fetchRef !== target.sha || err instanceof AuthenticationFailedError) throw refNotFound(err, git, target);
-    await gitExec(dir, ['fetch', '--quiet', '--no-tags', ...filter, 'origin', '+refs/heads/*:refs/remotes/origin/*'], opts, git.url);
+  const fetch = (args: string[]) =>
+    gitExec(dir, ['fetch', '--quiet', '--no-tags', ...(partial ? ['--filter=blob:none'] : []), 'origin', ...args], opts, git.url);
+  const pinned = target.fetchRef === target.sha ? target.sha : undefined;
+  // By commit id when it is known: protocol v2 then skips listing the remote's refs, and the cycle gets
+  // the commit resolveRevision announced even if the branch moved since.
+  const byCommit = strategy.commit ?? target.sha;
+  let rev: string | undefined;
+  if (byCommit !== undefined) {
+    try {
+      await fetch(['--depth', '1', byCommit]);
+      rev = byCommit;
+    } catch (err) {
+      if (err instanceof AuthenticationFailedError) throw err;
+      // Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit.
+      if (pinned !== undefined) {
+        await fetch(['+refs/heads/*:refs/remotes/origin/*']);
+        rev = pinned;
+      } else if (!refusedCommitWant(err)) {
+        throw err;
+      }
+    }
   }
-  const rev = target.fetchRef === target.sha ? target.sha : 'FETCH_HEAD';
-  if (partial) await fetchMissingBlobs(dir, rev, path, opts, git.url);
+  if (rev === undefined) {
+    await fetch(['--depth', '1', target.fetchRef]).catch((err: unknown) => {
+      throw refNotFound(err, git, target);
+    });
+    rev = 'FETCH_HEAD';
+  }
+  if (partial) {
+    try {
+      await fetchMissingBlobs(dir, rev, path, opts, git.url);
+    } catch (err) {
+      if (!refusedCommitWant(err)) throw err;
+      // The server will not send blobs by id (protocol v0 without uploadpack.allowAnySHA1InWant): the whole tree.
+      await rm(dir, { recursive: true, force: true });
+      return fetchGitRef(git, target, dir, opts, { ...strategy, partial: false });
+    }
+  }
   const sha = await checkoutDetached(dir, rev, partial ? path : undefined, opts, git, target);
   return { dir, sha, revision: gitRevision(target.refName, sha) };
 }
@@ -233,6 +263,15 @@ export async function checkoutDetached(
   return head;
 }
 
+/**
+ * The remote would not send a commit asked for by id: a protocol v0 server
+ * without uploadpack.allowReachableSHA1InWant, or a commit force-pushed away.
+ * Fetching the ref by name still works then.
+ */
+export function refusedCommitWant(err: unknown): boolean {
+  return err instanceof FetchFailedError && /not our ref|unadvertised object|couldn't find remote ref/i.test(err.message);
+}
+
 /** A fetch of a named ref that is not there says so as resolveGitRef would, instead of as a network failure. */
 export function refNotFound(err: unknown, git: GitSource, target: FetchTarget): unknown {
   if (!(err instanceof FetchFailedError) || !/couldn't find remote ref/i.test(err.message)) return err;
@@ -264,11 +303,9 @@ export async function initRepo(dir: string, init: InitRepoOptions, opts: GitOpti
   // No template: no sample hooks and descriptions to copy for a throwaway repository.
   await gitExec(dir, ['init', '--quiet', '--template='], opts, init.url);
   const gitDir = join(dir, '.git');
-  const url = `"${init.url.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
   const config = init.promisor
-    ? `[core]\n\trepositoryformatversion = 1\n\tlogAllRefUpdates = false\n[extensions]\n\tpartialClone = origin\n` +
-      `[remote "origin"]\n\turl = ${url}\n\tpromisor = true\n`
-    : `[core]\n\tlogAllRefUpdates = false\n[remote "origin"]\n\turl = ${url}\n`;
+    ? `[core]\n\trepositoryformatversion = 1\n\tlogAllRefUpdates = false\n[extensions]\n\tpartialClone = origin\n${remoteConfig(init.url, true)}`
+    : `[core]\n\tlogAllRefUpdates = false\n${remoteConfig(init.url)}`;
   await appendFile(join(gitDir, 'config'), config);
   if (init.alternates !== undefined) {
     await mkdir(join(gitDir, 'objects', 'info'), { recursive: true });
@@ -278,6 +315,16 @@ export async function initRepo(dir: string, init: InitRepoOptions, opts: GitOpti
     await mkdir(join(gitDir, 'info'), { recursive: true });
     await writeFile(join(gitDir, 'info', 'sparse-checkout'), `${sparsePattern(init.sparsePath)}\n`);
   }
+}
+
+/**
+ * The `[remote "origin"]` section of a git config file, written directly rather
+ * than by `git config` (one process less, and the URL stays out of argv).
+ */
+export function remoteConfig(url: string, promisor = false): string {
+  if (/[\0\n\r]/.test(url)) throw new InvalidSpecError(`spec.git.url: must be a single line`);
+  const quoted = `"${url.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
+  return `[remote "origin"]\n\turl = ${quoted}\n${promisor ? '\tpromisor = true\n' : ''}`;
 }
 
 /** A non-cone sparse-checkout pattern selecting exactly the folder `path` ('' = everything). */

@@ -116,6 +116,46 @@ describe('git cache and partial fetch', () => {
     sha = next;
   });
 
+  it('asks for the commit resolveRevision saw by id: no ref listing, and a branch that moved since still gives it', async () => {
+    const seen = sha;
+    const moved = await commitFiles(bareRepoPath(join(dir, 'git'), 'repo'), { 'prompts/support/pack.json': '{"id":"support","v":3}' }, { branch: 'main', message: 'v3' });
+    const target = fetchTargetOf(spec('prompts/support'))!;
+    server.resetStats();
+    const cached = await new GitCache({ root: join(dir, 'cache-by-id') }).checkout({
+      git: spec('prompts/support'), target, revision: `main@sha1:${seen}`, credentials: '', dir: out(), path: 'prompts/support', options: opts,
+    });
+    const plain = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support', commit: seen });
+    for (const c of [cached, plain]) {
+      assert.equal(c.revision, `main@sha1:${seen}`);
+      assert.equal(await readFile(join(bundleDirOf(c.dir, 'prompts/support'), 'pack.json'), 'utf8'), '{"id":"support","v":2}');
+    }
+    assert.equal(server.stats('repo').lsRefs, 0, 'protocol v2: a fetch by id lists no refs');
+    sha = moved;
+  });
+
+  it('a protocol v0 server that refuses commits by id: the branch by name, the same content', async () => {
+    const bare = bareRepoPath(join(dir, 'git'), 'repo');
+    await git(['config', 'uploadpack.allowReachableSHA1InWant', 'false'], { cwd: bare });
+    const old = await GitHttpServer.start({ root: join(dir, 'git'), protocolV0Only: true });
+    try {
+      const v0 = (path: string): GitSource => ({ url: old.repoUrl('repo'), ref: { branch: 'main' }, path });
+      const target = fetchTargetOf(v0('prompts/support'))!;
+      const input = { git: v0('prompts/support'), target, revision: `main@sha1:${sha}`, credentials: '', path: 'prompts/support', options: opts };
+      const cache = new GitCache({ root: join(dir, 'cache-v0') });
+      const first = await cache.checkout({ ...input, dir: out() });
+      const plain = await fetchGitRef(v0('prompts/support'), target, out(), opts, { path: 'prompts/support', commit: sha });
+      const reference = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support', partial: false });
+      for (const c of [first, plain]) {
+        assert.equal(c.revision, `main@sha1:${sha}`);
+        assert.equal(await checksum(bundleDirOf(c.dir, 'prompts/support')), await checksum(bundleDirOf(reference.dir, 'prompts/support')));
+      }
+      assert.equal(old.stats('repo').lsRefs, 0, 'no protocol v2 spoken');
+    } finally {
+      await old.close();
+      await git(['config', 'uploadpack.allowReachableSHA1InWant', 'true'], { cwd: bare });
+    }
+  });
+
   it('concurrent checkouts of one repository fetch once and all get the same bytes', async () => {
     const cache = new GitCache({ root: join(dir, 'cache-b') });
     server.resetStats();
