@@ -17,9 +17,8 @@
  *   TEST_TIMEOUT_MS        per-test timeout (default 600000)
  *   TEMPORAL_STARTUP_TIMEOUT_MS  how long to wait for the dev server (default 90000)
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { connect } from 'node:net';
 import { homedir, tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,21 +58,6 @@ function findTemporal() {
   return undefined;
 }
 
-function tcpProbe(host, port) {
-  return new Promise((resolve) => {
-    const sock = connect({ host, port });
-    const done = (ok) => {
-      sock.destroy();
-      resolve(ok);
-    };
-    sock.setTimeout(1000, () => done(false));
-    sock.once('connect', () => done(true));
-    sock.once('error', () => done(false));
-  });
-}
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
 /** Lists dist/test/**\/*.test.js, sorted, skipping files whose test/ source is gone. */
 function findTestFiles(filters) {
   const out = [];
@@ -103,132 +87,8 @@ function findTestFiles(filters) {
   });
 }
 
-class DevServer {
-  constructor(bin) {
-    this.bin = bin;
-    this.child = undefined;
-    this.dbDir = undefined;
-    this.output = '';
-    this.exited = false;
-    this.stopping = false;
-  }
-
-  async start() {
-    // Built by `tsc` before this runs; pure modules, shared with `arena-source dev` and the bench.
-    const { freePort } = await import('../dist/src/devgit/free-port.js');
-    const { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } = await import('../dist/src/dev/server-settings.js');
-    const port = await freePort();
-    const uiPort = await freePort();
-    this.dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
-    const args = [
-      'server', 'start-dev',
-      '--ip', '127.0.0.1',
-      '--port', String(port),
-      '--ui-port', String(uiPort),
-      '--headless',
-      '--log-level', 'error',
-      '--db-filename', path.join(this.dbDir, 'temporal.db'),
-      ...SEARCH_ATTRIBUTE_FLAGS,
-      ...DEV_SERVER_FLAGS,
-    ];
-    log(`starting ${this.bin} ${args.join(' ')}`);
-    this.child = spawn(this.bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const keep = (d) => {
-      this.output = (this.output + d.toString()).slice(-16_000);
-    };
-    this.child.stdout.on('data', keep);
-    this.child.stderr.on('data', keep);
-    this.child.on('exit', () => {
-      this.exited = true;
-    });
-    this.child.on('error', (err) => {
-      this.exited = true;
-      keep(`spawn error: ${err.message}\n`);
-    });
-    this.address = `127.0.0.1:${port}`;
-    await this.waitReady(port);
-    return this.address;
-  }
-
-  async waitReady(port) {
-    const timeoutMs = Number(process.env.TEMPORAL_STARTUP_TIMEOUT_MS ?? 90_000);
-    const deadline = Date.now() + timeoutMs;
-    const t0 = Date.now();
-    let client;
-    try {
-      client = await import('@temporalio/client');
-    } catch {
-      client = undefined; // fall back to the CLI probe
-    }
-    let lastErr = '';
-    while (Date.now() < deadline) {
-      if (this.stopping) throw new Error('interrupted while waiting for the temporal dev server');
-      if (this.exited) {
-        throw new Error(`temporal dev server exited early:\n${this.output}`);
-      }
-      if (await tcpProbe('127.0.0.1', port)) {
-        try {
-          if (client) {
-            const conn = await client.Connection.connect({ address: this.address, connectTimeout: 2000 });
-            try {
-              await conn.workflowService.describeNamespace({ namespace: 'default' });
-            } finally {
-              await conn.close();
-            }
-          } else {
-            const r = spawnSync(this.bin, ['operator', 'namespace', 'describe', '--address', this.address, '-n', 'default'], {
-              encoding: 'utf8',
-              timeout: 10_000,
-            });
-            if (r.status !== 0) throw new Error(r.stderr || r.stdout || `exit ${r.status}`);
-          }
-          log(`temporal dev server ready at ${this.address} after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
-          return;
-        } catch (e) {
-          lastErr = e instanceof Error ? e.message : String(e);
-        }
-      }
-      await sleep(250);
-    }
-    throw new Error(`temporal dev server not ready after ${timeoutMs} ms (${lastErr})\n${this.output}`);
-  }
-
-  /** Stops the server: SIGTERM, then SIGKILL after 10 s. */
-  async stop() {
-    this.stopping = true;
-    const child = this.child;
-    if (child && !this.exited && child.exitCode === null) {
-      const exited = new Promise((r) => child.once('exit', r));
-      child.kill('SIGTERM');
-      const killer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(killer);
-    }
-    this.cleanupFiles();
-  }
-
-  /** Synchronous last resort (process 'exit'). */
-  killNow() {
-    if (this.child && !this.exited && this.child.exitCode === null) {
-      try {
-        this.child.kill('SIGKILL');
-      } catch {
-        /* already gone */
-      }
-    }
-    this.cleanupFiles();
-  }
-
-  cleanupFiles() {
-    if (this.dbDir) {
-      rmSync(this.dbDir, { recursive: true, force: true });
-      this.dbDir = undefined;
-    }
-  }
-}
-
 /** State the signal handlers need: installed before anything is started. */
-const state = { server: undefined, child: undefined, signalled: undefined };
+const state = { starting: new AbortController(), child: undefined, signalled: undefined };
 
 function onSignal(sig) {
   state.signalled ??= sig;
@@ -236,9 +96,9 @@ function onSignal(sig) {
     state.child.kill(sig); // main() stops the server once the tests exit
     return;
   }
-  // Still starting up: stop the dev server and leave.
+  // Still starting up: the dev server is stopped as its start is aborted.
   log(`interrupted by ${sig}`);
-  Promise.resolve(state.server?.stop()).finally(() => process.exit(sig === 'SIGINT' ? 130 : 143));
+  state.starting.abort();
 }
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => onSignal(sig));
 
@@ -271,16 +131,27 @@ async function main() {
       );
       return 1;
     }
-    server = new DevServer(bin);
-    state.server = server;
-    process.on('exit', () => server?.killNow());
+    // Built by `tsc` before this runs: the dev server as `arena-source dev` starts it (same flags).
+    const { startTemporalDevServer } = await import('../dist/src/dev/temporal-server.js');
+    const { freePort } = await import('../dist/src/devgit/free-port.js');
+    const dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
+    process.on('exit', () => rmSync(dbDir, { recursive: true, force: true }));
+    const t0 = Date.now();
     try {
-      env.TEMPORAL_ADDRESS = await server.start();
+      server = await startTemporalDevServer({
+        binary: bin,
+        port: await freePort(),
+        dbFilename: path.join(dbDir, 'temporal.db'),
+        startupTimeoutMs: Number(process.env.TEMPORAL_STARTUP_TIMEOUT_MS ?? 90_000),
+        signal: state.starting.signal,
+      });
     } catch (e) {
       log(e instanceof Error ? e.message : String(e));
-      await server.stop();
-      return 1;
+      return state.signalled ? 130 : 1;
     }
+    process.on('exit', () => server.child.kill('SIGKILL'));
+    log(`temporal dev server ready at ${server.address} after ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+    env.TEMPORAL_ADDRESS = server.address;
     env.TEMPORAL_CLI_PATH = bin;
   }
   env.TEMPORAL_NAMESPACE ??= 'default';

@@ -9,9 +9,8 @@ import { readFile, rm } from 'node:fs/promises';
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Connection, type Client } from '@temporalio/client';
-import { findTemporalCli } from '../../src/dev/temporal-server.js';
-import { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } from '../../src/dev/server-settings.js';
+import type { Client } from '@temporalio/client';
+import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort } from '../../src/devgit/free-port.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/devgit/git-http-server.js';
 
@@ -175,47 +174,16 @@ export interface TemporalServer {
   stop(): Promise<void>;
 }
 
-/** A Temporal dev server of our own (in-memory, headless), with the ArenaSource search attributes. */
-/** The dev server, with the settings `arena-source dev` uses (eager activities) unless `eager` is false. */
+/** The dev server (in memory, headless), with the settings `arena-source dev` uses (eager activities) unless `eager` is false. */
 export async function startTemporal(eager = true): Promise<TemporalServer> {
-  const bin = findTemporalCli();
-  if (!bin) throw new Error('temporal CLI not found (scripts/ensure-tools.sh builds it into ~/.cache/arena-source/bin)');
-  const port = await freePort();
-  const uiPort = await freePort();
-  const args = [
-    'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--headless',
-    '--log-level', 'error', ...SEARCH_ATTRIBUTE_FLAGS,
-    ...(eager ? DEV_SERVER_FLAGS : []),
-  ];
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.on('data', (d) => (out = (out + d).slice(-8000)));
-  child.stderr!.on('data', (d) => (out = (out + d).slice(-8000)));
-  const address = `127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`temporal dev server exited: ${out}`);
-    try {
-      const conn = await Connection.connect({ address, connectTimeout: 2000 });
-      try {
-        await conn.workflowService.describeNamespace({ namespace: 'default' });
-      } finally {
-        await conn.close();
-      }
-      break;
-    } catch (err) {
-      if (Date.now() > deadline) throw new Error(`temporal dev server not ready: ${String(err)}\n${out}`);
-      await sleep(250);
-    }
-  }
-  const stop = () => stopChild(child);
-  cleanups.add(stop);
+  const server = await startTemporalDevServer({ port: await freePort(), eager });
+  cleanups.add(server.stop);
   return {
-    address,
-    pid: child.pid!,
+    address: server.address,
+    pid: server.child.pid!,
     stop: async () => {
-      cleanups.delete(stop);
-      await stop();
+      cleanups.delete(server.stop);
+      await server.stop();
     },
   };
 }

@@ -18,7 +18,8 @@ import { GitHttpServer } from '../../src/devgit/git-http-server.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
 import { startLocalStack } from '../../src/local/stack.js';
 import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
-import { freePort, startCli, startTemporal } from '../helpers/processes.js';
+import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
+import { freePort, startCli } from '../helpers/processes.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -163,7 +164,7 @@ describe('the Temporal server restarted under running workflows', () => {
   it('every source continues afterwards', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arena-restart-'));
     const port = await freePort();
-    let temporal = await startTemporal(port, join(dir, 'temporal.db'));
+    let temporal = await startTemporalDevServer({ port, dbFilename: join(dir, 'temporal.db') });
     const git = await GitHttpServer.start({ root: join(dir, 'git') });
     await seedRepo(join(dir, 'git'), 'r', { 'pack.json': '{"v":1}' });
     const taskQueue = uniqueTaskQueue('restart');
@@ -177,7 +178,7 @@ describe('the Temporal server restarted under running workflows', () => {
       const before = await Promise.all(refs.map((ref) => getCounters(stack.client, ref)));
       await temporal.stop();
       await new Promise((r) => setTimeout(r, 2_000));
-      temporal = await startTemporal(port, join(dir, 'temporal.db'));
+      temporal = await startTemporalDevServer({ port, dbFilename: join(dir, 'temporal.db') });
       const sha = await commitFiles(bareRepoPath(join(dir, 'git'), 'r'), { 'pack.json': '{"v":2}' }, { branch: 'main', message: 'v2' });
       for (const [i, ref] of refs.entries()) {
         const after = await waitFor(`${ref.name} continues`, () => getSource(stack.client, ref), (s) => s.status?.artifact?.revision === `main@sha1:${sha}`, 90_000);

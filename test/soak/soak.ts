@@ -17,7 +17,7 @@ import { applySource, connectClient, getSource, sourceHandle } from '../../src/c
 import { cycleHistory } from '../../src/history.js';
 import { GitHttpServer } from '../../src/devgit/git-http-server.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
-import { startDevTemporal } from '../../src/dev/temporal-server.js';
+import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort, startCli } from '../helpers/processes.js';
 
 const { values } = parseArgs({
@@ -44,7 +44,7 @@ function percentile(sorted: number[], p: number): number {
 
 async function main() {
   const dir = await mkdtemp(join(tmpdir(), 'arena-soak-'));
-  const temporal = await startDevTemporal({ ip: '127.0.0.1', port: await freePort(), uiPort: await freePort(), dbFilename: join(dir, 'temporal.db'), namespace: 'default' });
+  const temporal = await startTemporalDevServer({ port: await freePort(), dbFilename: join(dir, 'temporal.db') });
   const git = await GitHttpServer.start({ root: join(dir, 'git') });
   for (let r = 0; r < REPOS; r++) await seedRepo(join(dir, 'git'), `repo${r}`, { 'pack.json': JSON.stringify({ v: 0 }) });
   const taskQueue = 'soak';

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { ArenaSource } from '../../api/schema.js';
 import { getSource } from '../../client.js';
 import { startDemoGit } from '../../dev/demo-git.js';
-import { startDevTemporal, type DevTemporal } from '../../dev/temporal-server.js';
+import { startTemporalDevServer, type TemporalDevServer } from '../../dev/temporal-server.js';
 import { applyManifests } from '../../local/apply.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { loadManifests } from '../../manifests/load.js';
@@ -40,10 +40,10 @@ export async function devCommand(flags: DevFlags): Promise<void> {
   };
   try {
     const useExisting = flags.temporalAddress ?? env('TEMPORAL_ADDRESS');
-    let temporal: DevTemporal | undefined;
+    let temporal: TemporalDevServer | undefined;
     if (!useExisting) {
       console.log('starting the Temporal dev server…');
-      temporal = await startDevTemporal({
+      temporal = await startTemporalDevServer({
         ip: '127.0.0.1',
         port: flags.temporalPort ?? 7233,
         uiPort: flags.uiPort ?? DEFAULTS.temporalUiPort,
