@@ -194,7 +194,7 @@ export class GitCache {
       if (known !== undefined && mirror.commits.has(known)) {
         sha = known;
       } else {
-        sha = await this.fetch(mirror, git, target, known, options);
+        sha = await this.fetch(mirror, git, target, known, input.path, options);
         fetched = true;
       }
       stage = 'export';
@@ -270,13 +270,18 @@ export class GitCache {
    * `known` is the commit resolveRevision saw: asked for by id, protocol v2 skips listing the remote's refs
    * (one request less), and the cycle gets the very commit it announced even if the branch moved since.
    */
-  private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, known: string | undefined, options: GitOptions): Promise<string> {
+  private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, known: string | undefined, path: string, options: GitOptions): Promise<string> {
     const local = target.fetchRef === target.sha ? `refs/arena/commits/${target.sha}` : `refs/arena/${target.fetchRef.replace(/^refs\//, '')}`;
-    // The first fetch of a ref brings no blobs at all (the path's follow in one more request). Later ones
-    // are incremental (the server sends only what changed since the commit we have) and take the changed
-    // blobs along, except big ones, so the common case is a single request.
-    const filter = mirror.tips.has(target.fetchRef) ? `--filter=blob:limit=${INCREMENTAL_BLOB_LIMIT}` : '--filter=blob:none';
-    const fetch = (args: string[]) => gitExec(mirror.dir, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', filter, ...args], options, git.url);
+    // The first fetch of a ref brings no blobs at all (the path's follow in one more request), unless the
+    // source wants the whole tree: then all of them at once. Later fetches are incremental (the server sends
+    // only what changed since the commit we have) and take the changed blobs along, except big ones, so
+    // the common case is a single request.
+    const filter = mirror.tips.has(target.fetchRef)
+      ? [`--filter=blob:limit=${INCREMENTAL_BLOB_LIMIT}`]
+      : path === ''
+        ? []
+        : ['--filter=blob:none'];
+    const fetch = (args: string[]) => gitExec(mirror.dir, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...filter, ...args], options, git.url);
     mirror.fetches++;
     const pinned = target.fetchRef === target.sha ? target.sha : undefined;
     const byCommit = known ?? target.sha;

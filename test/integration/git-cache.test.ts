@@ -174,7 +174,9 @@ describe('git cache and partial fetch', () => {
   it('a mirror is rebuilt after maxFetchesPerMirror fetches, and the whole tree works too', async () => {
     const cache = new GitCache({ root: join(dir, 'cache-c'), maxFetchesPerMirror: 1 });
     const target = fetchTargetOf(spec(''))!;
+    server.resetStats();
     const a = await cache.checkout({ git: spec(''), target, credentials: '', dir: out(), path: '', options: opts });
+    assert.equal(server.stats('repo').fetches, 1, 'the whole tree: commit, trees and blobs in one request');
     const b = await cache.checkout({ git: spec(''), target, credentials: '', dir: out(), path: '', options: opts });
     assert.equal(b.fetched, true);
     assert.equal(cache.stats().fetches, 1, 'the second fetch went into a new mirror');
