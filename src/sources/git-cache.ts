@@ -46,8 +46,7 @@ import {
   fetchMissingBlobs,
   gitExec,
   initRepo,
-  refNotFound,
-  refusedCommitWant,
+  fetchTargetRef,
   remoteConfig,
   type Checkout,
   type FetchTarget,
@@ -266,9 +265,8 @@ export class GitCache {
   }
 
   /**
-   * One shallow, blob-less fetch of the target into the mirror; returns the commit. Caller holds the lock.
-   * `known` is the commit resolveRevision saw: asked for by id, protocol v2 skips listing the remote's refs
-   * (one request less), and the cycle gets the very commit it announced even if the branch moved since.
+   * One shallow fetch of the target into the mirror; returns the commit. Caller holds the lock.
+   * `known` is the commit resolveRevision saw, asked for by id (fetchTargetRef).
    */
   private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, known: string | undefined, path: string, options: GitOptions): Promise<string> {
     const local = target.fetchRef === target.sha ? `refs/arena/commits/${target.sha}` : `refs/arena/${target.fetchRef.replace(/^refs\//, '')}`;
@@ -281,44 +279,15 @@ export class GitCache {
       : path === ''
         ? []
         : ['--filter=blob:none'];
-    const fetch = (args: string[]) => gitExec(mirror.dir, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...filter, ...args], options, git.url);
+    const fetch = (args: string[]) => gitExec(mirror.dir, ['fetch', '--quiet', '--no-tags', '--no-write-fetch-head', ...filter, 'origin', ...args], options, git.url);
     mirror.fetches++;
-    const pinned = target.fetchRef === target.sha ? target.sha : undefined;
-    const byCommit = known ?? target.sha;
-    if (byCommit !== undefined && !mirror.byNameOnly) {
-      try {
-        await fetch(['--depth', '1', 'origin', `+${byCommit}:${local}`]);
-        return this.fetched(mirror, target, byCommit);
-      } catch (err) {
-        if (err instanceof AuthenticationFailedError) throw err;
-        if (pinned !== undefined) return this.fetched(mirror, target, await this.fetchAllHeads(mirror, git, target, pinned, options, fetch));
-        if (!refusedCommitWant(err)) throw err;
-        mirror.byNameOnly = true;
-      }
-    }
-    try {
-      await fetch(['--depth', '1', 'origin', `+${target.fetchRef}:${local}`]);
-    } catch (err) {
-      if (pinned === undefined || err instanceof AuthenticationFailedError) throw refNotFound(err, git, target);
-      return this.fetched(mirror, target, await this.fetchAllHeads(mirror, git, target, pinned, options, fetch));
-    }
+    const got = await fetchTargetRef(fetch, git, target, { commit: known, byId: !mirror.byNameOnly, into: local });
+    if (got.refusedById) mirror.byNameOnly = true;
+    if (got.how === 'commit') return this.fetched(mirror, target, got.rev);
     // A branch's ref file holds its commit (nothing packs refs here); a tag may need peeling.
-    const loose = local.startsWith('refs/arena/heads/') ? (await readFile(join(mirror.dir, local), 'utf8').catch(() => '')).trim() : '';
-    const sha = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(loose) ? loose : await this.commitOf(mirror, git, target, local, options);
+    const loose = got.how === 'name' && local.startsWith('refs/arena/heads/') ? (await readFile(join(mirror.dir, local), 'utf8').catch(() => '')).trim() : '';
+    const sha = /^[0-9a-f]{40}([0-9a-f]{24})?$/.test(loose) ? loose : await this.commitOf(mirror, git, target, got.rev, options);
     return this.fetched(mirror, target, sha);
-  }
-
-  /** Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit. */
-  private async fetchAllHeads(
-    mirror: Mirror,
-    git: GitSource,
-    target: FetchTarget,
-    sha: string,
-    options: GitOptions,
-    fetch: (args: string[]) => Promise<string>,
-  ): Promise<string> {
-    await fetch(['origin', '+refs/heads/*:refs/arena/all/*']);
-    return this.commitOf(mirror, git, target, sha, options);
   }
 
   private async commitOf(mirror: Mirror, git: GitSource, target: FetchTarget, rev: string, options: GitOptions): Promise<string> {

@@ -151,32 +151,7 @@ export async function fetchGitRef(
   await initRepo(dir, { url: git.url, ...(partial ? { sparsePath: path } : {}) }, opts);
   const fetch = (args: string[]) =>
     gitExec(dir, ['fetch', '--quiet', '--no-tags', ...(partial ? ['--filter=blob:none'] : []), 'origin', ...args], opts, git.url);
-  const pinned = target.fetchRef === target.sha ? target.sha : undefined;
-  // By commit id when it is known: protocol v2 then skips listing the remote's refs, and the cycle gets
-  // the commit resolveRevision announced even if the branch moved since.
-  const byCommit = strategy.commit ?? target.sha;
-  let rev: string | undefined;
-  if (byCommit !== undefined) {
-    try {
-      await fetch(['--depth', '1', byCommit]);
-      rev = byCommit;
-    } catch (err) {
-      if (err instanceof AuthenticationFailedError) throw err;
-      // Servers that refuse unadvertised commits in want lines need a full fetch for a pinned commit.
-      if (pinned !== undefined) {
-        await fetch(['+refs/heads/*:refs/remotes/origin/*']);
-        rev = pinned;
-      } else if (!refusedCommitWant(err)) {
-        throw err;
-      }
-    }
-  }
-  if (rev === undefined) {
-    await fetch(['--depth', '1', target.fetchRef]).catch((err: unknown) => {
-      throw refNotFound(err, git, target);
-    });
-    rev = 'FETCH_HEAD';
-  }
+  const { rev } = await fetchTargetRef(fetch, git, target, { commit: strategy.commit });
   if (partial) {
     try {
       await fetchMissingBlobs(dir, rev, path, opts, git.url);
@@ -261,6 +236,56 @@ export async function checkoutDetached(
   const head = (await readFile(join(dir, '.git', 'HEAD'), 'utf8')).trim();
   if (!/^[0-9a-f]{40}([0-9a-f]{24})?$/.test(head)) throw new FetchFailedError(`git: unexpected HEAD after checkout: ${head.slice(0, 80)}`);
   return head;
+}
+
+export interface FetchedRef {
+  /** What to check out: the commit id, or the local ref the fetch wrote (FETCH_HEAD without `into`). */
+  rev: string;
+  how: 'commit' | 'name' | 'all-branches';
+  /** The server refused the commit by id (the fetch then went by name). */
+  refusedById: boolean;
+}
+
+/**
+ * One shallow fetch of `target` through `fetch` (`git fetch … origin <args>`): by
+ * commit id when one is known (`commit`, the one resolveRevision saw, or a pinned
+ * one) — protocol v2 then lists no refs, and the cycle gets the very commit it
+ * announced even if the branch moved since — else by name. A server that refuses
+ * commits by id gets the ref by name; a pinned commit it refuses takes a full
+ * fetch of every branch. `into` is the local ref to write.
+ */
+export async function fetchTargetRef(
+  fetch: (args: string[]) => Promise<unknown>,
+  git: GitSource,
+  target: FetchTarget,
+  opts: { commit?: string | undefined; byId?: boolean; into?: string },
+): Promise<FetchedRef> {
+  const pinned = target.fetchRef === target.sha ? target.sha : undefined;
+  const refspec = (src: string) => (opts.into ? `+${src}:${opts.into}` : src);
+  const allBranches = async (err: unknown): Promise<FetchedRef> => {
+    await fetch(['+refs/heads/*:refs/arena/all/*']);
+    return { rev: pinned!, how: 'all-branches', refusedById: refusedCommitWant(err) };
+  };
+  const id = opts.commit ?? target.sha;
+  let refusedById = false;
+  if (id !== undefined && (opts.byId !== false || pinned !== undefined)) {
+    try {
+      await fetch(['--depth', '1', refspec(id)]);
+      return { rev: id, how: 'commit', refusedById };
+    } catch (err) {
+      if (err instanceof AuthenticationFailedError) throw err;
+      if (pinned !== undefined) return allBranches(err);
+      if (!refusedCommitWant(err)) throw err;
+      refusedById = true;
+    }
+  }
+  try {
+    await fetch(['--depth', '1', refspec(target.fetchRef)]);
+  } catch (err) {
+    if (pinned === undefined || err instanceof AuthenticationFailedError) throw refNotFound(err, git, target);
+    return allBranches(err);
+  }
+  return { rev: opts.into ?? 'FETCH_HEAD', how: 'name', refusedById };
 }
 
 /**

@@ -133,7 +133,7 @@ describe('git cache and partial fetch', () => {
     sha = moved;
   });
 
-  it('a protocol v0 server that refuses commits by id: the branch by name, the same content', async () => {
+  it('a protocol v0 server that refuses commits by id: the branch by name, a pinned commit through every branch, the same content', async () => {
     const bare = bareRepoPath(join(dir, 'git'), 'repo');
     await git(['config', 'uploadpack.allowReachableSHA1InWant', 'false'], { cwd: bare });
     const old = await GitHttpServer.start({ root: join(dir, 'git'), protocolV0Only: true });
@@ -148,6 +148,17 @@ describe('git cache and partial fetch', () => {
       for (const c of [first, plain]) {
         assert.equal(c.revision, `main@sha1:${sha}`);
         assert.equal(await checksum(bundleDirOf(c.dir, 'prompts/support')), await checksum(bundleDirOf(reference.dir, 'prompts/support')));
+      }
+      // A pinned commit below the tip (not advertised, so refused by id): every branch, then that commit.
+      const parent = (await git(['rev-parse', `${sha}~1`], { cwd: bare })).stdout.trim();
+      const pinnedSpec: GitSource = { url: old.repoUrl('repo'), ref: { commit: parent }, path: 'prompts/support' };
+      const pinnedTarget = fetchTargetOf(pinnedSpec)!;
+      const pinnedReference = await fetchGitRef({ ...pinnedSpec, url }, pinnedTarget, out(), opts, { path: 'prompts/support', partial: false });
+      const pinnedCached = await new GitCache({ root: join(dir, 'cache-v0-pinned') }).checkout({ ...input, git: pinnedSpec, target: pinnedTarget, revision: `sha1:${parent}`, dir: out() });
+      const pinnedPlain = await fetchGitRef(pinnedSpec, pinnedTarget, out(), opts, { path: 'prompts/support' });
+      for (const c of [pinnedCached, pinnedPlain]) {
+        assert.equal(c.sha, parent);
+        assert.equal(await checksum(bundleDirOf(c.dir, 'prompts/support')), await checksum(bundleDirOf(pinnedReference.dir, 'prompts/support')));
       }
       assert.equal(old.stats('repo').lsRefs, 0, 'no protocol v2 spoken');
     } finally {
