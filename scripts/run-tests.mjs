@@ -18,8 +18,8 @@
  *   TEMPORAL_STARTUP_TIMEOUT_MS  how long to wait for the dev server (default 90000)
  */
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { homedir, tmpdir } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -30,32 +30,6 @@ const TEMPORAL_VERSION = 'v1.5.1';
 
 function log(msg) {
   process.stderr.write(`[run-tests] ${msg}\n`);
-}
-
-function isExecutable(p) {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function findTemporal() {
-  const fromEnv = process.env.TEMPORAL_CLI_PATH;
-  if (fromEnv) {
-    if (isExecutable(fromEnv)) return fromEnv;
-    log(`TEMPORAL_CLI_PATH=${fromEnv} is not an executable file`);
-    return undefined;
-  }
-  const cached = path.join(homedir(), '.cache', 'arena-source', 'bin', 'temporal');
-  if (isExecutable(cached)) return cached;
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-    if (!dir) continue;
-    const p = path.join(dir, 'temporal');
-    if (isExecutable(p)) return p;
-  }
-  return undefined;
 }
 
 /** Lists dist/test/**\/*.test.js, sorted, skipping files whose test/ source is gone. */
@@ -122,7 +96,9 @@ async function main() {
   if (process.env.TEMPORAL_ADDRESS) {
     log(`using existing Temporal server at ${process.env.TEMPORAL_ADDRESS}`);
   } else {
-    const bin = findTemporal();
+    // Built by `tsc` before this runs: the dev server as `arena-source dev` starts it (same flags).
+    const { findTemporalCli, startTemporalDevServer } = await import('../dist/src/dev/temporal-server.js');
+    const bin = findTemporalCli();
     if (!bin) {
       log(
         'no `temporal` CLI found (looked at $TEMPORAL_CLI_PATH, ~/.cache/arena-source/bin/temporal and PATH).\n' +
@@ -131,8 +107,6 @@ async function main() {
       );
       return 1;
     }
-    // Built by `tsc` before this runs: the dev server as `arena-source dev` starts it (same flags).
-    const { startTemporalDevServer } = await import('../dist/src/dev/temporal-server.js');
     const { freePort } = await import('../dist/src/devgit/free-port.js');
     const dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
     process.on('exit', () => rmSync(dbDir, { recursive: true, force: true }));
