@@ -116,7 +116,7 @@ async function main() {
         binary: bin,
         port: await freePort(),
         dbFilename: path.join(dbDir, 'temporal.db'),
-        startupTimeoutMs: Number(process.env.TEMPORAL_STARTUP_TIMEOUT_MS ?? 90_000),
+        ...(process.env.TEMPORAL_STARTUP_TIMEOUT_MS ? { startupTimeoutMs: Number(process.env.TEMPORAL_STARTUP_TIMEOUT_MS) } : {}),
         signal: state.starting.signal,
       });
     } catch (e) {

@@ -13,9 +13,9 @@ import type { Client } from '@temporalio/client';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort } from '../../src/devgit/free-port.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/devgit/git-http-server.js';
+import { log, sleep } from './util.js';
 
 export { freePort };
-import { log, sleep } from './util.js';
 
 /** Forwards TCP to `target` and counts bytes each way. */
 export class CountingProxy {

@@ -93,10 +93,9 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   child.stderr!.on('data', keep);
   child.on('error', (err) => keep(`cannot start ${binary}: ${err.message}\n`));
   const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
   const signal = async (sig: NodeJS.Signals, forceAfterMs?: number) => {
     if (child.pid === undefined) return;
-    if (!gone()) child.kill(sig);
+    if (running(child)) child.kill(sig);
     const force = forceAfterMs !== undefined ? setTimeout(() => child.kill('SIGKILL'), forceAfterMs) : undefined;
     await exited;
     clearTimeout(force);
@@ -111,7 +110,7 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
     kill: () => signal('SIGKILL'),
   };
   try {
-    await waitUntilServing(server, namespace, opts.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS, gone, opts.signal);
+    await waitUntilServing(server, namespace, opts.startupTimeoutMs ?? DEFAULT_STARTUP_TIMEOUT_MS, opts.signal);
   } catch (err) {
     await server.stop();
     throw err;
@@ -119,12 +118,16 @@ export async function startTemporalDevServer(opts: TemporalDevServerOptions): Pr
   return server;
 }
 
-async function waitUntilServing(server: TemporalDevServer, namespace: string, timeoutMs: number, gone: () => boolean, abort?: AbortSignal): Promise<void> {
+function running(child: ChildProcess): boolean {
+  return child.pid !== undefined && child.exitCode === null && child.signalCode === null;
+}
+
+async function waitUntilServing(server: TemporalDevServer, namespace: string, timeoutMs: number, abort?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = '';
   for (;;) {
     if (abort?.aborted) throw new Error('interrupted while the Temporal dev server was starting');
-    if (gone() || server.child.pid === undefined) {
+    if (!running(server.child)) {
       throw new Error(`the Temporal dev server exited while starting:\n${server.output().trim()}`);
     }
     try {

@@ -27,24 +27,35 @@ import { waitFor } from '../helpers/wait.js';
 const source = (namespace: string, name: string, spec: Record<string, unknown>) =>
   parseArenaSource({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec });
 
-describe('a worker killed in the middle of a fetch', () => {
-  let dir: string;
-  let git: GitHttpServer;
+/** For the tests of one describe block: a git server over a temporary directory, seeded with `repo`. */
+function gitServerFixture(prefix: string, repo: string, files: () => Record<string, string | Buffer>): { dir: string; git: GitHttpServer } {
+  const fx = {} as { dir: string; git: GitHttpServer };
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'arena-kill-'));
-    git = await GitHttpServer.start({ root: join(dir, 'git') });
-    await seedRepo(join(dir, 'git'), 'slow', { 'pack.json': '{"v":1}', 'more/data.txt': 'x'.repeat(10_000) });
+    fx.dir = await mkdtemp(join(tmpdir(), prefix));
+    fx.git = await GitHttpServer.start({ root: join(fx.dir, 'git') });
+    await seedRepo(join(fx.dir, 'git'), repo, files());
   });
   after(async () => {
-    await git?.close();
-    await rm(dir, { recursive: true, force: true });
+    await fx.git?.close();
+    if (fx.dir) await rm(fx.dir, { recursive: true, force: true });
   });
+  return fx;
+}
+
+/** `arena-source worker` as its own process on `taskQueue`, its data under `dir`. */
+async function startWorkerProcess(dir: string, taskQueue: string, env: NodeJS.ProcessEnv = {}) {
+  const args = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
+  return startCli([...args, 'worker', '--metrics-port', String(await freePort())], env);
+}
+
+describe('a worker killed in the middle of a fetch', () => {
+  const fx = gitServerFixture('arena-kill-', 'slow', () => ({ 'pack.json': '{"v":1}', 'more/data.txt': 'x'.repeat(10_000) }));
 
   it('another worker completes the cycle; no partial artifact is ever published', async () => {
     const taskQueue = uniqueTaskQueue('kill');
     const ns = 'killed';
-    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
-    const first = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+    const { dir, git } = fx;
+    const first = await startWorkerProcess(dir, taskQueue);
     const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
     try {
       await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
@@ -58,7 +69,7 @@ describe('a worker killed in the middle of a fetch', () => {
       await first.kill();
       git.setFault(null);
       assert.equal(await new FilesystemArtifactStore(join(dir, 'data', 'artifacts')).verify({ namespace: ns, name: 'victim' }, `sha256:${'0'.repeat(64)}`), false);
-      const second = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+      const second = await startWorkerProcess(dir, taskQueue);
       try {
         const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'victim' }), (s) => s.status?.phase === 'Ready', 90_000);
         const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
@@ -79,25 +90,15 @@ describe('a worker killed in the middle of a fetch', () => {
 });
 
 describe('a worker killed after its fetch, while it packs the checkout', () => {
-  let dir: string;
-  let git: GitHttpServer;
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'arena-kill-pinned-'));
-    git = await GitHttpServer.start({ root: join(dir, 'git') });
-    // Incompressible content, so packing takes long enough for the kill to land inside it.
-    await seedRepo(join(dir, 'git'), 'pinned', { 'pack.json': '{"v":1}', 'data.bin': randomBytes(6 * 1024 * 1024) });
-  });
-  after(async () => {
-    await git?.close();
-    await rm(dir, { recursive: true, force: true });
-  });
+  // Incompressible content, so packing takes long enough for the kill to land inside it.
+  const fx = gitServerFixture('arena-kill-pinned-', 'pinned', () => ({ 'pack.json': '{"v":1}', 'data.bin': randomBytes(6 * 1024 * 1024) }));
 
   it('the checkout is lost with the worker: the cycle fetches again on another worker', async () => {
     const taskQueue = uniqueTaskQueue('pinned');
     const ns = 'pinned';
-    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
+    const { dir, git } = fx;
     // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
-    const first = startCli([...common, 'worker', '--metrics-port', String(await freePort())], { ARENA_SOURCE_LOG_LEVEL: 'debug' });
+    const first = await startWorkerProcess(dir, taskQueue, { ARENA_SOURCE_LOG_LEVEL: 'debug' });
     const killedAtPack = new Promise<void>((resolve) => {
       first.child.stdout!.on('data', (chunk: Buffer) => {
         const started = chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundle"') && line.includes('Activity started'));
@@ -119,7 +120,7 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
       await first.kill();
       const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
       assert.deepEqual(await readdir(join(dir, 'data', 'artifacts', ns)).catch(() => []), [], 'nothing was stored by the killed worker');
-      const second = startCli([...common, 'worker', '--metrics-port', String(await freePort())]);
+      const second = await startWorkerProcess(dir, taskQueue);
       try {
         const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
         assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
