@@ -5,6 +5,7 @@
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
 import type { SourceEvent } from '../src/status/types.js';
+import type { ContentPlace } from './content.js';
 import type { PruneArtifactsInput, PruneArtifactsResult } from './retention.js';
 
 export interface SourceRef {
@@ -87,6 +88,8 @@ export interface UploadArtifactResult {
 }
 
 export interface PublishedVersion {
+  /** The workspace directory it went to (the namespace's label when published). */
+  workspace: string;
   version: string;
   /** Relative to {content root}/{workspace}/{namespace}. */
   contentPath: string;
@@ -114,8 +117,8 @@ export interface CycleReport {
 
 export interface RemoveSourceInput {
   source: SourceRef;
-  /** Target paths whose content versions go too (the spec's, and the one status last named). */
-  targetPaths?: string[];
+  /** Every place the source published content to (a moved targetPath or workspace label leaves several). */
+  places?: ContentPlace[];
 }
 
 /** Activities that run on any worker of the shared task queue. */

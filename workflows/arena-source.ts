@@ -22,7 +22,7 @@ import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
 import { API_VERSION, KIND } from '../src/api/group-version.js';
 import type { Artifact, ArenaSource, ArenaSourceStatus } from '../src/api/schema.js';
-import { checkSpec, contentIdentity, targetPathOf, targetPathOfContentPath, type CheckedSpec } from '../src/api/spec-rules.js';
+import { checkSpec, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type ContentReport, type Outcome } from '../src/api/status.js';
 import { SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
@@ -188,9 +188,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     await runCycle(check.checked);
   }
 
-  const lastContentPath = state.status.artifact?.contentPath;
-  const targetPaths = [contentTarget().targetPath, ...(lastContentPath ? [targetPathOfContentPath(lastContentPath) ?? ''] : [])];
-  await bookkeeping('remove artifacts and status').removeSource({ source, targetPaths: [...new Set(targetPaths.filter(Boolean))] });
+  // Where it published, and where the spec points now (in case a publish was cut short).
+  const places = [...(state.contentPlaces ?? []), { targetPath: contentTarget().targetPath }];
+  await bookkeeping('remove artifacts and status').removeSource({ source, places });
 
   /** Where this source's versions go on the content volume (workers without one ignore it). */
   function contentTarget(): ContentTarget {
@@ -319,6 +319,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         // Same bytes as before (e.g. a commit outside `path`): keep URL and time, so consumers are not churned.
         const unchanged = previous?.checksum === uploaded.checksum && previous.url === uploaded.url;
         const version = uploaded.content;
+        if (version && !(state.contentPlaces ?? []).some((p) => p.workspace === version.workspace && p.targetPath === contentTarget().targetPath)) {
+          state.contentPlaces = [...(state.contentPlaces ?? []), { workspace: version.workspace, targetPath: contentTarget().targetPath }];
+        }
         const artifact: Artifact = {
           revision: fetched.revision,
           url: uploaded.url,
