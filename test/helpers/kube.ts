@@ -79,7 +79,7 @@ export interface StartKubeOptions {
 
 const BIN_NAMES = { kubeApiserver: 'kube-apiserver', etcd: 'etcd' } as const;
 
-function isExecutable(p: string): boolean {
+export function isExecutable(p: string): boolean {
   try {
     accessSync(p, constants.X_OK);
     return statSync(p).isFile();
