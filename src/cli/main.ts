@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { DEFAULTS, intOption } from './config.js';
 import { devCommand } from './commands/dev.js';
 import { pushCommand } from './commands/push.js';
-import { controllerCommand, serveCommand, workerCommand } from './commands/services.js';
+import { DEFAULT_SHUTDOWN_GRACE, controllerCommand, serveCommand, workerCommand } from './commands/services.js';
 import {
   applyCommand,
   deleteCommand,
@@ -63,8 +63,9 @@ program
   .option('--s3-region <region>', 'S3 region (env ARENA_SOURCE_S3_REGION, else AWS_REGION; default us-east-1)')
   .option('--s3-endpoint <url>', 'endpoint of an S3-compatible server, e.g. http://minio:9000 (env ARENA_SOURCE_S3_ENDPOINT)')
   .option('--s3-force-path-style', 'path-style bucket URLs, for MinIO and most S3-compatible servers (env ARENA_SOURCE_S3_FORCE_PATH_STYLE=true)')
-  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
-  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--shutdown-grace <duration>', `on SIGTERM, how long in-flight activities may run before they are cancelled (env ARENA_SOURCE_SHUTDOWN_GRACE; default ${DEFAULT_SHUTDOWN_GRACE})`)
   .action((flags) => workerCommand({ ...globals(), ...flags }));
 
 program
@@ -73,8 +74,8 @@ program
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
   .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (env ARENA_SOURCE_WATCH_NAMESPACES; default all)')
   .option('--resync-seconds <n>', 'full re-list interval (default 300)', intOption)
-  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9465)', intOption)
-  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_PORT; default 9465)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => controllerCommand({ ...globals(), ...flags }));
 
 program
