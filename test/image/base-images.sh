@@ -22,6 +22,9 @@ DEBIAN_SECURITY_MIRROR="${ARENA_DEBIAN_SECURITY_MIRROR:-http://deb.debian.org/de
 CACHE="$HOME/.cache/arena-source/images"
 LABEL=io.arena-source.stand-in
 mkdir -p "$CACHE"
+# One build at a time (ensure-tools, a test and a helper script may all ask at once).
+exec 9>"$CACHE/.lock"
+flock 9
 
 command -v mmdebstrap >/dev/null 2>&1 || { echo "mmdebstrap is not installed: run scripts/ensure-tools.sh test" >&2; exit 1; }
 GOROOT_HOST="$(go env GOROOT)"
@@ -29,9 +32,10 @@ GO_VERSION="$(go env GOVERSION)"
 EXTRA_CAS=()
 while IFS= read -r -d '' f; do EXTRA_CAS+=("$f"); done < <(find /usr/local/share/ca-certificates -name '*.crt' -print0 2>/dev/null | sort -z)
 
-# What each image is made of; a change to any of it rebuilds the image.
+# What each image is made of (this script's code, not its comments, included); a change to any
+# of it rebuilds the image.
 recipe_common() {
-  sha256sum test/image/base-images.sh
+  grep -v '^[[:space:]]*#' test/image/base-images.sh
   echo "$SUITE $DEBIAN_MIRROR $DEBIAN_SECURITY_MIRROR"
   [[ ${#EXTRA_CAS[@]} -eq 0 ]] || cat "${EXTRA_CAS[@]}"
 }
@@ -62,10 +66,13 @@ have() {
   [[ "$(podman image inspect --format "{{index .Labels \"$LABEL\"}}" "$1" 2>/dev/null || true)" == "$2" ]]
 }
 
-# import IMAGE STAMP TARBALL [--change …]
+# import IMAGE STAMP TARBALL [--change …]: replaces the image of an older recipe (which goes
+# unless images built on it still need it).
 import() {
   local image="$1" stamp="$2" tarball="$3"; shift 3
+  local old; old="$(podman image inspect --format '{{.Id}}' "$image" 2>/dev/null || true)"
   podman import --quiet --change "LABEL=$LABEL=$stamp" "$@" "$tarball" "$image" >/dev/null
+  [[ -z "$old" ]] || podman rmi "$old" >/dev/null 2>&1 || true
 }
 
 extra_ca_hook() {

@@ -20,7 +20,10 @@ BASE=docker.io/library/node:20-bookworm-slim
 
 bash test/image/base-images.sh >&2
 start=$SECONDS
+previous="$(podman image inspect --format '{{.Id}}' "$IMAGE" 2>/dev/null || true)"
 podman build --pull=never --network host --layers -f deploy/Dockerfile -t "$IMAGE" . >&2
+# The image this tag named before is garbage now (unless another tag or container holds it).
+[[ -z "$previous" || "$previous" == "$(podman image inspect --format '{{.Id}}' "$IMAGE")" ]] || podman rmi "$previous" >/dev/null 2>&1 || true
 size="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
 base="$(podman image inspect --format '{{.Size}}' "$BASE")"
 mb() { awk -v b="$1" 'BEGIN { printf "%.0f MB", b / 1e6 }'; }
