@@ -185,6 +185,11 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
     log: (message) => log.info(message),
   });
   const signalled = whenSignalled();
+  // Bounded from the signal on, even if it comes while the informers still list.
+  void signalled.then(() => {
+    readiness.stopping();
+    exitWithin(CONTROLLER_SHUTDOWN_MS, (m) => log.error(m));
+  });
   await controller.start();
   const version = kube.config.makeApiClient(VersionApi);
   readiness.set({
@@ -196,9 +201,7 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
     },
   });
   const signal = await signalled;
-  readiness.stopping();
   log.info({ signal }, 'controller shutting down');
-  exitWithin(CONTROLLER_SHUTDOWN_MS, (m) => log.error(m));
   await controller.stop(CONTROLLER_SHUTDOWN_MS / 2);
   await client.connection.close();
   await metrics?.close();
