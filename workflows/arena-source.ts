@@ -18,7 +18,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, UploadArtifactResult } from '../activities/types.js';
+import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
@@ -62,6 +62,8 @@ function bookkeeping(summary: string) {
 const STALLED_SOURCE_HANDLES_EVERY_SIGNAL = 'stalled-source-handles-every-signal';
 /** A reconcile request carried over continue-as-new wakes the new run (before: it waited a whole interval). */
 const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
+/** An unchanged cycle's status is written by resolveRevision: one activity per unchanged cycle (before: two). */
+const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -142,8 +144,25 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const lastFetchTime = now();
     let announced: Promise<void> | undefined;
     let done: { outcome: Outcome; result: CycleReport['result']; event?: SourceEvent };
+    // The next cycle is due an interval (±5% jitter, deterministic in workflow code, so a thousand
+    // sources do not poll in lockstep) after this one starts; known now, so resolveRevision can write
+    // an unchanged cycle's whole status.
+    const oneActivity = patched(UNCHANGED_CYCLE_ONE_ACTIVITY);
+    if (oneActivity) carried.nextCycleAt = startedAt + jitteredInterval(checked);
     try {
-      const resolved = await resolve(checked);
+      const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
+      const resolved = await resolve(checked, ifUnchanged);
+      if (isNoop(resolved) && resolved.written) {
+        // Written by resolveRevision: keep the workflow's copy, the search attributes, and prune if due.
+        carried.counters.noops += 1;
+        carried.status = resolved.written;
+        // A reconcile requested while resolveRevision ran is echoed by the next status, not lost.
+        if (carried.pendingReconcileAt === ifUnchanged?.context.lastHandledReconcileAt) carried.pendingReconcileAt = undefined;
+        carried.lastFailure = undefined;
+        upsertStateAttributes();
+        await pruneIfDue(false, resolved.written.artifact!);
+        return;
+      }
       if (isNoop(resolved)) {
         carried.counters.noops += 1;
         done = { outcome: { kind: 'ready', artifact: resolved.current!, ...(resolved.content ? { content: resolved.content } : {}) }, result: 'noop' };
@@ -159,9 +178,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     }
     const { outcome, result, event } = done;
     const stalled = outcome.kind === 'failed' && outcome.stalled;
-    // ±5% jitter (deterministic in workflow code) so a thousand sources do not poll in lockstep.
-    carried.nextCycleAt = Date.now() + Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
-    const nextFetchTime = stalled ? undefined : new Date(carried.nextCycleAt).toISOString();
+    const dueAt = oneActivity ? carried.nextCycleAt! : Date.now() + jitteredInterval(checked);
+    carried.nextCycleAt = dueAt;
+    const nextFetchTime = stalled ? undefined : new Date(dueAt).toISOString();
     if (outcome.kind === 'ready') carried.lastFailure = undefined;
     const cycle: CycleReport = { result, type: state.spec.type, durationMs: Date.now() - startedAt };
     await announced;
@@ -170,8 +189,23 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (stalled) await untilSpecChanges(patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
   }
 
+  /** What an unchanged cycle's status is computed from (by nextStatus, in resolveRevision). */
+  function unchangedStatus(startedAt: number, lastFetchTime: string): UnchangedStatus {
+    return {
+      previous: carried.status,
+      context: {
+        generation: carried.generation,
+        lastFetchTime,
+        nextFetchTime: new Date(carried.nextCycleAt!).toISOString(),
+        ...(carried.pendingReconcileAt ? { lastHandledReconcileAt: carried.pendingReconcileAt } : {}),
+      },
+      startedAt,
+      type: state.spec.type,
+    };
+  }
+
   /** Step 1: the source's revision now (one round trip); the stored artifact rides along to be re-verified. */
-  async function resolve(checked: CheckedSpec) {
+  async function resolve(checked: CheckedSpec, ifUnchanged?: UnchangedStatus) {
     const current = carried.status.artifact;
     const identity = contentIdentity(state.spec);
     // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
@@ -184,6 +218,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       spec: state.spec,
       ...(candidate ? { current: candidate } : {}),
       target: contentTarget(),
+      ...(candidate && ifUnchanged ? { ifUnchanged } : {}),
     });
     const rejected = carried.rejected;
     if (rejected && rejected.revision === result.revision && rejected.identity === identity) {
@@ -244,14 +279,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       ...(handledReconcile ? { lastHandledReconcileAt: handledReconcile } : {}),
     });
     if (handledReconcile) carried.pendingReconcileAt = undefined;
-    // Phase and revision are searchable; upsert only on change (each upsert is a history event).
-    if (input.searchAttributes) {
-      const key = `${carried.status.phase}|${carried.status.artifact?.revision ?? ''}`;
-      if (key !== lastSearchKey) {
-        upsertSearchAttributes(stateAttributes(carried.status));
-        lastSearchKey = key;
-      }
-    }
+    upsertStateAttributes();
     try {
       await bookkeeping(`status ${carried.status.phase ?? ''}`).reportStatus({
         source,
@@ -263,6 +291,15 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       // The workflow's own state (and its query) stays right; the sink catches up next time.
       log.warn('status could not be written', { error: String(err) });
     }
+  }
+
+  /** Phase and revision are searchable; upserted only on change (each upsert is a history event). */
+  function upsertStateAttributes(): void {
+    if (!input.searchAttributes) return;
+    const key = `${carried.status.phase}|${carried.status.artifact?.revision ?? ''}`;
+    if (key === lastSearchKey) return;
+    upsertSearchAttributes(stateAttributes(carried.status));
+    lastSearchKey = key;
   }
 
   /**
@@ -344,6 +381,10 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 }
 
 const now = () => new Date(Date.now()).toISOString();
+
+function jitteredInterval(checked: CheckedSpec): number {
+  return Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
+}
 
 /** Activities on the shared queue; `summary` is what the Temporal UI shows on the history row. */
 function sharedActivities(checked: CheckedSpec, summary: string, heartbeatTimeoutMs = DEFAULT_HEARTBEAT_TIMEOUT_MS) {
