@@ -438,6 +438,10 @@ function describeFailure(err: unknown, checked: CheckedSpec): { reason: string; 
   if (cause instanceof ApplicationFailure) {
     return { reason: isFailureReason(cause.type) ? cause.type : 'FetchFailed', message: cause.message };
   }
+  if (cause instanceof TimeoutFailure && cause.timeoutType === 'HEARTBEAT') {
+    // Not the source's fault: the worker running the step went silent (killed, or starved of CPU).
+    return { reason: 'FetchFailed', message: 'the worker running this step stopped responding (no heartbeat) on every attempt; the next cycle tries again' };
+  }
   if (cause instanceof TimeoutFailure) {
     return {
       reason: 'FetchFailed',

@@ -180,9 +180,10 @@ describe('a worker killed while it writes a version to the content volume', () =
     const workflowId = `arena-source/${ns}/victim`;
     try {
       await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
-      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('many') } }), {
-        heartbeatTimeoutMs: 2_000,
-        pinnedScheduleToStartMs: 2_000,
+      // Heartbeats every 2 s: a 6 s timeout notices the kill quickly without tripping on a loaded machine.
+      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '120s', git: { url: git.repoUrl('many') } }), {
+        heartbeatTimeoutMs: 6_000,
+        pinnedScheduleToStartMs: 3_000,
       });
       // Killed once the version is being written into staging, before it can be renamed into view.
       const staging = join(arena, 'staging');
