@@ -107,7 +107,7 @@ async function main() {
       );
       return 1;
     }
-    const { freePort } = await import('../dist/src/devgit/free-port.js');
+    const { freePort } = await import('../dist/test/helpers/free-port.js');
     const dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
     process.on('exit', () => rmSync(dbDir, { recursive: true, force: true }));
     const t0 = Date.now();
