@@ -82,7 +82,7 @@ async function main() {
   const passThrough = argv.filter((a) => a.startsWith('-'));
 
   if (!existsSync(DIST_TEST)) {
-    log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build)`);
+    log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build:all)`);
     return 1;
   }
   const files = findTestFiles(filters);
