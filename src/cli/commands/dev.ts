@@ -8,7 +8,7 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ArenaSource } from '../../api/schema.js';
 import { getSource } from '../../client.js';
-import { startDemoGit } from '../../dev/demo-git.js';
+import { startDemoGit } from '../../dev/demo-git/start.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../dev/temporal-server.js';
 import { applyManifests } from '../../local/apply.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
