@@ -30,11 +30,11 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GitSource } from '../api/schema.js';
-import { redactUrl } from '../api/spec-rules.js';
-import { AuthenticationFailedError, InvalidSpecError } from '../errors.js';
-import type { SecretObject } from '../resources/types.js';
-import { requireSecretKey } from '../secrets/secret-ref.js';
+import type { GitSource } from '../../api/schema.js';
+import { redactUrl } from '../../api/spec-rules.js';
+import { AuthenticationFailedError, InvalidSpecError } from '../../errors.js';
+import type { SecretObject } from '../../resources/types.js';
+import { requireSecretKey } from '../../secrets/secret-ref.js';
 
 /** The Secret keys this module reads. */
 export const GIT_SECRET_KEYS = {
