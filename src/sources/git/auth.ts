@@ -26,6 +26,9 @@
  * In every case credential helpers from the worker's own git config are
  * switched off (`credential.helper=`), so a source never borrows the worker's
  * credentials, and ours are never handed to a helper to store.
+ *
+ * simple-git refuses GIT_CONFIG_COUNT, `credential.helper` and GIT_SSH_COMMAND
+ * unless allowed: run.ts allows exactly these (and GIT_ASKPASS).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';

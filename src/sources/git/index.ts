@@ -5,7 +5,7 @@
  *   cache.ts   the per-worker repository cache its fetches go through
  *   auth.ts    credentials from a Secret, as git's environment
  *   repo.ts    creating work trees and mirrors
- *   exec.ts    one git command, started from a small helper process
+ *   exec.ts    one git command (run.ts: through simple-git; host.ts: from a small process)
  *   errors.ts  git's and ssh's messages as typed errors
  *   paths.ts   where the bundle is in a checkout
  */

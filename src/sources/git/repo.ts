@@ -28,7 +28,7 @@ export async function initRepo(dir: string, init: InitRepoOptions, opts: GitOpti
   const remote = remoteConfig(init.url, init.promisor);
   await mkdir(dir, { recursive: true });
   // No template: no sample hooks and descriptions to copy for a throwaway repository.
-  await gitExec(dir, ['init', '--quiet', ...(init.bare ? ['--bare'] : []), '--template='], opts, init.url);
+  await gitExec(dir, ['init', '--quiet', ...(init.bare ? ['--bare'] : []), '--template='], opts, init.url, { emptyTemplate: true });
   const gitDir = init.bare ? dir : join(dir, '.git');
   const config = init.promisor
     ? `[core]\n\trepositoryformatversion = 1\n\tlogAllRefUpdates = false\n[extensions]\n\tpartialClone = origin\n${remote}`
