@@ -1,6 +1,6 @@
 /**
- * The worker's git cache (src/sources/git-cache.ts) and the partial, sparse
- * fetch (src/sources/git.ts) against a real git smart-HTTP server: what they
+ * The worker's git cache (src/sources/git/cache.ts) and the partial, sparse
+ * fetch (src/sources/git/fetch.ts) against a real git smart-HTTP server: what they
  * write is exactly what a full checkout has under the path; sources on one
  * repository share fetches; credentials are never shared; concurrent checkouts
  * are safe; the cache stays bounded. Fetches are counted by the server.
