@@ -43,6 +43,8 @@ export interface UnchangedStatus {
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
   revision: string;
+  /** The commit (git) or manifest digest (oci) `revision` names, for fetchSource's `id`. */
+  id?: string;
   /**
    * Set when `current` was given and its revision is still the source's: whether the stored
    * bytes verify (and, with a content volume, whether HEAD names its version).
@@ -64,6 +66,11 @@ export interface FetchSourceInput {
   spec: ArenaSourceSpec;
   /** The revision resolveRevision saw; the fetch reports what it actually got. */
   revision: string;
+  /**
+   * resolveRevision's `id` for that revision: the commit or digest to fetch. Without it,
+   * the fetch reads it back from `revision`.
+   */
+  id?: string;
 }
 export interface FetchSourceResult {
   /** The task queue of the worker holding the checkout: pack and upload must run there. */
@@ -72,6 +79,8 @@ export interface FetchSourceResult {
   /** Directory (inside workDir) whose contents become the bundle. */
   bundleDir: string;
   revision: string;
+  /** The commit (git) or manifest digest (oci) fetched. */
+  id?: string;
 }
 
 export interface PackBundleInput {

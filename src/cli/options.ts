@@ -180,7 +180,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: string }> = [
   { env: 'TEMPORAL_CLI_PATH', default: '~/.cache/arena-source/bin/temporal, then PATH', help: 'the temporal binary `dev` starts' },
   { env: 'ARENA_SOURCE_LOG_LEVEL', default: 'info (worker, controller), warn (dev, tests)', help: 'pino level of the JSON logs' },
-  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git-cache.ts)' },
+  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git/cache.ts)' },
   { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
 ];
 
