@@ -237,7 +237,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Step 3: fetch, pack and upload the revision resolve saw. */
   async function fetchNew(checked: CheckedSpec, resolved: Awaited<ReturnType<typeof resolve>>) {
-    const { artifact, content } = await fetchPackUpload(checked, resolved.revision).catch((err: unknown) => {
+    const { artifact, content } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
       const failure = describeFailure(err, checked);
       if (CONTENT_REJECTIONS.includes(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
       throw err;
@@ -320,9 +320,15 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   }
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
-  async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
+  /** `id` is the commit or digest resolveRevision saw (older histories have none: the revision is parsed). */
+  async function fetchPackUpload(checked: CheckedSpec, resolved: string, id?: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
     for (let attempt = 1; ; attempt++) {
-      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({ source, spec: state.spec, revision: resolved });
+      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
+        source,
+        spec: state.spec,
+        revision: resolved,
+        ...(id !== undefined ? { id } : {}),
+      });
       const pinned = (summary: string) =>
         proxyActivities<PinnedActivities>({
           taskQueue: fetched.workerQueue,
