@@ -14,7 +14,7 @@
  *
  *   const node = await startNode();               // ~10 s to node Ready on 2 cores
  *   await node.kube.request('POST', '/api/v1/namespaces/default/pods', pod);
- *   await node.loadImage('localhost/arena-source:dev');   // podman save | ctr import
+ *   await node.loadImages(['localhost/arena-source:dev']);   // podman save | ctr import
  *   await node.close();
  *
  * Every process runs in one PID and mount namespace (test/node/holder.sh) whose
@@ -38,6 +38,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
 import { findKubeBinaries, kubeconfig, launch, startKube, stop, tail, type Kube, type Proc, type Wrap } from './kube.js';
+export type { Proc };
 import { waitFor } from './wait.js';
 
 const run = promisify(execFile);
@@ -66,12 +67,17 @@ export interface NodeCluster {
   dir: string;
   /** How long startup took, in ms (netns to node Ready). */
   startupMs: number;
+  /**
+   * Starts a long-running program inside the node (e.g. a server pods and the test both reach at
+   * the node's address), its output in DIR/NAME.log; close() stops it with the node.
+   */
+  spawn(name: string, command: string, args: string[]): Proc;
   /** Runs a command inside the node (its network, mount and PID namespaces). */
   exec(command: string, args: string[], opts?: { timeoutMs?: number }): Promise<{ stdout: string; stderr: string }>;
   /** An HTTP GET from inside the node (so ClusterIPs answer); never rejects on HTTP errors. */
   fetchInNode(url: string, timeoutMs?: number): Promise<{ status: number; body: Buffer }>;
-  /** Copies an image from podman's local store into the node's containerd (podman save | ctr import). */
-  loadImage(ref: string): Promise<void>;
+  /** Copies images from podman's local store into the node's containerd (podman save, ctr import: one archive). */
+  loadImages(refs: string[]): Promise<void>;
   /** Imports an image archive (docker-archive or OCI layout tar) into the node's containerd. */
   importArchive(path: string): Promise<void>;
   /** Images containerd holds for Kubernetes. */
@@ -695,6 +701,11 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodeClu
       dir,
       startupMs: Date.now() - t0,
       exec,
+      spawn(name, command, args) {
+        const proc = launch(name, command, args, dir, wrap);
+        procs.push(proc);
+        return proc;
+      },
       async fetchInNode(url, timeoutMs = 10_000) {
         const script =
           'fetch(process.argv[1],{signal:AbortSignal.timeout(Number(process.argv[2]))})' +
@@ -708,9 +719,13 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodeClu
         const res = JSON.parse(stdout) as { status: number; body: string };
         return { status: res.status, body: Buffer.from(res.body, 'base64') };
       },
-      async loadImage(ref) {
-        const archive = join(dir, `image-${sha256(Buffer.from(ref)).slice(0, 12)}.tar`);
-        await run('podman', ['save', '--format', 'docker-archive', '-o', archive, ref], { timeout: 300_000 });
+      async loadImages(refs) {
+        const archive = join(dir, `images-${sha256(Buffer.from(refs.join(' '))).slice(0, 12)}.tar`);
+        // One docker-archive for all: layers the images share are written and imported once.
+        await run('podman', ['save', '--format', 'docker-archive', '--multi-image-archive', '-o', archive, ...refs], {
+          timeout: 300_000,
+          maxBuffer: 16 * 1024 * 1024,
+        });
         try {
           await importArchive(archive);
         } finally {
