@@ -7,6 +7,7 @@ import { join, relative, resolve, sep } from 'node:path';
 import { packDirectory } from '../src/bundle/pack.js';
 import { artifactBytes } from '../src/observability/metrics.js';
 import { FetchFailedError, StorageFailedError } from '../src/errors.js';
+import { contentPlaces } from './content.js';
 import type { ActivityDeps } from './deps.js';
 import type {
   PackBundleInput,
@@ -17,6 +18,7 @@ import type {
 } from './types.js';
 
 export function bundleActivities(deps: ActivityDeps) {
+  const places = contentPlaces(deps);
   /** Work directories come back from history; only ever touch ones under our own root. */
   function ownWorkDir(dir: string): string {
     const full = resolve(dir);
@@ -41,13 +43,33 @@ export function bundleActivities(deps: ActivityDeps) {
       return { archivePath, checksum: packed.checksum, size: packed.size, files: packed.files };
     },
 
-    async uploadArtifact({ source, workDir, archivePath, checksum }: UploadArtifactInput): Promise<UploadArtifactResult> {
+    /**
+     * Publishes the archive: into the artifact store, and (with a content volume) as a
+     * version directory. The version is staged before the store write and made visible
+     * after it, so HEAD never names content whose artifact failed to store.
+     */
+    async uploadArtifact({ source, workDir, archivePath, checksum, target }: UploadArtifactInput): Promise<UploadArtifactResult> {
       const root = ownWorkDir(workDir);
-      const stored = await deps.store.put(source, archivePath, checksum);
+      const content = deps.content;
+      const staged =
+        content && target ? await content.stage(await places.locate(source, target.targetPath), archivePath, checksum, deps.packLimits, target.history) : undefined;
+      let stored;
+      try {
+        stored = await deps.store.put(source, archivePath, checksum);
+      } catch (err) {
+        if (staged) await content!.discard(staged);
+        throw err;
+      }
       artifactBytes.observe(stored.size);
+      const published = staged ? await content!.commit(staged) : undefined;
       // Only on success: a retry of a failed upload needs the archive; the workflow discards it otherwise.
       await rm(root, { recursive: true, force: true });
-      return { url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`, checksum: stored.checksum, size: stored.size };
+      return {
+        url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`,
+        checksum: stored.checksum,
+        size: stored.size,
+        ...(published ? { content: published } : {}),
+      };
     },
 
     async discardWorkDir({ workDir }: { workDir: string }): Promise<void> {

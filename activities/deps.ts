@@ -1,4 +1,5 @@
 import type { PackLimits } from '../src/bundle/pack.js';
+import type { ContentVolume } from '../src/content/content-volume.js';
 import type { OrasOptions } from '../src/oci/oras.js';
 import type { ResourceReader } from '../src/resources/types.js';
 import type { StatusSink } from '../src/status/types.js';
@@ -24,4 +25,6 @@ export interface ActivityDeps {
   /** Artifacts kept per source and how long a replaced one survives (default: 2, 1h). */
   retention?: Partial<RetentionPolicy>;
   retentionTimeoutMs?: number;
+  /** The workspace content volume, when this worker writes one (--content-root). */
+  content?: ContentVolume;
 }

@@ -1,4 +1,5 @@
 import { bundleActivities } from './bundle.js';
+import { contentPlaces } from './content.js';
 import type { ActivityDeps } from './deps.js';
 import { withFailures } from './failure.js';
 import { withHeartbeat } from './heartbeat.js';
@@ -13,11 +14,23 @@ export type { ActivityDeps } from './deps.js';
 export function createSharedActivities(deps: ActivityDeps): SharedActivities {
   const { verifyArtifact } = bundleActivities(deps);
   const sources = sourceActivities(deps);
-  /** One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the stored bytes. */
+  const places = contentPlaces(deps);
+  /**
+   * One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the
+   * stored bytes and (with a content volume) that HEAD still names the artifact's version.
+   */
   async function resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult> {
     const result = await sources.resolveRevision(input);
-    if (input.current && input.current.revision === result.revision) {
-      result.currentValid = await verifyArtifact({ source: input.source, artifact: { ...input.current, url: '', lastUpdateTime: '' } });
+    const { current, target } = input;
+    if (current && current.revision === result.revision) {
+      const { version, ...artifact } = current;
+      result.currentValid = await verifyArtifact({ source: input.source, artifact: { ...artifact, url: '', lastUpdateTime: '' } });
+      if (deps.content && target) {
+        // No version yet (the volume was just configured) or HEAD moved or lost: publish again.
+        const check = version ? await deps.content.check(await places.locate(input.source, target.targetPath), version) : undefined;
+        result.currentValid &&= check?.current === true;
+        if (check) result.content = { versionCount: check.versionCount };
+      }
     }
     return result;
   }

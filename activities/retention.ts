@@ -9,12 +9,17 @@
 import { StorageFailedError } from '../src/errors.js';
 import type { ArtifactStore } from '../src/store/artifact-store.js';
 import { applyRetention, DEFAULT_RETENTION, type RetentionPolicy } from '../src/store/retention.js';
-import type { SourceRef } from './types.js';
+import type { ContentVolume } from '../src/content/content-volume.js';
+import type { ResourceReader } from '../src/resources/types.js';
+import { contentPlaces } from './content.js';
+import type { ContentTarget, SourceRef } from './types.js';
 
 export interface PruneArtifactsInput {
   source: SourceRef;
   /** The artifact in status (its checksum "sha256:…", or its key); "" for none. Never deleted. */
   current: string;
+  /** Content versions are pruned too, on workers with a content volume (HEAD is never deleted). */
+  target?: ContentTarget;
 }
 
 export interface PruneArtifactsResult {
@@ -22,12 +27,17 @@ export interface PruneArtifactsResult {
   deleted: string[];
   /** How many older artifacts wait for their TTL. */
   deferred: number;
-  /** When the first of them becomes deletable (ISO time). */
+  /** When the first of them (or of the replaced content versions) becomes deletable (ISO time). */
   nextDueAt?: string;
+  /** With a content volume: the versions left. */
+  versionCount?: number;
 }
 
 export interface RetentionDeps {
   store: ArtifactStore;
+  /** The content volume and where namespaces' workspace labels are read (both or neither). */
+  content?: ContentVolume;
+  resources?: ResourceReader;
   /** Default: keep 2, TTL 1 h. */
   retention?: Partial<RetentionPolicy>;
   /** Longest one call may take. Default 20 s (under a 30 s start-to-close timeout). */
@@ -37,8 +47,22 @@ export interface RetentionDeps {
 export function retentionActivities(deps: RetentionDeps) {
   const policy: RetentionPolicy = { ...DEFAULT_RETENTION, ...deps.retention };
   const timeoutMs = deps.retentionTimeoutMs ?? 20_000;
+  const places = deps.content && deps.resources ? contentPlaces({ resources: deps.resources }) : undefined;
+  async function prune({ source, current, target }: PruneArtifactsInput): Promise<PruneArtifactsResult> {
+    const r = await applyRetention(deps.store, source, current, policy);
+    const versions =
+      deps.content && places && target ? await deps.content.prune(await places.locate(source, target.targetPath), target.history) : undefined;
+    const due = [r.nextDueAt, versions?.nextDueAt].filter((d): d is string => d !== undefined).sort()[0];
+    return {
+      deleted: r.deleted,
+      deferred: r.deferred.length,
+      ...(due ? { nextDueAt: due } : {}),
+      ...(versions ? { versionCount: versions.versionCount } : {}),
+    };
+  }
   return {
-    async pruneArtifacts({ source, current }: PruneArtifactsInput): Promise<PruneArtifactsResult> {
+    async pruneArtifacts(input: PruneArtifactsInput): Promise<PruneArtifactsResult> {
+      const { source } = input;
       let timer: NodeJS.Timeout | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(
@@ -52,8 +76,7 @@ export function retentionActivities(deps: RetentionDeps) {
         );
       });
       try {
-        const r = await Promise.race([applyRetention(deps.store, source, current, policy), timeout]);
-        return { deleted: r.deleted, deferred: r.deferred.length, ...(r.nextDueAt ? { nextDueAt: r.nextDueAt } : {}) };
+        return await Promise.race([prune(input), timeout]);
       } finally {
         clearTimeout(timer);
       }

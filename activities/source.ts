@@ -8,7 +8,9 @@ import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
-import { InvalidSpecError } from '../src/errors.js';
+import { FetchFailedError, InvalidSpecError } from '../src/errors.js';
+import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
+import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import { bundleDirOf, commitOfRevision, fetchGitRef, fetchTargetOf, resolveGitRef, type GitOptions } from '../src/sources/git.js';
 import { gitCacheFor } from '../src/sources/git-cache.js';
@@ -42,6 +44,18 @@ export function sourceActivities(deps: ActivityDeps) {
     }
   }
 
+  const places = contentPlaces(deps);
+  /** The directory a workspace source snapshots; only workers with the content volume can read it. */
+  async function workspaceDir(source: { namespace: string }, spec: ArenaSourceSpec): Promise<string> {
+    const ws = requireSection(spec, 'workspace');
+    if (!deps.content) {
+      throw new FetchFailedError('type "workspace" needs workers with the content volume (worker --content-root or ARENA_SOURCE_CONTENT_ROOT)', {
+        retryable: false,
+      });
+    }
+    return workspaceSourceDir(deps.content.root, { workspace: await places.workspaceOf(source.namespace), namespace: source.namespace }, ws.path);
+  }
+
   return {
     async resolveRevision({ source, spec }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
@@ -58,6 +72,8 @@ export function sourceActivities(deps: ActivityDeps) {
           const { revision } = await resolveOciRevision(requireSection(spec, 'oci'), ctx);
           return { revision };
         }
+        case 'workspace':
+          return { revision: await workspaceRevision(await workspaceDir(source, spec), deps.packLimits) };
         default:
           throw new InvalidSpecError(`spec.type: "${spec.type}" sources are not supported by this worker yet`);
       }
@@ -106,6 +122,11 @@ export function sourceActivities(deps: ActivityDeps) {
           await fetchOciArtifact(oci, digest, contentDir, ctx, deps.packLimits);
           return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest) };
         }
+        case 'workspace': {
+          // A copy, so the bytes packed are the bytes hashed even if the directory is edited meanwhile.
+          const revision = await snapshotWorkspace(await workspaceDir(source, spec), contentDir, deps.packLimits);
+          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision };
+        }
         default:
           throw new InvalidSpecError(`spec.type: "${spec.type}" sources are not supported by this worker yet`);
       }
@@ -113,7 +134,7 @@ export function sourceActivities(deps: ActivityDeps) {
   };
 }
 
-function requireSection<K extends 'git' | 'oci' | 'configMap'>(spec: ArenaSourceSpec, key: K): NonNullable<ArenaSourceSpec[K]> {
+function requireSection<K extends 'git' | 'oci' | 'configMap' | 'workspace'>(spec: ArenaSourceSpec, key: K): NonNullable<ArenaSourceSpec[K]> {
   const section = spec[key];
   if (!section) throw new InvalidSpecError(`spec.${key}: required when type is "${spec.type}"`);
   return section as NonNullable<ArenaSourceSpec[K]>;

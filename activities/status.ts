@@ -2,9 +2,11 @@
 import { Context } from '@temporalio/activity';
 import { forgetSource, recordCycle, recordPhase } from '../src/observability/metrics.js';
 import type { ActivityDeps } from './deps.js';
-import type { ReportStatusInput, SourceRef } from './types.js';
+import { contentPlaces } from './content.js';
+import type { RemoveSourceInput, ReportStatusInput } from './types.js';
 
 export function statusActivities(deps: ActivityDeps) {
+  const places = contentPlaces(deps);
   return {
     async reportStatus({ source, status, event, cycle }: ReportStatusInput): Promise<void> {
       await deps.statusSink.write(source, status);
@@ -15,8 +17,11 @@ export function statusActivities(deps: ActivityDeps) {
         Context.current().log.info('cycle finished', { result: cycle.result, durationMs: cycle.durationMs, phase: status.phase, revision: status.artifact?.revision });
       }
     },
-    async removeSource({ source }: { source: SourceRef }): Promise<void> {
+    async removeSource({ source, targetPaths = [] }: RemoveSourceInput): Promise<void> {
       await deps.store.removeSource(source);
+      if (deps.content) {
+        for (const targetPath of new Set(targetPaths)) await deps.content.remove(await places.locate(source, targetPath));
+      }
       await deps.statusSink.remove(source);
       forgetSource(`${source.namespace}/${source.name}`);
     },

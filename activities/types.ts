@@ -12,17 +12,31 @@ export interface SourceRef {
   name: string;
 }
 
+/** Where the source's versions go on the content volume (used by workers that have one). */
+export interface ContentTarget {
+  /** Normalised spec.targetPath (default arena/{name}). */
+  targetPath: string;
+  /** spec.createVersionOnSync: keep a history of versions, or only the current one. */
+  history: boolean;
+}
+
 export interface ResolveRevisionInput {
   source: SourceRef;
   spec: ArenaSourceSpec;
   /** The stored artifact, when it was built from this spec: verified in the same call if still current. */
-  current?: { revision: string; checksum: string };
+  current?: { revision: string; checksum: string; version?: string };
+  target?: ContentTarget;
 }
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
   revision: string;
-  /** Set when `current` was given and its revision is still the source's: whether the stored bytes verify. */
+  /**
+   * Set when `current` was given and its revision is still the source's: whether the stored
+   * bytes verify (and, with a content volume, whether HEAD names its version).
+   */
   currentValid?: boolean;
+  /** With a content volume: how many versions the source has there now. */
+  content?: { versionCount: number };
 }
 
 export interface VerifyArtifactInput {
@@ -61,11 +75,26 @@ export interface UploadArtifactInput {
   workDir: string;
   archivePath: string;
   checksum: string;
+  /** Also publish the files as a version on the content volume (when this worker has one). */
+  target?: ContentTarget;
 }
 export interface UploadArtifactResult {
   url: string;
   checksum: string;
   size: number;
+  /** Set when the worker has a content volume. */
+  content?: PublishedVersion;
+}
+
+export interface PublishedVersion {
+  version: string;
+  /** Relative to {content root}/{workspace}/{namespace}. */
+  contentPath: string;
+  /** False when the version existed already and only HEAD moved. */
+  created: boolean;
+  versionCount: number;
+  /** When a replaced version becomes deletable (ISO), if one waits. */
+  nextDueAt?: string;
 }
 
 export interface ReportStatusInput {
@@ -83,12 +112,18 @@ export interface CycleReport {
   durationMs: number;
 }
 
+export interface RemoveSourceInput {
+  source: SourceRef;
+  /** Target paths whose content versions go too (the spec's, and the one status last named). */
+  targetPaths?: string[];
+}
+
 /** Activities that run on any worker of the shared task queue. */
 export interface SharedActivities {
   resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult>;
   fetchSource(input: FetchSourceInput): Promise<FetchSourceResult>;
   reportStatus(input: ReportStatusInput): Promise<void>;
-  removeSource(input: { source: SourceRef }): Promise<void>;
+  removeSource(input: RemoveSourceInput): Promise<void>;
   pruneArtifacts(input: PruneArtifactsInput): Promise<PruneArtifactsResult>;
 }
 

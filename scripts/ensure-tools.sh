@@ -2,6 +2,7 @@
 # Installs what arena-source needs on this machine, skipping whatever is present:
 #   ensure-tools.sh start   git and the Temporal CLI (for `npm start`)
 #   ensure-tools.sh test    everything the test suite runs against (for `npm test` and .ci/run)
+#   ensure-tools.sh install helm, for installing the chart (README "Install")
 # Go tools are built from their Go modules (no binary downloads) into ~/.cache/arena-source/bin.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -33,9 +34,10 @@ apt_install() {
   as_root apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-# go_tool NAME MODULE VERSION PACKAGE: builds PACKAGE@VERSION unless BIN_DIR/NAME is that build already.
+# go_tool NAME MODULE VERSION PACKAGE [LDFLAGS]: builds PACKAGE@VERSION unless BIN_DIR/NAME is that
+# build already; LDFLAGS are added to -s -w (e.g. -X for a version string the Makefile would set).
 go_tool() {
-  local name="$1" module="$2" version="$3" package="$4"
+  local name="$1" module="$2" version="$3" package="$4" ldflags="${5:-}"
   local bin="$BIN_DIR/$name"
   if [[ -x "$bin" ]] && go version -m "$bin" 2>/dev/null | awk -v m="$module" -v v="$version" '$1=="mod" && $2==m && $3==v {f=1} END {exit !f}'; then
     return 0
@@ -43,9 +45,19 @@ go_tool() {
   command -v go >/dev/null 2>&1 || { echo "$name is missing and Go is not installed to build it" >&2; return 1; }
   echo "::: building $name $version from its Go module (cached in $BIN_DIR; takes minutes the first time)"
   local start=$SECONDS
-  GOBIN="$BIN_DIR" GOFLAGS="-trimpath" go install -ldflags="-s -w" "$package@$version"
+  GOBIN="$BIN_DIR" GOFLAGS="-trimpath" go install -ldflags="-s -w${ldflags:+ $ldflags}" "$package@$version"
   echo "::: built $name in $((SECONDS - start))s"
 }
+
+# helm, for the chart (deploy/chart/arena-source): its version string is set as helm's Makefile does.
+HELM_VERSION=v4.3.2
+ensure_helm() {
+  go_tool helm helm.sh/helm/v4 "$HELM_VERSION" helm.sh/helm/v4/cmd/helm "-X helm.sh/helm/v4/internal/version.version=$HELM_VERSION"
+}
+if [[ "$PROFILE" == "install" ]]; then
+  ensure_helm
+  exit 0
+fi
 
 # --- for `npm start` and the tests ---------------------------------------------
 command -v git >/dev/null 2>&1 || apt_install git
@@ -74,6 +86,8 @@ if [[ "$PROFILE" == "test" ]]; then
   [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || apt_install containernetworking-plugins
   # kustomize renders deploy/base and deploy/overlays/* for the server-side dry-run tests.
   go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1 sigs.k8s.io/kustomize/kustomize/v5
+  # helm lints, renders and installs the chart in its tests (~6 min cold build on 2 busy cores).
+  ensure_helm
   # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
   go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
 fi

@@ -7,6 +7,7 @@
 
 export const ConditionReasons = [
   'InvalidSpec',
+  'InvalidTargetPath',
   'AuthenticationFailed',
   'SecretNotFound',
   'FetchFailed',
@@ -38,6 +39,12 @@ export class InvalidSpecError extends ArenaSourceError {
   ) {
     super(message);
   }
+}
+
+/** spec.targetPath (or a workspace path) would write or read outside the namespace's content directory. */
+export class InvalidTargetPathError extends ArenaSourceError {
+  readonly reason = 'InvalidTargetPath' as const;
+  readonly retryable = false;
 }
 
 export class AuthenticationFailedError extends ArenaSourceError {
@@ -75,6 +82,9 @@ export class StorageFailedError extends ArenaSourceError {
   readonly reason = 'StorageFailed' as const;
   readonly retryable = true;
 }
+
+/** Failures that only a change of the spec can cure: the source stalls until then. */
+export const SPEC_REASONS: readonly FailureReason[] = ['InvalidSpec', 'InvalidTargetPath'];
 
 export function isFailureReason(value: unknown): value is FailureReason {
   return typeof value === 'string' && (ConditionReasons as readonly string[]).includes(value);

@@ -17,14 +17,14 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { CycleReport, PinnedActivities, SharedActivities } from '../activities/types.js';
+import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities } from '../activities/types.js';
 import { canonicalJson } from '../src/api/canonical.js';
 import { formatMillis } from '../src/api/duration.js';
 import { API_VERSION, KIND } from '../src/api/group-version.js';
 import type { Artifact, ArenaSource, ArenaSourceStatus } from '../src/api/schema.js';
-import { checkSpec, contentIdentity, type CheckedSpec } from '../src/api/spec-rules.js';
-import { nextStatus, type Outcome } from '../src/api/status.js';
-import { isFailureReason } from '../src/errors.js';
+import { checkSpec, contentIdentity, targetPathOf, targetPathOfContentPath, type CheckedSpec } from '../src/api/spec-rules.js';
+import { nextStatus, type ContentReport, type Outcome } from '../src/api/status.js';
+import { SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
 import {
@@ -40,7 +40,7 @@ import {
 } from './definitions.js';
 
 /** Errors that retrying the same input cannot fix. */
-const NON_RETRYABLE = ['InvalidSpec', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
+const NON_RETRYABLE = ['InvalidSpec', 'InvalidTargetPath', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
@@ -176,7 +176,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const check = checkSpec(spec);
     if (!check.ok) {
       state.counters.failures += 1;
-      await publish({ kind: 'failed', reason: 'InvalidSpec', message: check.problems.join('; '), stalled: true });
+      await publish({ kind: 'failed', reason: check.reason, message: check.problems.join('; '), stalled: true });
       await condition(() => specChanged || deleting || state.reconcileRequested);
       continue;
     }
@@ -188,7 +188,14 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     await runCycle(check.checked);
   }
 
-  await bookkeeping('remove artifacts and status').removeSource({ source });
+  const lastContentPath = state.status.artifact?.contentPath;
+  const targetPaths = [contentTarget().targetPath, ...(lastContentPath ? [targetPathOfContentPath(lastContentPath) ?? ''] : [])];
+  await bookkeeping('remove artifacts and status').removeSource({ source, targetPaths: [...new Set(targetPaths.filter(Boolean))] });
+
+  /** Where this source's versions go on the content volume (workers without one ignore it). */
+  function contentTarget(): ContentTarget {
+    return { targetPath: targetPathOf(spec, source.name), history: spec.createVersionOnSync !== false };
+  }
 
   async function runCycle(checked: CheckedSpec): Promise<void> {
     state.counters.cycles += 1;
@@ -203,11 +210,14 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       const identity = contentIdentity(spec);
       // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
       const candidate =
-        current?.checksum && state.artifactIdentity === identity ? { revision: current.revision, checksum: current.checksum } : undefined;
-      const { revision, currentValid } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
+        current?.checksum && state.artifactIdentity === identity
+          ? { revision: current.revision, checksum: current.checksum, ...(current.version ? { version: current.version } : {}) }
+          : undefined;
+      const { revision, currentValid, content } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
         source,
         spec,
         ...(candidate ? { current: candidate } : {}),
+        target: contentTarget(),
       });
       const rejected = state.rejected;
       if (rejected && rejected.revision === revision && rejected.identity === identity) {
@@ -220,14 +230,14 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       }
       if (current && candidate && candidate.revision === revision && currentValid === true) {
         state.counters.noops += 1;
-        outcome = { kind: 'ready', artifact: current };
+        outcome = { kind: 'ready', artifact: current, ...(content ? { content } : {}) };
         result = 'noop';
       } else {
         // Progressive status, as Flux does it: Fetching is written only when there is work,
         // so an unchanged source costs one status write per cycle, not two. The write runs
         // alongside the fetch (it only informs); the final write waits for it, so they land in order.
         announced = publish({ kind: 'fetching' }, { lastFetchTime });
-        const artifact = await fetchPackUpload(checked, revision).catch((err: unknown) => {
+        const { artifact, content } = await fetchPackUpload(checked, revision).catch((err: unknown) => {
           const failure = describeFailure(err, checked);
           if (CONTENT_REJECTIONS.includes(failure.reason)) state.rejected = { revision, identity, ...failure };
           throw err;
@@ -235,7 +245,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         state.rejected = undefined;
         state.artifactIdentity = identity;
         state.counters.fetches += 1;
-        outcome = { kind: 'ready', artifact };
+        outcome = { kind: 'ready', artifact, ...(content ? { content } : {}) };
         result = 'fetched';
         event = {
           type: 'Normal',
@@ -246,7 +256,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     } catch (err) {
       state.counters.failures += 1;
       const failure = describeFailure(err, checked);
-      outcome = { kind: 'failed', ...failure, stalled: failure.reason === 'InvalidSpec' };
+      outcome = { kind: 'failed', ...failure, stalled: SPEC_REASONS.includes(failure.reason as FailureReason) };
       // One event per distinct failure, not one per interval while a source stays down.
       if (state.lastFailure !== failure.message) event = { type: 'Warning', reason: 'FetchFailed', message: failure.message };
       state.lastFailure = failure.message;
@@ -275,6 +285,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`).pruneArtifacts({
         source,
         current: artifact.checksum ?? '',
+        target: contentTarget(),
       });
       state.pruneDueAt = result.nextDueAt;
     } catch (err) {
@@ -283,7 +294,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   }
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
-  async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<Artifact> {
+  async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
     for (let attempt = 1; ; attempt++) {
       const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({ source, spec, revision: resolved });
       const pinned = (summary: string) =>
@@ -302,16 +313,23 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           workDir: fetched.workDir,
           archivePath: packed.archivePath,
           checksum: packed.checksum,
+          target: contentTarget(),
         });
         const previous = state.status.artifact;
         // Same bytes as before (e.g. a commit outside `path`): keep URL and time, so consumers are not churned.
         const unchanged = previous?.checksum === uploaded.checksum && previous.url === uploaded.url;
-        return {
+        const version = uploaded.content;
+        const artifact: Artifact = {
           revision: fetched.revision,
           url: uploaded.url,
           checksum: uploaded.checksum,
           size: uploaded.size,
           lastUpdateTime: unchanged && previous ? previous.lastUpdateTime : now(),
+          ...(version ? { contentPath: version.contentPath, version: version.version } : {}),
+        };
+        return {
+          artifact,
+          ...(version ? { content: { versionCount: version.versionCount, ...(version.created ? { created: version.version } : {}) } } : {}),
         };
       } catch (err) {
         if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
@@ -344,6 +362,7 @@ function describeSource(spec: SourceWorkflowInput['spec']): string {
   }
   if (spec.type === 'oci' && spec.oci) return `oci ${spec.oci.url}`;
   if (spec.type === 'configmap' && spec.configMap) return `configmap ${spec.configMap.name} key ${spec.configMap.key ?? 'pack.json'}`;
+  if (spec.type === 'workspace' && spec.workspace) return `workspace directory ${spec.workspace.path}`;
   return spec.type;
 }
 

@@ -7,7 +7,8 @@
  * here (see the README for where ours is deliberately stricter).
  *
  *   node dist/src/api/crd.js            write deploy/crds/omnia.altairalabs.ai_arenasources.yaml
- *   node dist/src/api/crd.js --check    exit 1 if the committed file differs from the generated one
+ *                                       and the Helm chart's copy (CHART_CRD_FILE)
+ *   node dist/src/api/crd.js --check    exit 1 if a committed file differs from the generated one
  *   node dist/src/api/crd.js --stdout   print it
  */
 import { existsSync } from 'node:fs';
@@ -22,6 +23,10 @@ export const CRD_PLURAL = 'arenasources';
 export const CRD_NAME = `${CRD_PLURAL}.${API_GROUP}`;
 /** Where the generated CRD lives, relative to the repository root. */
 export const CRD_FILE = `deploy/crds/${API_GROUP}_${CRD_PLURAL}.yaml`;
+/** The Helm chart's copy: a chart can only read files inside itself (templates/crd.yaml reads this one). */
+export const CHART_CRD_FILE = `deploy/chart/arena-source/files/crds/${API_GROUP}_${CRD_PLURAL}.yaml`;
+/** Every file `npm run gen:crd` writes (all the same text). */
+export const CRD_FILES = [CRD_FILE, CHART_CRD_FILE] as const;
 
 /** A (structural) OpenAPI v3 schema as a CRD carries it. */
 export interface JSONSchemaProps {
@@ -211,19 +216,24 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(text);
     return 0;
   }
-  const file = join(repoRoot(), CRD_FILE);
   if (argv.includes('--check')) {
-    const current = await readFile(file, 'utf8').catch(() => '');
-    if (current === text) {
-      process.stdout.write(`${CRD_FILE} is up to date\n`);
-      return 0;
+    let stale = 0;
+    for (const rel of CRD_FILES) {
+      const current = await readFile(join(repoRoot(), rel), 'utf8').catch(() => '');
+      if (current === text) process.stdout.write(`${rel} is up to date\n`);
+      else {
+        process.stderr.write(`${rel} is stale: run \`npm run gen:crd\`\n`);
+        stale = 1;
+      }
     }
-    process.stderr.write(`${CRD_FILE} is stale: run \`npm run gen:crd\`\n`);
-    return 1;
+    return stale;
   }
-  await mkdir(dirname(file), { recursive: true });
-  await writeFile(file, text);
-  process.stdout.write(`wrote ${CRD_FILE}\n`);
+  for (const rel of CRD_FILES) {
+    const file = join(repoRoot(), rel);
+    await mkdir(dirname(file), { recursive: true });
+    await writeFile(file, text);
+    process.stdout.write(`wrote ${rel}\n`);
+  }
   return 0;
 }
 

@@ -54,6 +54,7 @@ const SECTION_RULES: CelRule[] = (
     ['git', 'git'],
     ['oci', 'oci'],
     ['configmap', 'configMap'],
+    ['workspace', 'workspace'],
   ] as const
 ).flatMap(([type, field]) => [
   {
@@ -70,9 +71,23 @@ const SECTION_RULES: CelRule[] = (
   },
 ]);
 
-export const SourceTypes = ['git', 'oci', 'configmap'] as const;
-export const Phases = ['Pending', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable'] as const;
+export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
+/** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
+export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
+export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'] as const;
+
+/**
+ * A relative path that stays where it is put (targetPath, workspace.path): the same
+ * rule as spec-rules.ts's contentPathProblem, for the API server.
+ */
+const relativePathRules = (field: string): CelRule[] => [
+  { rule: "!self.startsWith('/')", message: `${field} must be relative (not start with "/")` },
+  {
+    rule: "!self.matches('(^|/)[.][.](/|$)')",
+    message: `${field} must not contain ".."`,
+  },
+  { rule: "!self.contains('\\\\')", message: `${field} must be a POSIX path (no backslashes)` },
+];
 
 export const SecretRefSchema = Type.Object(
   {
@@ -149,6 +164,23 @@ export const ConfigMapSourceSchema = Type.Object(
   },
 );
 
+export const WorkspaceSourceSchema = Type.Object(
+  {
+    path: Type.String({
+      minLength: 1,
+      description:
+        'path is the directory to snapshot, relative to the workspace content root of this namespace ' +
+        '({content root}/{workspace}/{namespace}), e.g. "arena/projects/my-project". Absolute paths and ".." are rejected.',
+      ...cel(...relativePathRules('spec.workspace.path')),
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'workspace specifies an existing directory on the workspace content volume to snapshot. Required when type is "workspace".',
+  },
+);
+
 export const ArenaSourceSpecSchema = Type.Object(
   {
     type: StringEnum([...SourceTypes], { description: 'type specifies the source type.' }),
@@ -161,6 +193,23 @@ export const ArenaSourceSpecSchema = Type.Object(
     git: opts(GitSourceSchema),
     oci: opts(OciSourceSchema),
     configMap: opts(ConfigMapSourceSchema),
+    workspace: opts(WorkspaceSourceSchema),
+    targetPath: opts(
+      Type.String({
+        description:
+          'targetPath is where versions of the content are written on the workspace content volume, relative to ' +
+          '{content root}/{workspace}/{namespace}. Defaults to "arena/{source name}". Absolute paths and ".." are rejected.',
+        ...cel(...relativePathRules('spec.targetPath')),
+      }),
+    ),
+    createVersionOnSync: opts(
+      Type.Boolean({
+        default: true,
+        description:
+          'createVersionOnSync keeps a history of content versions (the newest --content-keep) when true; when false, ' +
+          'only the current version is kept (a replaced one is removed once no reader can still be using it).',
+      }),
+    ),
     suspend: opts(Type.Boolean({ default: false, description: 'suspend stops reconciliation while true.' })),
     timeout: opts(
       Type.String({
@@ -193,6 +242,18 @@ export const ArtifactSchema = Type.Object(
     checksum: opts(Type.String({ description: 'checksum is the SHA256 checksum of the artifact (sha256:<hex>).' })),
     size: opts(Type.Integer({ format: 'int64', description: 'size is the size of the artifact in bytes.' })),
     lastUpdateTime: DateTime('lastUpdateTime is when the artifact was last updated.'),
+    contentPath: opts(
+      Type.String({
+        description:
+          'contentPath is the directory holding this artifact\'s files on the workspace content volume, relative to ' +
+          '{content root}/{workspace}/{namespace}: {targetPath}/.arena/versions/{version}. Set when workers have a content root.',
+      }),
+    ),
+    version: opts(
+      Type.String({
+        description: 'version is the content-addressed version: the first 12 hex digits of the artifact\'s SHA256.',
+      }),
+    ),
   },
   { description: 'artifact is the last successfully fetched artifact.' },
 );
@@ -226,7 +287,7 @@ export const ArenaSourceStatusSchema = Type.Object(
     artifact: opts(ArtifactSchema),
     conditions: opts(
       Type.Array(ConditionSchema, {
-        description: 'conditions are Ready, Fetching and ArtifactAvailable, one of each at most.',
+        description: 'conditions are Ready, Fetching, ArtifactAvailable and SourceValid, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
@@ -237,8 +298,15 @@ export const ArenaSourceStatusSchema = Type.Object(
       Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled.' }),
     ),
     lastHandledReconcileAt: opts(
-      Type.String({ description: 'lastHandledReconcileAt echoes the last handled reconcile-requested-at annotation.' }),
+      Type.String({
+        description:
+          'lastHandledReconcileAt echoes the last handled reconcile-requested-at (or Omnia\'s reconcile-at) annotation.',
+      }),
     ),
+    headVersion: opts(Type.String({ description: 'headVersion is the version .arena/HEAD names (moved atomically after a sync).' })),
+    versionCount: opts(Type.Integer({ description: 'versionCount is the number of content versions currently stored.' })),
+    lastSyncRevision: opts(Type.String({ description: 'lastSyncRevision is the source revision last synced to the content volume.' })),
+    lastVersionCreated: opts(Type.String({ description: 'lastVersionCreated is the version written by the last sync that created one.' })),
   },
   { description: 'status defines the observed state of ArenaSource.' },
 );
@@ -269,7 +337,7 @@ export const ArenaSourceSchema = Type.Object(
   {
     description:
       'ArenaSource defines a source for fetching PromptKit bundles (PromptPacks) from a Git repository, ' +
-      'an OCI registry or a ConfigMap, and reports the last fetched artifact in its status.',
+      'an OCI registry, a ConfigMap or a directory of the workspace content volume, and reports the last fetched artifact in its status.',
   },
 );
 
@@ -281,6 +349,7 @@ export type GitRef = Static<typeof GitRefSchema>;
 export type GitSource = Static<typeof GitSourceSchema>;
 export type OciSource = Static<typeof OciSourceSchema>;
 export type ConfigMapSource = Static<typeof ConfigMapSourceSchema>;
+export type WorkspaceSource = Static<typeof WorkspaceSourceSchema>;
 export type ArenaSourceSpec = Static<typeof ArenaSourceSpecSchema>;
 export type Artifact = Static<typeof ArtifactSchema>;
 export type Condition = Static<typeof ConditionSchema>;

@@ -21,9 +21,17 @@ export interface CheckedSpec {
   timeoutMs: number;
 }
 
-export type SpecCheck = { ok: true; checked: CheckedSpec } | { ok: false; problems: string[] };
+/**
+ * `reason` is the condition reason: InvalidTargetPath when the target path is all
+ * that is wrong (Omnia's reason for it), InvalidSpec otherwise.
+ */
+export type SpecCheck =
+  | { ok: true; checked: CheckedSpec }
+  | { ok: false; problems: string[]; reason: 'InvalidSpec' | 'InvalidTargetPath' };
 
-const SECTION: Record<SourceType, 'git' | 'oci' | 'configMap'> = { git: 'git', oci: 'oci', configmap: 'configMap' };
+type Section = 'git' | 'oci' | 'configMap' | 'workspace';
+const SECTION: Record<SourceType, Section> = { git: 'git', oci: 'oci', configmap: 'configMap', workspace: 'workspace' };
+const SECTIONS = Object.values(SECTION);
 const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const CONFIGMAP_KEY = /^[-._a-zA-Z0-9]+$/;
 const FULL_SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
@@ -31,14 +39,14 @@ const FULL_SHA = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
 export function checkSpec(spec: ArenaSourceSpec): SpecCheck {
   const problems: string[] = [];
   const type = spec?.type;
-  if (type !== 'git' && type !== 'oci' && type !== 'configmap') {
-    problems.push(`spec.type: must be one of git, oci, configmap (got ${JSON.stringify(type)})`);
+  if (!(type in SECTION)) {
+    problems.push(`spec.type: must be one of ${Object.keys(SECTION).join(', ')} (got ${JSON.stringify(type)})`);
   } else {
     const wanted = SECTION[type];
     if (spec[wanted] === undefined || spec[wanted] === null) {
       problems.push(`spec.${wanted}: required when type is "${type}"`);
     }
-    for (const other of ['git', 'oci', 'configMap'] as const) {
+    for (const other of SECTIONS) {
       if (other !== wanted && spec[other] !== undefined && spec[other] !== null) {
         problems.push(`spec.${other}: must not be set when type is "${type}" (set spec.${wanted} instead)`);
       }
@@ -54,9 +62,16 @@ export function checkSpec(spec: ArenaSourceSpec): SpecCheck {
   if (type === 'git' && spec.git) checkGit(spec.git, problems);
   if (type === 'oci' && spec.oci) checkOci(spec.oci.url, problems);
   if (type === 'configmap' && spec.configMap) checkConfigMap(spec.configMap, problems);
+  if (type === 'workspace' && spec.workspace) checkContentPath('spec.workspace.path', spec.workspace.path, problems);
+  const targetProblems: string[] = [];
+  if (spec?.targetPath !== undefined) checkContentPath('spec.targetPath', spec.targetPath, targetProblems);
 
-  if (problems.length > 0 || intervalMs === undefined || timeoutMs === undefined || type === undefined) {
-    return { ok: false, problems };
+  if (problems.length > 0 || targetProblems.length > 0 || intervalMs === undefined || timeoutMs === undefined || type === undefined) {
+    return {
+      ok: false,
+      problems: [...problems, ...targetProblems],
+      reason: problems.length === 0 && targetProblems.length > 0 ? 'InvalidTargetPath' : 'InvalidSpec',
+    };
   }
   return { ok: true, checked: { type, intervalMs, timeoutMs } };
 }
@@ -161,6 +176,35 @@ export function bundlePathProblem(path: string): string | undefined {
   return undefined;
 }
 
+/**
+ * targetPath and workspace.path: relative paths on the content volume. Stricter than a
+ * bundle path (which only reads inside a checkout): these name where we write, so they
+ * must also name a directory below the namespace's root, not the root itself.
+ */
+function checkContentPath(field: string, value: unknown, problems: string[]): void {
+  if (typeof value !== 'string' || value.trim() === '') {
+    problems.push(`${field}: must be a non-empty relative path`);
+    return;
+  }
+  const problem = bundlePathProblem(value);
+  if (problem) problems.push(`${field}: ${problem.replace('the repository root', 'the workspace content root')}`);
+  else if (normalizeBundlePath(value) === '') problems.push(`${field}: must name a directory below the workspace content root (got ${JSON.stringify(value)})`);
+  else if (normalizeBundlePath(value).split('/').some((p) => p.startsWith('.arena'))) {
+    problems.push(`${field}: must not name a ".arena" directory, where versions are kept (got ${JSON.stringify(value)})`);
+  }
+}
+
+/** Where a source's versions go: spec.targetPath, else Omnia's default `arena/{name}`; normalised. */
+export function targetPathOf(spec: Pick<ArenaSourceSpec, 'targetPath'>, sourceName: string): string {
+  return normalizeBundlePath(spec.targetPath ?? `arena/${sourceName}`);
+}
+
+/** The targetPath a status.artifact.contentPath ({targetPath}/.arena/versions/{v}) was written under. */
+export function targetPathOfContentPath(contentPath: string): string | undefined {
+  const i = contentPath.indexOf('/.arena/versions/');
+  return i > 0 ? contentPath.slice(0, i) : undefined;
+}
+
 /** `./a//b/` → `a/b`; '' for the root. Call only on paths bundlePathProblem accepted. */
 export function normalizeBundlePath(path: string | undefined): string {
   return (path ?? '')
@@ -179,6 +223,7 @@ export function contentIdentity(spec: ArenaSourceSpec): string {
   if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path) };
   if (spec.oci) parts.oci = { url: spec.oci.url };
   if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };
+  if (spec.workspace) parts.workspace = { path: normalizeBundlePath(spec.workspace.path) };
   return canonicalJson(parts);
 }
 

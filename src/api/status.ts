@@ -4,6 +4,7 @@
  * Pure (time is passed in), because the workflow computes status itself and the
  * activities only write it down.
  */
+import { SPEC_REASONS, type FailureReason } from '../errors.js';
 import type { Artifact, ArenaSourceStatus, Condition, ConditionType, Phase } from './schema.js';
 
 export type Outcome =
@@ -12,10 +13,18 @@ export type Outcome =
   /** A cycle started. Ready/ArtifactAvailable keep their values so consumers are not churned. */
   | { kind: 'fetching' }
   /** The cycle ended with this artifact (new, or unchanged and re-verified). */
-  | { kind: 'ready'; artifact: Artifact }
+  | { kind: 'ready'; artifact: Artifact; content?: ContentReport }
   /** The cycle failed; `stalled` means it will not be retried until the spec changes. */
   | { kind: 'failed'; reason: string; message: string; stalled: boolean }
   | { kind: 'suspended' };
+
+/** What the content volume holds for the source after a cycle (when workers have a content root). */
+export interface ContentReport {
+  /** Versions stored under {targetPath}/.arena/versions. */
+  versionCount: number;
+  /** Set when this cycle wrote a new version directory (not when it reused one). */
+  created?: string;
+}
 
 export interface StatusContext {
   now: string;
@@ -30,6 +39,7 @@ type ConditionInput = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: StatusContext): ArenaSourceStatus {
   const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
   const { phase, conditions } = derive(prev, outcome, artifact);
+  conditions.push(sourceValid(outcome));
   let merged = prev.conditions ?? [];
   for (const c of conditions) merged = setCondition(merged, c, ctx.now, ctx.generation);
   const status: ArenaSourceStatus = {
@@ -44,7 +54,23 @@ export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: Statu
   if (ctx.nextFetchTime) status.nextFetchTime = ctx.nextFetchTime;
   const handled = ctx.lastHandledReconcileAt ?? prev.lastHandledReconcileAt;
   if (handled) status.lastHandledReconcileAt = handled;
+  Object.assign(status, contentFields(prev, outcome, artifact));
   return status;
+}
+
+/** Omnia's top-level content fields: follow the artifact's version, carried over otherwise. */
+function contentFields(prev: ArenaSourceStatus, outcome: Outcome, artifact: Artifact | undefined): Partial<ArenaSourceStatus> {
+  const out: Partial<ArenaSourceStatus> = {};
+  const synced = outcome.kind === 'ready' && artifact?.version !== undefined;
+  const headVersion = synced ? artifact.version : prev.headVersion;
+  const lastSyncRevision = synced ? artifact.revision : prev.lastSyncRevision;
+  const versionCount = outcome.kind === 'ready' && outcome.content ? outcome.content.versionCount : prev.versionCount;
+  const created = (outcome.kind === 'ready' ? outcome.content?.created : undefined) ?? prev.lastVersionCreated;
+  if (headVersion !== undefined) out.headVersion = headVersion;
+  if (versionCount !== undefined) out.versionCount = versionCount;
+  if (lastSyncRevision !== undefined) out.lastSyncRevision = lastSyncRevision;
+  if (created !== undefined) out.lastVersionCreated = created;
+  return out;
 }
 
 function derive(
@@ -82,7 +108,8 @@ function derive(
       if (!findCondition(prev.conditions, 'ArtifactAvailable')) {
         conditions.push(artifactCondition('NoArtifact', 'no artifact has been produced yet'));
       }
-      return { phase: 'Fetching', conditions };
+      // Omnia's phases: Initializing until there is content, Fetching while the last one stays served.
+      return { phase: artifact ? 'Fetching' : 'Initializing', conditions };
     }
     case 'ready': {
       const message = `stored artifact for revision '${outcome.artifact.revision}'`;
@@ -123,6 +150,15 @@ function derive(
   }
 }
 
+/** SourceValid: False only when the spec (or its target path) is what stops the source. */
+function sourceValid(outcome: Outcome): ConditionInput {
+  if (outcome.kind === 'failed' && SPEC_REASONS.includes(outcome.reason as FailureReason)) {
+    return { type: 'SourceValid', status: 'False', reason: outcome.reason, message: truncate(outcome.message) };
+  }
+  if (outcome.kind === 'pending') return { type: 'SourceValid', status: 'Unknown', reason: 'Pending', message: 'not checked yet' };
+  return { type: 'SourceValid', status: 'True', reason: 'Valid', message: 'the spec is valid' };
+}
+
 /** Upserts a condition; lastTransitionTime moves only when the status flips (Kubernetes convention). */
 export function setCondition(
   conditions: Condition[],
@@ -143,7 +179,7 @@ export function setCondition(
   return sortConditions([...others, next]);
 }
 
-const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable'];
+const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'];
 function sortConditions(conditions: Condition[]): Condition[] {
   const rank = (t: string) => {
     const i = ORDER.indexOf(t as ConditionType);

@@ -49,6 +49,7 @@ function applyDefaults(obj: Record<string, unknown>): void {
   if (!spec || typeof spec !== 'object') return;
   spec.timeout ??= DEFAULT_TIMEOUT;
   spec.suspend ??= false;
+  spec.createVersionOnSync ??= true;
   if (spec.configMap && typeof spec.configMap === 'object') spec.configMap.key ??= DEFAULT_CONFIGMAP_KEY;
   if (spec.oci && typeof spec.oci === 'object') spec.oci.insecure ??= false;
 }

@@ -44,6 +44,7 @@ program
   .option('--git-port <port>', 'port of the demo git server', intOption, DEFAULTS.demoGitPort)
   .option('--no-watch', 'do not re-apply files when they change')
   .option('--once', 'exit after the first cycle of every source (non-zero unless all are Ready)')
+  .option('--content-root <dir>', "Omnia's workspace content volume (default <data-dir>/workspace-content)")
   .action((flags) => devCommand({ ...globals(), ...flags }));
 
 program
@@ -63,6 +64,12 @@ program
   .option('--s3-region <region>', 'S3 region (env ARENA_SOURCE_S3_REGION, else AWS_REGION; default us-east-1)')
   .option('--s3-endpoint <url>', 'endpoint of an S3-compatible server, e.g. http://minio:9000 (env ARENA_SOURCE_S3_ENDPOINT)')
   .option('--s3-force-path-style', 'path-style bucket URLs, for MinIO and most S3-compatible servers (env ARENA_SOURCE_S3_FORCE_PATH_STYLE=true)')
+  .option('--retention-keep <n>', 'artifacts kept per source whatever their age (env ARENA_SOURCE_RETENTION_KEEP; default 2)', intOption)
+  .option('--retention-ttl <duration>', 'how long a replaced artifact or content version stays (env ARENA_SOURCE_RETENTION_TTL; default 1h)')
+  .option('--content-root <dir>', "write each artifact's files as a version on Omnia's workspace content volume under DIR (env ARENA_SOURCE_CONTENT_ROOT; default off)")
+  .option('--content-keep <n>', 'content versions kept per source, besides HEAD and young replaced ones (env ARENA_SOURCE_CONTENT_KEEP; default 10)', intOption)
+  .option('--oras-path <file>', 'the oras binary (env ORAS_PATH)')
+  .option('--oci-ca-file <file>', 'extra CA certificate(s) for OCI registries (env ARENA_SOURCE_OCI_CA_FILE)')
   .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
   .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => workerCommand({ ...globals(), ...flags }));

@@ -12,7 +12,16 @@ import type { ArenaSource } from '../api/schema.js';
 import { parseArenaSource } from '../api/validate.js';
 import { applySource, deleteSourceWithStart, reconcileSource, refOf } from '../client.js';
 import { controllerReconciles } from '../observability/metrics.js';
-import { FINALIZER, GROUP, PLURAL, RECONCILE_ANNOTATION, VERSION, statusCode, type KubeClients } from '../kube/config.js';
+import {
+  FINALIZER,
+  GROUP,
+  OMNIA_RECONCILE_ANNOTATION,
+  PLURAL,
+  RECONCILE_ANNOTATION,
+  VERSION,
+  statusCode,
+  type KubeClients,
+} from '../kube/config.js';
 
 export interface ControllerOptions {
   kube: KubeClients;
@@ -35,7 +44,7 @@ export class ArenaSourceController {
   private readonly running = new Set<string>();
   private readonly retries = new Map<string, number>();
   /** What we last told Temporal per key, so our own status patches do not re-signal. */
-  private readonly handled = new Map<string, { generation?: number; annotation?: string }>();
+  private readonly handled = new Map<string, { generation?: number; annotations?: Record<string, string> }>();
   private resyncTimer?: NodeJS.Timeout;
   private stopped = false;
   private readonly log: (message: string) => void;
@@ -152,12 +161,17 @@ export class ArenaSourceController {
       this.handled.set(key, { ...last, generation: obj.metadata.generation });
       this.log(`${key}: generation ${obj.metadata.generation ?? '?'} handed to its workflow`);
     }
-    const requested = obj.metadata.annotations?.[RECONCILE_ANNOTATION];
     const current = this.handled.get(key)!;
-    if (requested && requested !== current.annotation && requested !== obj.status?.lastHandledReconcileAt) {
-      await reconcileSource(this.opts.client, refOf(source), requested);
-      this.handled.set(key, { ...current, annotation: requested });
-      this.log(`${key}: reconcile requested at ${requested}`);
+    // Either annotation asks for a sync; each new value is handled once.
+    for (const name of [RECONCILE_ANNOTATION, OMNIA_RECONCILE_ANNOTATION]) {
+      const requested = obj.metadata.annotations?.[name];
+      const seen = current.annotations?.[name];
+      if (!requested || requested === seen) continue;
+      if (requested !== obj.status?.lastHandledReconcileAt) {
+        await reconcileSource(this.opts.client, refOf(source), requested);
+        this.log(`${key}: reconcile requested at ${requested} (${name})`);
+      }
+      current.annotations = { ...current.annotations, [name]: requested };
     }
   }
 

@@ -9,6 +9,8 @@ export const VERSION = 'v1alpha1';
 export const PLURAL = 'arenasources';
 export const FINALIZER = 'omnia.altairalabs.ai/arena-source';
 export const RECONCILE_ANNOTATION = 'omnia.altairalabs.ai/reconcile-requested-at';
+/** What Omnia's dashboard sets to ask for a sync now; handled exactly like RECONCILE_ANNOTATION. */
+export const OMNIA_RECONCILE_ANNOTATION = 'omnia.altairalabs.ai/reconcile-at';
 /** Who wrote a field, for server-side field ownership. */
 export const FIELD_MANAGER = 'arena-source';
 

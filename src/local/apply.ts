@@ -15,7 +15,11 @@ export async function applyManifests(
   manifests: Manifests,
 ): Promise<string[]> {
   const lines: string[] = [];
-  // Resources first, so a source's first cycle finds its ConfigMap and Secret.
+  // Resources first, so a source's first cycle finds its Namespace, ConfigMap and Secret.
+  for (const ns of manifests.namespaces) {
+    await resources.putNamespace(ns);
+    lines.push(`namespace/${ns.name} configured`);
+  }
   for (const cm of manifests.configMaps) {
     await resources.putConfigMap(cm);
     lines.push(`configmap/${cm.name} (${cm.namespace}) configured`);

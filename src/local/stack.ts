@@ -1,6 +1,7 @@
 /**
  * The embedded default, minus the Temporal server: a filesystem artifact store,
- * the artifact server in front of it, local ConfigMaps/Secrets and status, one
+ * the artifact server in front of it, the workspace content volume (a local
+ * directory), local ConfigMaps/Secrets/Namespaces and status, one
  * worker and a client. `arena-source dev` runs it; the tests run it too, so they
  * exercise exactly what a new user starts.
  */
@@ -16,6 +17,7 @@ import type { StatusSink } from '../status/types.js';
 import type { ResourceReader } from '../resources/types.js';
 import type { ArtifactStore } from '../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
+import { ContentVolume } from '../content/content-volume.js';
 import type { ActivityDeps } from '../../activities/deps.js';
 import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
 
@@ -36,6 +38,10 @@ export interface LocalStackOptions {
   backends?: { statusSink: StatusSink; resources: ResourceReader };
   /** Artifact store of the worker and the artifact server instead of <dataDir>/artifacts (e.g. an S3 store). */
   store?: ArtifactStore;
+  /** Omnia's workspace content volume; default <dataDir>/workspace-content. */
+  contentRoot?: string;
+  /** Content versions kept per source (default 10). */
+  contentKeep?: number;
 }
 
 export interface LocalStack {
@@ -46,6 +52,8 @@ export interface LocalStack {
   artifactStore: ArtifactStore;
   resources: LocalResourceStore;
   statuses: LocalStatusStore;
+  /** The workspace content volume the worker writes versions to. */
+  content: ContentVolume;
   artifactServer: RunningArtifactServer;
   worker?: RunningWorker;
   /** Starts one more worker process-equivalent on the same queue (for tests of several workers). */
@@ -59,6 +67,7 @@ export function localPaths(dataDir: string) {
     resources: join(dataDir, 'resources'),
     status: join(dataDir, 'status'),
     work: join(dataDir, 'work'),
+    content: join(dataDir, 'workspace-content'),
   };
 }
 
@@ -69,6 +78,10 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
   const artifactStore = opts.store ?? store;
   const resources = new LocalResourceStore(paths.resources);
   const statuses = new LocalStatusStore(paths.status);
+  const content = new ContentVolume(opts.contentRoot ?? paths.content, {
+    ...(opts.contentKeep !== undefined ? { keep: opts.contentKeep } : {}),
+    ...(opts.retention?.ttlMs !== undefined ? { ttlMs: opts.retention.ttlMs } : {}),
+  });
   const artifactServer = await startArtifactServer(artifactStore, {
     host: opts.artifactHost ?? '127.0.0.1',
     port: opts.artifactPort ?? 0,
@@ -92,6 +105,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
         resources: opts.backends?.resources ?? resources,
         packLimits: { ...DEFAULT_PACK_LIMITS, ...opts.packLimits },
         ...(opts.retention ? { retention: opts.retention } : {}),
+        content,
       },
     });
     workers.push(worker);
@@ -105,6 +119,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     artifactStore,
     resources,
     statuses,
+    content,
     artifactServer,
     ...(worker ? { worker } : {}),
     addWorker,

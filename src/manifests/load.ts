@@ -1,6 +1,6 @@
 /**
- * Reads Kubernetes-style YAML (files or folders, multi-document) into the three
- * kinds local mode understands: ArenaSource (validated), ConfigMap and Secret.
+ * Reads Kubernetes-style YAML (files or folders, multi-document) into the kinds
+ * local mode understands: ArenaSource (validated), ConfigMap, Secret and Namespace.
  * Problems are collected per document with its file, so one bad document does
  * not hide the others.
  */
@@ -9,12 +9,14 @@ import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import type { ArenaSource } from '../api/schema.js';
 import { DEFAULT_NAMESPACE, parseArenaSource } from '../api/validate.js';
-import type { ConfigMapObject, SecretObject } from '../resources/types.js';
+import type { ConfigMapObject, NamespaceObject, SecretObject } from '../resources/types.js';
 
 export interface Manifests {
   sources: ArenaSource[];
   configMaps: ConfigMapObject[];
   secrets: SecretObject[];
+  /** Namespaces: their omnia.altairalabs.ai/workspace label names the workspace of their sources. */
+  namespaces: NamespaceObject[];
   problems: string[];
 }
 
@@ -36,7 +38,7 @@ export async function yamlFiles(paths: string[]): Promise<string[]> {
 }
 
 export async function loadManifests(paths: string[], defaultNamespace = DEFAULT_NAMESPACE): Promise<Manifests> {
-  const out: Manifests = { sources: [], configMaps: [], secrets: [], problems: [] };
+  const out: Manifests = { sources: [], configMaps: [], secrets: [], namespaces: [], problems: [] };
   for (const file of await yamlFiles(paths)) {
     parseManifestText(await readFile(file, 'utf8'), file, out, defaultNamespace);
   }
@@ -53,7 +55,7 @@ export function parseManifestText(text: string, file: string, out: Manifests, de
     const obj = doc.toJS() as Record<string, unknown> | null;
     if (obj === null || obj === undefined) return;
     try {
-      const meta = (obj.metadata ?? {}) as { name?: string; namespace?: string };
+      const meta = (obj.metadata ?? {}) as { name?: string; namespace?: string; labels?: unknown };
       const namespace = meta.namespace ?? defaultNamespace;
       switch (obj.kind) {
         case 'ArenaSource': {
@@ -81,8 +83,11 @@ export function parseManifestText(text: string, file: string, out: Manifests, de
           });
           break;
         }
+        case 'Namespace':
+          out.namespaces.push({ name: requireName(meta.name), labels: stringMap(meta.labels, 'metadata.labels') });
+          break;
         default:
-          out.problems.push(`${where}: kind ${JSON.stringify(obj.kind)} is not handled here (ArenaSource, ConfigMap, Secret)`);
+          out.problems.push(`${where}: kind ${JSON.stringify(obj.kind)} is not handled here (ArenaSource, ConfigMap, Secret, Namespace)`);
       }
     } catch (err) {
       out.problems.push(`${where}: ${(err as Error).message}`);

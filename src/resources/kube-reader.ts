@@ -1,6 +1,6 @@
-/** ConfigMaps and Secrets read from the API server, for workers running in a cluster. */
+/** ConfigMaps, Secrets and Namespaces read from the API server, for workers running in a cluster. */
 import { statusCode, type KubeClients } from '../kube/config.js';
-import type { ConfigMapObject, ResourceReader, SecretObject } from './types.js';
+import type { ConfigMapObject, NamespaceObject, ResourceReader, SecretObject } from './types.js';
 
 export class KubeResourceReader implements ResourceReader {
   constructor(private readonly kube: Pick<KubeClients, 'core'>) {}
@@ -17,6 +17,22 @@ export class KubeResourceReader implements ResourceReader {
       };
     } catch (err) {
       if (statusCode(err) === 404) return null;
+      throw err;
+    }
+  }
+
+  /** Needs `get` on namespaces (the worker's ClusterRole grants it when the content volume is on). */
+  async getNamespace(name: string): Promise<NamespaceObject | null> {
+    try {
+      const ns = await this.kube.core.readNamespace({ name });
+      return { name, labels: ns.metadata?.labels ?? {} };
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      if (statusCode(err) === 403) {
+        throw new Error(
+          `reading Namespace ${name} was forbidden: the worker's service account needs "get" on namespaces to find the namespace's workspace label`,
+        );
+      }
       throw err;
     }
   }

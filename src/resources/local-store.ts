@@ -1,14 +1,16 @@
 /**
- * Local mode's stand-in for the API server's ConfigMaps and Secrets: one JSON file
+ * Local mode's stand-in for the API server's ConfigMaps, Secrets and Namespaces: one JSON file
  * per object under <dataDir>/resources, written by `apply`/`dev` and read by
  * workers. Secret files are 0600; they never pass through Temporal.
  */
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { ConfigMapObject, ResourceReader, SecretObject } from './types.js';
+import type { ConfigMapObject, NamespaceObject, ResourceReader, SecretObject } from './types.js';
 
-type Kind = 'configmaps' | 'secrets';
-const NAME = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+type Kind = 'configmaps' | 'secrets' | 'namespaces';
+/** Namespaces are cluster-scoped: stored under this pseudo-namespace. */
+const CLUSTER = '_cluster';
+const NAME = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?|_cluster)$/;
 
 export class LocalResourceStore implements ResourceReader {
   constructor(readonly root: string) {}
@@ -27,6 +29,14 @@ export class LocalResourceStore implements ResourceReader {
     const data: Record<string, Buffer> = {};
     for (const [k, v] of Object.entries(stored.data)) data[k] = Buffer.from(v, 'base64');
     return { namespace, name, ...(stored.type ? { type: stored.type } : {}), data };
+  }
+
+  async getNamespace(name: string): Promise<NamespaceObject | null> {
+    return this.read<NamespaceObject>('namespaces', CLUSTER, name);
+  }
+
+  async putNamespace(ns: NamespaceObject): Promise<void> {
+    await this.write('namespaces', CLUSTER, ns.name, ns, 0o644);
   }
 
   async putConfigMap(cm: ConfigMapObject): Promise<void> {

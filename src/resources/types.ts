@@ -21,7 +21,14 @@ export interface SecretObject {
   data: Record<string, Buffer>;
 }
 
+/** Only what the content volume needs of a Namespace: its labels (the workspace label). */
+export interface NamespaceObject {
+  name: string;
+  labels: Record<string, string>;
+}
+
 export interface ResourceReader {
   getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | null>;
   getSecret(namespace: string, name: string): Promise<SecretObject | null>;
+  getNamespace(name: string): Promise<NamespaceObject | null>;
 }

@@ -6,7 +6,7 @@ import type { SecretRef } from '../api/schema.js';
 import { SecretNotFoundError } from '../errors.js';
 import type { ResourceReader, SecretObject } from '../resources/types.js';
 
-export async function loadSecret(reader: ResourceReader, namespace: string, ref: SecretRef): Promise<SecretObject> {
+export async function loadSecret(reader: Pick<ResourceReader, 'getSecret'>, namespace: string, ref: SecretRef): Promise<SecretObject> {
   const secret = await reader.getSecret(namespace, ref.name);
   if (!secret) throw new SecretNotFoundError(`Secret ${namespace}/${ref.name} not found`);
   return secret;

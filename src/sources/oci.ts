@@ -46,7 +46,7 @@ import { loadSecret } from '../secrets/secret-ref.js';
 export interface OciContext {
   /** Namespace of the ArenaSource: where its secretRef lives. */
   namespace: string;
-  resources: ResourceReader;
+  resources: Pick<ResourceReader, 'getSecret'>;
   /** Worker settings: oras binary, extra CA file. */
   oras?: OrasOptions;
   /** Budget for all registry calls of one activity (spec.timeout). */

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile, mkdir, cp } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile, mkdir, cp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -82,12 +82,26 @@ spec:
     assert.equal(ui.status, 200, 'the Temporal Web UI answers');
   });
 
+  it("prints the content volume and each source's contentPath, whose files are there", async () => {
+    const root = join(dir, 'data', 'workspace-content');
+    assert.match(output, new RegExp(`Content volume: +${root.replace(/[/.]/g, '\\$&')}/<workspace>/<namespace>/`));
+    const shown = /content of arena\/support: (arena\/support\/\.arena\/versions\/([0-9a-f]{12}))/.exec(output);
+    assert.ok(shown, `contentPath line in:\n${output}`);
+    const src = await getJson('support');
+    assert.equal(src.status.artifact.contentPath, shown[1]);
+    assert.equal(src.status.artifact.version, src.status.artifact.checksum.slice('sha256:'.length, 'sha256:'.length + 12));
+    // No workspace label in the examples: the namespace's name is the workspace.
+    const versionDir = join(root, 'arena', 'arena', shown[1]!);
+    assert.ok(JSON.parse(await readFile(join(versionDir, 'pack.json'), 'utf8')).id, 'pack.json of customer-support is in the version');
+    assert.equal(await readFile(join(root, 'arena', 'arena', 'arena', 'support', '.arena', 'HEAD'), 'utf8'), shown[2]);
+  });
+
   it('get -o json shows phase, conditions, artifact (downloadable, checksum and size match), fetch times', async () => {
     const src = await getJson('support');
     assert.equal(src.apiVersion, 'omnia.altairalabs.ai/v1alpha1');
     assert.equal(src.kind, 'ArenaSource');
     assert.equal(src.status.phase, 'Ready');
-    assert.deepEqual(src.status.conditions.map((c: { type: string }) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable']);
+    assert.deepEqual(src.status.conditions.map((c: { type: string }) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid']);
     for (const c of src.status.conditions) assert.ok(c.status && c.reason && c.lastTransitionTime && 'message' in c);
     assert.ok(Date.parse(src.status.lastFetchTime) <= Date.parse(src.status.nextFetchTime));
     const res = await fetch(src.status.artifact.url);

@@ -124,6 +124,7 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
       interval: '5m',
       timeout: '60s',
       suspend: false,
+      createVersionOnSync: true,
     });
     const cm = await read('simple-prompts');
     assert.deepEqual(cm.spec, {
@@ -132,7 +133,57 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
       interval: '5m',
       timeout: '60s',
       suspend: false,
+      createVersionOnSync: true,
     });
+  });
+
+  it("accepts Omnia's current samples, and an object using every field of Omnia's current CRD, unchanged", async () => {
+    const samples = loadYaml(join(ROOT, '../shared/compat/omnia-current/arenasource.samples.yaml'));
+    assert.equal(samples.length, 2);
+    await createNamespace('omnia-current');
+    for (const sample of samples) {
+      const created = await create({ ...sample, metadata: { ...sample.metadata, namespace: 'omnia-current' } }, 'omnia-current');
+      for (const [k, v] of Object.entries(sample.spec as Obj)) assert.deepEqual(created.spec[k], v, `${sample.metadata.name}: spec.${k}`);
+    }
+    // Every spec field Omnia's current CRD has, each source type once (its CEL allows one block per object).
+    const everything: Obj[] = [
+      { type: 'git', interval: '5m30s', timeout: '2m', suspend: true, targetPath: 'arena/projects/support', createVersionOnSync: false,
+        git: { url: 'ssh://git@example.com/acme/prompts.git', ref: { tag: 'v1.2.0', commit: 'a'.repeat(40) }, path: 'packs/support', secretRef: { name: 'git-ssh', key: 'identity' } } },
+      { type: 'oci', interval: '1h', oci: { url: 'oci://registry.example.com/acme/prompts:v1', insecure: true, secretRef: { name: 'regcred', key: '.dockerconfigjson' } } },
+      { type: 'configmap', interval: '1m', configMap: { name: 'prompts', key: 'bundle.json' } },
+      { type: 'workspace', interval: '10m', targetPath: 'arena/deployed/my-project', workspace: { path: 'arena/projects/my-project' } },
+    ];
+    for (const [i, spec] of everything.entries()) {
+      const created = await create(doc(`every-field-${i}`, spec), 'omnia-current');
+      for (const [k, v] of Object.entries(spec)) assert.deepEqual(created.spec[k], v, `${spec.type}: spec.${k}`);
+    }
+    // Status: every field Omnia's consumers read is in our schema and kept by the status subresource.
+    const status = {
+      phase: 'Ready',
+      observedGeneration: 1,
+      artifact: {
+        revision: 'main@sha1:' + 'b'.repeat(40),
+        url: 'http://arena-source-artifacts/omnia-current/every-field-3/x.tar.gz',
+        checksum: 'sha256:' + 'c'.repeat(64),
+        size: 42,
+        lastUpdateTime: '2026-12-06T00:00:00Z',
+        contentPath: 'arena/deployed/my-project/.arena/versions/cccccccccccc',
+        version: 'cccccccccccc',
+      },
+      headVersion: 'cccccccccccc',
+      versionCount: 3,
+      lastSyncRevision: 'main@sha1:' + 'b'.repeat(40),
+      lastVersionCreated: 'cccccccccccc',
+    };
+    const current = await read('every-field-3', 'omnia-current');
+    const res = await kube.request('PUT', `${collection('omnia-current')}/every-field-3/status`, { ...current, status });
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual((await read('every-field-3', 'omnia-current')).status, status);
+    for (const phase of ['Initializing', 'Fetching', 'Pending', 'Error']) {
+      const again = await read('every-field-3', 'omnia-current');
+      const r = await kube.request('PUT', `${collection('omnia-current')}/every-field-3/status`, { ...again, status: { ...status, phase } });
+      assert.equal(r.status, 200, `${phase}: ${r.text}`);
+    }
   });
 
   it("accepts the specification's examples (status dropped on create) with defaults", async () => {
@@ -217,6 +268,18 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
     it('rejects an OCI URL that is not oci://', async () => {
       const msg = await rejection('bad-oci', { type: 'oci', interval: '1h', oci: { url: 'https://ghcr.io/acme/prompts:v1' } });
       assert.match(msg, /spec\.oci\.url: Invalid value: "https:\/\/ghcr\.io\/acme\/prompts:v1": spec\.oci\.url in body should match '\^oci:\/\/\.\*\$'/);
+    });
+
+    it('rejects a targetPath or workspace.path that is absolute or climbs out, naming the field', async () => {
+      for (const bad of ['/etc', '../other-ns', 'arena/../../x', 'a\\b']) {
+        assert.match(await rejection('bad-target', { ...gitSpec, targetPath: bad }), /spec\.targetPath: Invalid value: .*spec\.targetPath must/);
+      }
+      assert.match(
+        await rejection('bad-ws', { type: 'workspace', interval: '5m', workspace: { path: '../x' } }),
+        /spec\.workspace\.path: Invalid value: .*spec\.workspace\.path must not contain "\.\."/,
+      );
+      // Dots inside names are fine.
+      await create(doc('dotted-target', { ...gitSpec, targetPath: 'arena/v1..2/x.y' }));
     });
 
     it('rejects a git URL with an unsupported scheme', async () => {

@@ -4,41 +4,12 @@
  * service account exactly what its component needs.
  */
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { promisify } from 'node:util';
-
-const run = promisify(execFile);
 import { kubeSkipReason, startKube, type Kube } from '../helpers/kube.js';
+import { serviceAccountCan } from '../helpers/rbac.js';
+import { kustomizeBuild as manifests, restCollection as collection, toolSkipReason } from '../helpers/manifests.js';
 
-
-/** REST collection path for a manifest (the subset of kinds deploy/ uses). */
-function collection(doc: any): string {
-  const ns = doc.metadata.namespace;
-  const [group, version] = doc.apiVersion.includes('/') ? doc.apiVersion.split('/') : ['', doc.apiVersion];
-  const plural: Record<string, string> = {
-    Namespace: 'namespaces', ServiceAccount: 'serviceaccounts', ClusterRole: 'clusterroles', ClusterRoleBinding: 'clusterrolebindings',
-    ConfigMap: 'configmaps', PersistentVolumeClaim: 'persistentvolumeclaims', Deployment: 'deployments', Service: 'services',
-    CustomResourceDefinition: 'customresourcedefinitions', PodDisruptionBudget: 'poddisruptionbudgets',
-  };
-  const kind = plural[doc.kind];
-  assert.ok(kind, `no REST path known for ${doc.kind}`);
-  const root = group ? `/apis/${group}/${version}` : `/api/${version}`;
-  return ns ? `${root}/namespaces/${ns}/${kind}` : `${root}/${kind}`;
-}
-
-/** What `kubectl apply -k DIR` would send: the real kustomize (built from its Go module) renders it. */
-async function manifests(dir: string): Promise<any[]> {
-  const bin = [join(homedir(), '.cache', 'arena-source', 'bin', 'kustomize'), 'kustomize'].find((p) => p === 'kustomize' || existsSync(p))!;
-  const { stdout } = await run(bin, ['build', dir], { maxBuffer: 32 * 1024 * 1024 });
-  return parseAllDocuments(stdout).map((d) => d.toJS()).filter(Boolean);
-}
-
-describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() }, () => {
+describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || toolSkipReason('kustomize') }, () => {
   let kube: Kube;
   let docs: any[];
   let s3: any[];
@@ -83,18 +54,12 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() }, (
       const res = await kube.request('POST', collection(doc), doc);
       assert.ok([201, 409].includes(res.status), res.text);
     }
-    const can = async (sa: string, verb: string, resource: string, group = '', subresource?: string) => {
-      const res = await kube.request('POST', '/apis/authorization.k8s.io/v1/subjectaccessreviews', {
-        apiVersion: 'authorization.k8s.io/v1',
-        kind: 'SubjectAccessReview',
-        spec: {
-          user: `system:serviceaccount:arena-source-system:${sa}`,
-          groups: ['system:serviceaccounts', 'system:serviceaccounts:arena-source-system', 'system:authenticated'],
-          resourceAttributes: { namespace: 'arena', verb, group, resource, ...(subresource ? { subresource } : {}) },
-        },
-      });
-      return res.body.status.allowed === true;
-    };
+    const can = (sa: string, verb: string, resource: string, group = '', subresource?: string) =>
+      serviceAccountCan(
+        kube,
+        { namespace: 'arena-source-system', name: sa },
+        { namespace: 'arena', verb, group, resource, ...(subresource ? { subresource } : {}) },
+      );
     const G = 'omnia.altairalabs.ai';
     assert.ok(await can('arena-source-controller', 'watch', 'arenasources', G));
     assert.ok(await can('arena-source-controller', 'patch', 'arenasources', G));

@@ -41,7 +41,7 @@ describe('oras wrapper and pushBundle', () => {
   const secrets = new Map<string, SecretObject>();
   const ctx = (over: Partial<OciContext> = {}): OciContext => ({
     namespace: 'ns',
-    resources: { getSecret: async (_ns, name) => secrets.get(name) ?? null, getConfigMap: async () => null },
+    resources: { getSecret: async (_ns, name) => secrets.get(name) ?? null },
     timeoutMs: 30_000,
     oras: { caFile: secure.caFile as string },
     ...over,

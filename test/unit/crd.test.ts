@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Type } from '@sinclair/typebox';
 import { parse } from 'yaml';
-import { buildCrd, CRD_FILE, crdOpenApiSchema, renderCrdYaml, repoRoot, toStructural } from '../../src/api/crd.js';
+import { buildCrd, CRD_FILES, crdOpenApiSchema, renderCrdYaml, repoRoot, toStructural } from '../../src/api/crd.js';
 import { durationToMillis, GO_DURATION_PATTERN, parseGoDuration } from '../../src/api/duration.js';
 import { ArenaSourceSpecSchema } from '../../src/api/schema.js';
 import { MAX_TIMEOUT_MS, MIN_INTERVAL_MS } from '../../src/api/spec-rules.js';
@@ -21,6 +21,9 @@ type Node = Record<string, any>;
 const omniaCrd = parse(readFileSync(join(ROOT, '../shared/compat/omnia/arenasources.crd.yaml'), 'utf8')) as Node;
 const omniaVersion = omniaCrd.spec.versions[0] as Node;
 const omniaSchema = omniaVersion.schema.openAPIV3Schema as Node;
+/** Omnia's CRD as it is today (the content volume, type workspace). */
+const currentSchema = (parse(readFileSync(join(ROOT, '../shared/compat/omnia-current/arenasources.crd.yaml'), 'utf8')) as Node).spec
+  .versions[0].schema.openAPIV3Schema as Node;
 
 /** Every structural difference between Omnia's schema and ours, as readable lines. */
 function differences(omnia: Node | undefined, ours: Node | undefined, path: string, out: string[]): string[] {
@@ -55,10 +58,12 @@ function differences(omnia: Node | undefined, ours: Node | undefined, path: stri
 }
 
 describe('generated CRD', () => {
-  it(`${CRD_FILE} is up to date (npm run gen:crd)`, () => {
-    const committed = readFileSync(join(ROOT, CRD_FILE), 'utf8');
-    assert.ok(committed === renderCrdYaml(), `${CRD_FILE} is stale: run \`npm run gen:crd\` and commit the result`);
-  });
+  for (const file of CRD_FILES) {
+    it(`${file} is up to date (npm run gen:crd)`, () => {
+      const committed = readFileSync(join(ROOT, file), 'utf8');
+      assert.ok(committed === renderCrdYaml(), `${file} is stale: run \`npm run gen:crd\` and commit the result`);
+    });
+  }
 
   it('has the names, scope, columns and subresources of Omnia’s CRD (plus shortName as)', () => {
     const crd = buildCrd() as Node;
@@ -100,9 +105,13 @@ describe('generated CRD', () => {
       "spec: CEL !has(self.oci) || !has(self.type) || self.type == 'oci'",
       "spec: CEL !has(self.type) || self.type != 'configmap' || has(self.configMap)",
       "spec: CEL !has(self.configMap) || !has(self.type) || self.type == 'configmap'",
+      "spec: CEL !has(self.type) || self.type != 'workspace' || has(self.workspace)",
+      "spec: CEL !has(self.workspace) || !has(self.type) || self.type == 'workspace'",
       // Stricter: an empty key is refused (Omnia would store "" and fall back to pack.json).
       'spec.configMap.key: minLength 1 (Omnia: none)',
-    'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
+      // From Omnia's current CRD (the content volume).
+      'spec.createVersionOnSync: only in ours',
+      'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
       // Stricter: empty ref names are refused.
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
@@ -110,10 +119,58 @@ describe('generated CRD', () => {
       // Looser grammar (all of Go's duration syntax, a superset of Omnia's pattern), then at least 1s.
       `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
       `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      'spec.targetPath: only in ours',
       // Stricter: Omnia takes any string as timeout.
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
       `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,
-      // Looser (status is ours to write): no pattern on condition types; one more status field.
+      'spec.type: enum adds workspace',
+      'spec.workspace: only in ours',
+      'status.artifact.contentPath: only in ours',
+      'status.artifact.version: only in ours',
+      // Looser (status is ours to write): no pattern on condition types; more status fields.
+      'status.conditions[].type: pattern none (Omnia: ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$)',
+      'status.headVersion: only in ours',
+      'status.lastHandledReconcileAt: only in ours',
+      'status.lastSyncRevision: only in ours',
+      'status.lastVersionCreated: only in ours',
+      'status.phase: enum adds Initializing',
+      'status.versionCount: only in ours',
+    ]);
+  });
+
+  it('differs from Omnia’s current CRD exactly where documented (a superset of what its consumers read)', () => {
+    const ours = crdOpenApiSchema() as Node;
+    const diff = differences(currentSchema.properties.spec, ours.properties.spec, 'spec', []).concat(
+      differences(currentSchema.properties.status, ours.properties.status, 'status', []),
+    );
+    const relative = (field: string) => [
+      // Stricter: Omnia admits these and fails at reconcile time; we refuse them at admission too.
+      `${field}: CEL !self.startsWith('/')`,
+      `${field}: CEL !self.matches('(^|/)[.][.](/|$)')`,
+      `${field}: CEL !self.contains('\\\\')`,
+    ];
+    assert.deepEqual(diff, [
+      // Omnia's "exactly one block" and "block matches type", said per section (same objects admitted).
+      ...['git', 'oci', 'configmap', 'workspace'].flatMap((type) => {
+        const field = type === 'configmap' ? 'configMap' : type;
+        return [
+          `spec: CEL !has(self.type) || self.type != '${type}' || has(self.${field})`,
+          `spec: CEL !has(self.${field}) || !has(self.type) || self.type == '${type}'`,
+        ];
+      }),
+      'spec.configMap.key: minLength 1 (Omnia: none)',
+      'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
+      'spec.git.ref.branch: minLength 1 (Omnia: none)',
+      'spec.git.ref.commit: minLength 1 (Omnia: none)',
+      'spec.git.ref.tag: minLength 1 (Omnia: none)',
+      `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
+      `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      ...relative('spec.targetPath'),
+      `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
+      `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,
+      ...relative('spec.workspace.path'),
+      // We always serve the tarball too (Omnia writes url empty and calls it deprecated).
+      'status.artifact: requires url',
       'status.conditions[].type: pattern none (Omnia: ^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])$)',
       'status.lastHandledReconcileAt: only in ours',
     ]);
@@ -143,6 +200,7 @@ describe('generated CRD', () => {
     assert.equal(props.suspend.default, false);
     assert.equal(props.configMap.properties.key.default, 'pack.json');
     assert.equal(props.oci.properties.insecure.default, false);
+    assert.equal(props.createVersionOnSync.default, true);
     assert.deepEqual(props.configMap.required, ['name']);
   });
 });

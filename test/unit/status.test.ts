@@ -18,7 +18,44 @@ describe('status: phase and conditions from one function', () => {
     assert.equal(s.phase, 'Pending');
     assert.equal(findCondition(s.conditions, 'Ready')!.status, 'Unknown');
     assert.equal(findCondition(s.conditions, 'ArtifactAvailable')!.status, 'False');
-    assert.deepEqual(s.conditions!.map((c) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable']);
+    assert.deepEqual(s.conditions!.map((c) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid']);
+    assert.equal(findCondition(s.conditions, 'SourceValid')!.status, 'Unknown');
+  });
+
+  it('Initializing while the first fetch runs, Fetching once there is content (Omnia)', () => {
+    const first = nextStatus(nextStatus({}, { kind: 'pending' }, at('t0')), { kind: 'fetching' }, at('t1'));
+    assert.equal(first.phase, 'Initializing');
+    const ready = nextStatus(first, { kind: 'ready', artifact }, at('t2'));
+    assert.equal(nextStatus(ready, { kind: 'fetching' }, at('t3')).phase, 'Fetching');
+  });
+
+  it('SourceValid=False with the reason only when the spec or target path is at fault', () => {
+    const bad = nextStatus({}, { kind: 'failed', reason: 'InvalidTargetPath', message: 'spec.targetPath: must not contain ".."', stalled: true }, at('t1'));
+    assert.deepEqual(
+      { status: findCondition(bad.conditions, 'SourceValid')!.status, reason: findCondition(bad.conditions, 'SourceValid')!.reason },
+      { status: 'False', reason: 'InvalidTargetPath' },
+    );
+    const down = nextStatus({}, { kind: 'failed', reason: 'FetchFailed', message: 'down', stalled: false }, at('t1'));
+    assert.equal(findCondition(down.conditions, 'SourceValid')!.status, 'True');
+  });
+
+  it('content fields follow the published version (Omnia names) and carry over otherwise', () => {
+    const versioned = { ...artifact, version: '0123456789ab', contentPath: 'arena/x/.arena/versions/0123456789ab' };
+    const s = nextStatus({}, { kind: 'ready', artifact: versioned, content: { versionCount: 1, created: '0123456789ab' } }, at('t1'));
+    assert.deepEqual(
+      { head: s.headVersion, count: s.versionCount, rev: s.lastSyncRevision, created: s.lastVersionCreated },
+      { head: '0123456789ab', count: 1, rev: 'main@sha1:abc', created: '0123456789ab' },
+    );
+    // A later sync that reused a version: HEAD and revision move, lastVersionCreated stays.
+    const reused = { ...versioned, revision: 'main@sha1:def', version: 'ba9876543210', contentPath: 'arena/x/.arena/versions/ba9876543210' };
+    const t = nextStatus(s, { kind: 'ready', artifact: reused, content: { versionCount: 2 } }, at('t2'));
+    assert.deepEqual(
+      { head: t.headVersion, count: t.versionCount, rev: t.lastSyncRevision, created: t.lastVersionCreated },
+      { head: 'ba9876543210', count: 2, rev: 'main@sha1:def', created: '0123456789ab' },
+    );
+    const failed = nextStatus(t, { kind: 'failed', reason: 'FetchFailed', message: 'down', stalled: false }, at('t3'));
+    assert.equal(failed.headVersion, 'ba9876543210');
+    assert.equal(failed.versionCount, 2);
   });
 
   it('Fetching does not churn Ready of a served artifact', () => {

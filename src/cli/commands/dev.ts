@@ -5,7 +5,7 @@
  */
 import { watch } from 'chokidar';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { ArenaSource } from '../../api/schema.js';
 import { getSource } from '../../client.js';
 import { startDemoGit } from '../../dev/demo-git.js';
@@ -28,6 +28,8 @@ export interface DevFlags extends Partial<GlobalOptions> {
   watch?: boolean;
   /** Exit after the first apply settles (used by tests and CI smoke checks). */
   once?: boolean;
+  /** Omnia's workspace content volume; default <data-dir>/workspace-content. */
+  contentRoot?: string;
 }
 
 export async function devCommand(flags: DevFlags): Promise<void> {
@@ -68,6 +70,7 @@ export async function devCommand(flags: DevFlags): Promise<void> {
       taskQueue: opts.taskQueue,
       artifactHost: flags.artifactHost ?? DEFAULTS.artifactHost,
       artifactPort: flags.artifactPort ?? DEFAULTS.artifactPort,
+      contentRoot: resolve(flags.contentRoot ?? join(opts.dataDir, 'workspace-content')),
     });
     cleanups.push(() => stack.close());
 
@@ -77,12 +80,16 @@ export async function devCommand(flags: DevFlags): Promise<void> {
     console.log(`Temporal server:  ${address}   (temporal binary: ${temporal?.binary ?? 'external'})`);
     console.log(`Artifacts:        ${stack.artifactServer.url}/<namespace>/<name>/<sha256>.tar.gz`);
     for (const url of gitUrls) console.log(`Demo git repo:    ${url}   (clone, commit, push: the source picks it up)`);
+    console.log(`Content volume:   ${stack.content.root}/<workspace>/<namespace>/<status.artifact.contentPath>`);
     console.log(`Data directory:   ${opts.dataDir}`);
     console.log(`Try:              arena-source get -A   |   arena-source get NAME -n NAMESPACE -o yaml`);
     console.log('');
 
     const settled = await waitUntilSettled(stack, applied, 120_000);
     process.stdout.write(formatSources(settled, 'wide', { allNamespaces: true }));
+    for (const s of settled) {
+      if (s.status?.artifact?.contentPath) console.log(`content of ${s.metadata.namespace}/${s.metadata.name}: ${s.status.artifact.contentPath}`);
+    }
     if (flags.once) {
       await stop();
       const failed = settled.filter((s) => s.status?.phase !== 'Ready');

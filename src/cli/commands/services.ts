@@ -17,6 +17,7 @@ import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
+import { ContentVolume } from '../../content/content-volume.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
@@ -32,10 +33,25 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   ociCaFile?: string;
   retentionKeep?: number;
   retentionTtl?: string;
+  contentRoot?: string;
+  contentKeep?: number;
+}
+
+/**
+ * --content-root (env ARENA_SOURCE_CONTENT_ROOT; off when unset) and --content-keep (env
+ * ARENA_SOURCE_CONTENT_KEEP, default 10): Omnia's workspace content volume. A replaced
+ * version waits out the same TTL as a replaced artifact.
+ */
+export function contentVolume(flags: Pick<WorkerFlags, 'contentRoot' | 'contentKeep' | 'retentionTtl'>): ContentVolume | undefined {
+  const root = flags.contentRoot ?? env('ARENA_SOURCE_CONTENT_ROOT');
+  if (!root) return undefined;
+  const keep = flags.contentKeep ?? (env('ARENA_SOURCE_CONTENT_KEEP') ? Number(env('ARENA_SOURCE_CONTENT_KEEP')) : undefined);
+  const ttlMs = retentionPolicy(flags).ttlMs;
+  return new ContentVolume(root, { ...(keep !== undefined ? { keep } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
 }
 
 /** --retention-keep / --retention-ttl (env ARENA_SOURCE_RETENTION_KEEP / _TTL); defaults keep 2 for 1h. */
-function retentionPolicy(flags: WorkerFlags): Partial<RetentionPolicy> {
+function retentionPolicy(flags: Pick<WorkerFlags, 'retentionKeep' | 'retentionTtl'>): Partial<RetentionPolicy> {
   const keep = flags.retentionKeep ?? (env('ARENA_SOURCE_RETENTION_KEEP') ? Number(env('ARENA_SOURCE_RETENTION_KEEP')) : undefined);
   const ttl = flags.retentionTtl ?? env('ARENA_SOURCE_RETENTION_TTL');
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
@@ -68,6 +84,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const artifactBaseUrl =
     flags.artifactBaseUrl ?? env('ARENA_SOURCE_ARTIFACT_BASE_URL') ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
   const connection = await connectWorker(opts.temporalAddress);
+  const content = contentVolume(flags);
   const worker = await startWorker({
     connection,
     namespace: opts.temporalNamespace,
@@ -87,10 +104,18 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
         maxFiles: flags.maxBundleFiles ?? DEFAULT_PACK_LIMITS.maxFiles,
       },
       retention: retentionPolicy(flags),
+      ...(content ? { content } : {}),
     },
   });
   log.info(
-    { taskQueue: opts.taskQueue, workerQueue: worker.workerQueue, temporal: opts.temporalAddress, artifactBaseUrl, metrics: metrics?.url },
+    {
+      taskQueue: opts.taskQueue,
+      workerQueue: worker.workerQueue,
+      temporal: opts.temporalAddress,
+      artifactBaseUrl,
+      metrics: metrics?.url,
+      contentRoot: content?.root,
+    },
     'worker started',
   );
   const stop = () => void worker.shutdown();
