@@ -42,6 +42,8 @@ export class ArenaSourceController {
   private readonly informers: Array<Informer<Resource>> = [];
   private readonly queue = new Map<string, Resource>();
   private readonly running = new Set<string>();
+  /** Reconciles in flight, so stop() can wait for them (they use the Temporal client). */
+  private readonly draining = new Set<Promise<void>>();
   private readonly retries = new Map<string, number>();
   /** What we last told Temporal per key, so our own status patches do not re-signal. */
   private readonly handled = new Map<string, { generation?: number; annotations?: Record<string, string> }>();
@@ -79,6 +81,7 @@ export class ArenaSourceController {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await Promise.allSettled(this.informers.map((i) => i.stop()));
+    await Promise.allSettled([...this.draining]);
   }
 
   /** Re-lists everything and reconciles it again (forgetting what was handled). */
@@ -108,7 +111,9 @@ export class ArenaSourceController {
     if (this.stopped) return;
     const key = keyOf(obj);
     this.queue.set(key, obj);
-    if (!this.running.has(key)) void this.drain(key);
+    if (this.running.has(key)) return;
+    const drained = this.drain(key).finally(() => this.draining.delete(drained));
+    this.draining.add(drained);
   }
 
   /** Reconciles one key until its queue slot is empty; never two at once for a key. */
@@ -144,7 +149,7 @@ export class ArenaSourceController {
     if (obj.metadata.deletionTimestamp) {
       if (!finalizers.includes(FINALIZER)) return;
       await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(obj));
-      await this.setFinalizers(obj, finalizers.filter((f) => f !== FINALIZER));
+      await this.releaseFinalizer(obj);
       this.handled.delete(key);
       this.log(`${key}: deleted (workflow stopped, artifacts removed)`);
       return;
@@ -172,6 +177,37 @@ export class ArenaSourceController {
         this.log(`${key}: reconcile requested at ${requested} (${name})`);
       }
       current.annotations = { ...current.annotations, [name]: requested };
+    }
+  }
+
+  /**
+   * Removes our finalizer once the source's workflow has deleted everything. The deletion
+   * itself may write status (a workflow started just to delete announces itself), so the
+   * object seen before it is usually stale: on a conflict, retry on the current object
+   * rather than redo the deletion, which would write status again and conflict forever.
+   */
+  private async releaseFinalizer(obj: Resource): Promise<void> {
+    let current = obj;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.setFinalizers(current, (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+        return;
+      } catch (err) {
+        if (statusCode(err) !== 409 || attempt >= 5) throw err;
+      }
+      try {
+        current = (await this.opts.kube.custom.getNamespacedCustomObject({
+          group: GROUP,
+          version: VERSION,
+          plural: PLURAL,
+          namespace: obj.metadata.namespace ?? 'default',
+          name: obj.metadata.name,
+        })) as Resource;
+      } catch (err) {
+        if (statusCode(err) === 404) return;
+        throw err;
+      }
+      if (!(current.metadata.finalizers ?? []).includes(FINALIZER)) return;
     }
   }
 
