@@ -42,8 +42,7 @@ export class ArenaSourceController {
   private readonly informers: Array<Informer<Resource>> = [];
   private readonly queue = new Map<string, Resource>();
   private readonly running = new Set<string>();
-  /** Reconciles in flight, so stop() can wait for them (they use the Temporal client). */
-  private readonly draining = new Set<Promise<void>>();
+  private readonly drains = new Set<Promise<void>>();
   private readonly retries = new Map<string, number>();
   /** What we last told Temporal per key, so our own status patches do not re-signal. */
   private readonly handled = new Map<string, { generation?: number; annotations?: Record<string, string> }>();
@@ -81,7 +80,8 @@ export class ArenaSourceController {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     await Promise.allSettled(this.informers.map((i) => i.stop()));
-    await Promise.allSettled([...this.draining]);
+    // Reconciles in flight use the Temporal client: let them finish before it closes.
+    await Promise.allSettled([...this.drains]);
   }
 
   /** Re-lists everything and reconciles it again (forgetting what was handled). */
@@ -111,9 +111,10 @@ export class ArenaSourceController {
     if (this.stopped) return;
     const key = keyOf(obj);
     this.queue.set(key, obj);
-    if (this.running.has(key)) return;
-    const drained = this.drain(key).finally(() => this.draining.delete(drained));
-    this.draining.add(drained);
+    if (!this.running.has(key)) {
+      const drain = this.drain(key).finally(() => this.drains.delete(drain));
+      this.drains.add(drain);
+    }
   }
 
   /** Reconciles one key until its queue slot is empty; never two at once for a key. */

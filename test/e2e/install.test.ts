@@ -3,7 +3,9 @@
  * (test/image/build.sh) imported into a real kubelet node's containerd
  * (test/helpers/node.ts), `helm install deploy/chart/arena-source`, and then
  * git, OCI and ConfigMap sources served through the artifact Service, a worker
- * pod deleted, an image rollout, and `helm uninstall`.
+ * pod deleted, an image rollout, and `helm uninstall`. The node itself is
+ * checked first (a pod Ready, its Service's ClusterIP answering): one node per
+ * suite run, as starting one costs ~10 s and the nodes of two files would queue.
  *
  * The servers the pods use: a Temporal dev server inside the node (10.250.0.2),
  * and on the host end of the node's veth pair (10.250.0.1) the git smart-HTTP
@@ -30,7 +32,7 @@ import { GitHttpServer } from '../../src/devgit/git-http-server.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
 import type { CycleCounters } from '../../workflows/definitions.js';
 import { findTool, helm } from '../helpers/manifests.js';
-import { HOST_IP, NODE_IP, nodeMissing, startNode, type NodeCluster } from '../helpers/node.js';
+import { HOST_IP, NODE_IP, nodeMissing, PAUSE_IMAGE, startNode, type NodeCluster } from '../helpers/node.js';
 import { pushFiles, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -207,6 +209,51 @@ describe('installed with Helm on a one-node cluster', { skip: skipReason() }, ()
     await registry?.close();
     if (work) await rm(work, { recursive: true, force: true });
     if (variant) await run('podman', ['rmi', variant], { env: podmanEnv() }).catch(() => undefined);
+  });
+
+  it('the node runs a pod to Ready and its ClusterIP Service answers from the node', async (t) => {
+    await explained(t, async () => {
+      const ns = '/api/v1/namespaces/default';
+      const labels = { app: 'echo' };
+      const pod = await request('POST', `${ns}/pods`, {
+        apiVersion: 'v1',
+        kind: 'Pod',
+        metadata: { name: 'echo', labels },
+        spec: {
+          // The node's own static image (arena-pause), serving HTTP.
+          containers: [
+            {
+              name: 'echo',
+              image: PAUSE_IMAGE,
+              imagePullPolicy: 'Never',
+              args: ['-http', ':8080'],
+              readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+            },
+          ],
+          terminationGracePeriodSeconds: 0,
+        },
+      });
+      assert.equal(pod.status, 201, pod.text);
+      const svc = await request('POST', `${ns}/services`, {
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: 'echo' },
+        spec: { selector: labels, ports: [{ port: 80, targetPort: 8080 }] },
+      });
+      assert.equal(svc.status, 201, svc.text);
+      await waitFor('pod echo Ready', async () => (await request('GET', `${ns}/pods/echo`)).body, isReady, 120_000, 500);
+      // kube-proxy programs the Service once it has seen the ready endpoint: poll.
+      const res = await waitFor(
+        `http://${svc.body.spec.clusterIP}/ from the node`,
+        () => node.fetchInNode(`http://${svc.body.spec.clusterIP}/`, 3_000),
+        (r) => r.status === 200,
+        60_000,
+        500,
+      );
+      assert.equal(res.body.toString(), 'ok echo\n');
+      assert.equal((await request('DELETE', `${ns}/services/echo`)).status, 200);
+      assert.equal((await request('DELETE', `${ns}/pods/echo`)).status, 200);
+    });
   });
 
   it('helm install: every pod of the release becomes Ready', async (t) => {
