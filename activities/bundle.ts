@@ -51,8 +51,8 @@ export function bundleActivities(deps: ActivityDeps) {
     async uploadArtifact({ source, workDir, archivePath, checksum, target }: UploadArtifactInput): Promise<UploadArtifactResult> {
       const root = ownWorkDir(workDir);
       const content = deps.content;
-      const staged =
-        content && target ? await content.stage(await places.locate(source, target.targetPath), archivePath, checksum, deps.packLimits, target.history) : undefined;
+      const loc = content && target ? await places.locate(source, target.targetPath) : undefined;
+      const staged = loc ? await content!.stage(loc, archivePath, checksum, deps.packLimits, target!.history) : undefined;
       let stored;
       try {
         stored = await deps.store.put(source, archivePath, checksum);
@@ -68,7 +68,7 @@ export function bundleActivities(deps: ActivityDeps) {
         url: `${deps.artifactBaseUrl.replace(/\/+$/, '')}/${stored.key}`,
         checksum: stored.checksum,
         size: stored.size,
-        ...(published ? { content: published } : {}),
+        ...(published ? { content: { workspace: loc!.workspace, ...published } } : {}),
       };
     },
 

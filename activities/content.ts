@@ -8,12 +8,27 @@ import { WorkspaceNames } from '../src/content/workspace-name.js';
 import type { ActivityDeps } from './deps.js';
 import type { SourceRef } from './types.js';
 
+export interface ContentPlace {
+  /** Resolved now from the namespace's label when absent. */
+  workspace?: string;
+  targetPath: string;
+}
+
+/** One per worker (keyed by its resource reader), so every activity shares the label cache. */
+const shared = new WeakMap<object, ReturnType<typeof makePlaces>>();
+
 export function contentPlaces(deps: Pick<ActivityDeps, 'resources'>) {
+  let places = shared.get(deps.resources);
+  if (!places) shared.set(deps.resources, (places = makePlaces(deps)));
+  return places;
+}
+
+function makePlaces(deps: Pick<ActivityDeps, 'resources'>) {
   const workspaces = new WorkspaceNames(deps.resources);
   return {
     workspaceOf: (namespace: string) => workspaces.of(namespace),
-    async locate(source: SourceRef, targetPath: string): Promise<ContentLocation> {
-      return { workspace: await workspaces.of(source.namespace), namespace: source.namespace, targetPath };
+    async locate(source: SourceRef, targetPath: string, workspace?: string): Promise<ContentLocation> {
+      return { workspace: workspace ?? (await workspaces.of(source.namespace)), namespace: source.namespace, targetPath };
     },
   };
 }

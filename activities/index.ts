@@ -6,7 +6,9 @@ import { withHeartbeat } from './heartbeat.js';
 import { retentionActivities } from './retention.js';
 import { sourceActivities } from './source.js';
 import { statusActivities } from './status.js';
-import type { PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities } from './types.js';
+import { Context } from '@temporalio/activity';
+import { nextStatus } from '../src/api/status.js';
+import type { PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -15,6 +17,8 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
   const { verifyArtifact } = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
+  const status = statusActivities(deps);
+  const { reportStatus } = status;
   /**
    * One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the
    * stored bytes and (with a content volume) that HEAD still names the artifact's version.
@@ -31,10 +35,29 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
         result.currentValid &&= check?.current === true;
         if (check) result.content = { versionCount: check.versionCount };
       }
+      if (result.currentValid && input.ifUnchanged) result.written = await writeUnchanged(input, input.ifUnchanged, result);
     }
     return result;
   }
-  const all = { ...sources, resolveRevision, ...statusActivities(deps), ...retentionActivities(deps) };
+
+  /** The unchanged cycle's status, written from here; a failed write is left to the workflow (it retries with reportStatus). */
+  async function writeUnchanged(input: ResolveRevisionInput, unchanged: UnchangedStatus, result: ResolveRevisionResult) {
+    const artifact = unchanged.previous.artifact;
+    if (!artifact) return undefined;
+    const status = nextStatus(
+      unchanged.previous,
+      { kind: 'ready', artifact, ...(result.content ? { content: result.content } : {}) },
+      { ...unchanged.context, now: new Date().toISOString() },
+    );
+    try {
+      await reportStatus({ source: input.source, status, cycle: { result: 'noop', type: unchanged.type, durationMs: Date.now() - unchanged.startedAt } });
+      return status;
+    } catch (err) {
+      Context.current().log.warn('status of an unchanged cycle could not be written; the workflow writes it', { error: String(err) });
+      return undefined;
+    }
+  }
+  const all = { ...sources, resolveRevision, ...status, ...retentionActivities(deps) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
 }
 

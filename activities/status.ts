@@ -17,10 +17,10 @@ export function statusActivities(deps: ActivityDeps) {
         Context.current().log.info('cycle finished', { result: cycle.result, durationMs: cycle.durationMs, phase: status.phase, revision: status.artifact?.revision });
       }
     },
-    async removeSource({ source, targetPaths = [] }: RemoveSourceInput): Promise<void> {
+    async removeSource({ source, places: published = [] }: RemoveSourceInput): Promise<void> {
       await deps.store.removeSource(source);
       if (deps.content) {
-        for (const targetPath of new Set(targetPaths)) await deps.content.remove(await places.locate(source, targetPath));
+        for (const place of published) await deps.content.remove(await places.locate(source, place.targetPath, place.workspace));
       }
       await deps.statusSink.remove(source);
       forgetSource(`${source.namespace}/${source.name}`);

@@ -4,7 +4,9 @@
  * digests and paths, never a credential or file contents.
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
+import type { StatusContext } from '../src/api/status.js';
 import type { SourceEvent } from '../src/status/types.js';
+import type { ContentPlace } from './content.js';
 import type { PruneArtifactsInput, PruneArtifactsResult } from './retention.js';
 
 export interface SourceRef {
@@ -26,6 +28,20 @@ export interface ResolveRevisionInput {
   /** The stored artifact, when it was built from this spec: verified in the same call if still current. */
   current?: { revision: string; checksum: string; version?: string };
   target?: ContentTarget;
+  /**
+   * When nothing moved: the status to write, computed here by the same pure function the
+   * workflow uses, so an unchanged cycle is one activity (and one Temporal action) instead of two.
+   */
+  ifUnchanged?: UnchangedStatus;
+}
+
+export interface UnchangedStatus {
+  /** The status before this cycle (its artifact is the current one). */
+  previous: ArenaSourceStatus;
+  context: Omit<StatusContext, 'now'>;
+  /** For the cycle metric: when the cycle started (epoch ms) and the source type. */
+  startedAt: number;
+  type: string;
 }
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
@@ -37,6 +53,8 @@ export interface ResolveRevisionResult {
   currentValid?: boolean;
   /** With a content volume: how many versions the source has there now. */
   content?: { versionCount: number };
+  /** The status written for an unchanged cycle (`ifUnchanged`); absent when it could not be written. */
+  written?: ArenaSourceStatus;
 }
 
 export interface VerifyArtifactInput {
@@ -87,6 +105,8 @@ export interface UploadArtifactResult {
 }
 
 export interface PublishedVersion {
+  /** The workspace directory it went to (the namespace's label when published). */
+  workspace: string;
   version: string;
   /** Relative to {content root}/{workspace}/{namespace}. */
   contentPath: string;
@@ -114,8 +134,8 @@ export interface CycleReport {
 
 export interface RemoveSourceInput {
   source: SourceRef;
-  /** Target paths whose content versions go too (the spec's, and the one status last named). */
-  targetPaths?: string[];
+  /** Every place the source published content to (a moved targetPath or workspace label leaves several). */
+  places?: ContentPlace[];
 }
 
 /** Activities that run on any worker of the shared task queue. */

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { SourceRef } from '../activities/types.js';
 import { gitRevision } from '../src/api/revision.js';
 import { git } from '../src/devgit/repo.js';
+import { ContentVolume } from '../src/content/content-volume.js';
 import { benchDeps, fetchPackUpload, gitSpec, packUpload, type CycleResult } from './lib/activities.js';
 import { countGitProcesses, type GitInfra } from './lib/infra.js';
 import { legacyFetch } from './lib/legacy-git.js';
@@ -31,7 +32,7 @@ export interface Sample {
   checksum?: string;
 }
 
-export type Variant = 'baseline' | 'before' | 'partial' | 'cacheCold' | 'cacheIncremental' | 'cacheShared';
+export type Variant = 'baseline' | 'before' | 'partial' | 'cacheCold' | 'cacheIncremental' | 'cacheShared' | 'cacheContent';
 
 export const VARIANT_LABELS: Record<Variant, string> = {
   baseline: 'baseline: git clone --depth 1 --single-branch + tar czf',
@@ -40,6 +41,7 @@ export const VARIANT_LABELS: Record<Variant, string> = {
   cacheCold: 'now, cache cold (first fetch on a worker)',
   cacheIncremental: 'now, cache warm: incremental fetch of the new commit',
   cacheShared: '2nd source, same commit, other path (cache shared)',
+  cacheContent: 'now, cache warm + a version on the content volume (Omnia)',
 };
 
 export interface CaseResult {
@@ -75,13 +77,15 @@ async function runCase(ctx: Ctx, repo: string, info: RepoInfo, reps: number, els
   const [path, otherPath] = info.bundles as [string, string];
   const root = await mkdtemp(join(ctx.tmp, `cycle-${repo}-`));
   const warmRoot = join(root, 'worker-warm');
-  const samples: Record<Variant, Sample[]> = { baseline: [], before: [], partial: [], cacheCold: [], cacheIncremental: [], cacheShared: [] };
+  const warmContentRoot = join(root, 'worker-warm-content');
+  const samples: Record<Variant, Sample[]> = { baseline: [], before: [], partial: [], cacheCold: [], cacheIncremental: [], cacheShared: [], cacheContent: [] };
   const source = (v: string): SourceRef => ({ namespace: 'bench', name: `${repo}-${v.toLowerCase()}` });
 
   // The warm worker's cache starts with the repository's current commit (as after an earlier cycle).
   const sha0 = (await git(['rev-parse', 'refs/heads/main'], { cwd: info.bare })).stdout.trim();
   delete process.env.ARENA_SOURCE_GIT_CACHE;
   await fetchPackUpload(benchDeps(root, warmRoot), source('warmup'), gitSpec(url, path), gitRevision('main', sha0));
+  await fetchPackUpload(contentDeps(root, warmContentRoot), source('warmup-content'), gitSpec(url, path), gitRevision('main', sha0), CONTENT_TARGET);
 
   let bundleFiles = 0;
   for (let rep = 0; rep < reps; rep++) {
@@ -89,15 +93,17 @@ async function runCase(ctx: Ctx, repo: string, info: RepoInfo, reps: number, els
     const tag = `${repo}-${rep}-${Date.now()}`;
     const sha = await quickCommit(info.bare, { ...changeFiles(path, tag, elsewhere), ...changeFiles(otherPath, tag) });
     const revision = gitRevision('main', sha);
-    const units: Variant[][] = [['baseline'], ['before'], ['partial'], ['cacheCold'], ['cacheIncremental', 'cacheShared']];
+    const units: Variant[][] = [['baseline'], ['before'], ['partial'], ['cacheCold'], ['cacheIncremental', 'cacheShared'], ['cacheContent']];
     for (const unit of rotate(units, rep)) {
       for (const variant of unit) {
-        const sample = await measure(ctx, () => runVariant(variant, { root, warmRoot, url, path, otherPath, revision, rep, source: source(variant) }));
+        const sample = await measure(ctx, () =>
+          runVariant(variant, { root, warmRoot, warmContentRoot, url, path, otherPath, revision, rep, source: source(variant) }),
+        );
         samples[variant].push(sample.sample);
         if (sample.files) bundleFiles = sample.files;
       }
     }
-    const sums = new Set((['before', 'partial', 'cacheCold', 'cacheIncremental'] as Variant[]).map((v) => samples[v].at(-1)?.checksum));
+    const sums = new Set((['before', 'partial', 'cacheCold', 'cacheIncremental', 'cacheContent'] as Variant[]).map((v) => samples[v].at(-1)?.checksum));
     if (sums.size !== 1) log(`WARNING: ${repo} rep ${rep}: variants produced different artifacts: ${[...sums].join(', ')}`);
     log(`cycle ${repo} rep ${rep + 1}/${reps}: ` + (Object.keys(samples) as Variant[]).map((v) => `${v} ${fmtMs(samples[v].at(-1)!.ms)}`).join(', '));
   }
@@ -108,6 +114,7 @@ async function runCase(ctx: Ctx, repo: string, info: RepoInfo, reps: number, els
 interface VariantInput {
   root: string;
   warmRoot: string;
+  warmContentRoot: string;
   url: string;
   path: string;
   otherPath: string;
@@ -145,7 +152,19 @@ async function runVariant(variant: Variant, v: VariantInput): Promise<{ result?:
       return { result: await fetchPackUpload(benchDeps(v.root, v.warmRoot), v.source, gitSpec(v.url, v.path), v.revision), other: 0 };
     case 'cacheShared':
       return { result: await fetchPackUpload(benchDeps(v.root, v.warmRoot), v.source, gitSpec(v.url, v.otherPath), v.revision), other: 0 };
+    case 'cacheContent':
+      return {
+        result: await fetchPackUpload(contentDeps(v.root, v.warmContentRoot), v.source, gitSpec(v.url, v.path), v.revision, CONTENT_TARGET),
+        other: 0,
+      };
   }
+}
+
+const CONTENT_TARGET = { targetPath: 'arena/bench', history: true };
+
+/** A worker with a content root (its own warm git cache, so it compares with cacheIncremental). */
+function contentDeps(root: string, workRoot: string) {
+  return { ...benchDeps(root, workRoot), content: new ContentVolume(join(root, 'workspace-content')) };
 }
 
 async function measure(ctx: Ctx, fn: () => Promise<{ result?: CycleResult; other: number }>): Promise<{ sample: Sample; files?: number }> {
@@ -208,6 +227,11 @@ function cycleTable(cases: CaseResult[]): Table {
       `median of ${c.samples.baseline.length} interleaved runs, a new commit before each`,
   );
   notes.push('time and bytes ratios are variant ÷ baseline of the same run; processes = git processes (children included) + tar/gzip');
+  for (const c of cases) {
+    const warm = summarize(c.samples.cacheIncremental).ms;
+    const content = summarize(c.samples.cacheContent).ms;
+    notes.push(`${c.repo}: writing the content volume version costs ${fmtRatio(content / warm)} of the warm cycle (${fmtMs(content - warm)}; target ≤ 1.20×)`);
+  }
   return {
     title: '1. Changed-source cycle: fetch + pack + upload vs. git clone --depth 1 + tar czf',
     columns: ['repo', 'variant', 'time', 'ratio', 'downloaded', 'ratio', 'HTTP req', 'procs'],

@@ -76,6 +76,10 @@ if [[ "$PROFILE" == "test" ]]; then
   command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
   command -v htpasswd >/dev/null 2>&1 || apt_install apache2-utils
   command -v openssl >/dev/null 2>&1 || apt_install openssl
+  # The product image (test/image, test/e2e/image.test.ts): podman with runc, and stand-in base
+  # images built from Debian and npm packages by mmdebstrap (cached; ~2 min cold).
+  { command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 || apt_install podman runc mmdebstrap
+  bash test/image/base-images.sh
   # Kubernetes built from Go modules (test/k8s/go.mod pins the release): kube-apiserver + etcd,
   # and for the one-node cluster (test/helpers/node.ts) the controller-manager, scheduler, kubelet, kube-proxy.
   ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh

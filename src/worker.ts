@@ -28,14 +28,27 @@ export interface WorkerConfig {
    * history at its next cycle: less memory, more CPU. Unset: the SDK's default.
    */
   maxCachedWorkflows?: number;
+  /**
+   * On shutdown, how long in-flight activities may run on before they are cancelled
+   * (default 0: at once). The worker then gives them 10 s more to stop.
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface RunningWorker {
   workerQueue: string;
   /** Resolves when both workers have stopped. */
   done: Promise<void>;
+  /** Stops polling, lets in-flight tasks finish (within the grace time), resolves with `done`. */
   shutdown(): Promise<void>;
+  /** The state of each of the two workers (`RUNNING` while polling). */
+  states(): { shared: State; pinned: State };
 }
+
+type State = ReturnType<Worker['getState']>;
+
+/** After the grace time, cancelled activities get this long to stop before the worker gives up on them. */
+const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
 let bundle: Promise<WorkflowBundle> | undefined;
 
@@ -82,6 +95,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const workRoot = join(baseRoot, id);
   await mkdir(workRoot, { recursive: true });
   const deps: ActivityDeps = { ...config.deps, workRoot, workerQueue };
+  const grace = config.shutdownGraceMs ?? 0;
+  const shutdownTimes = { shutdownGraceTime: grace, shutdownForceTime: grace + SHUTDOWN_FORCE_AFTER_GRACE_MS };
 
   const shared = await Worker.create({
     connection: config.connection,
@@ -91,6 +106,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     activities: createSharedActivities(deps),
     interceptors: { activity: [observabilityInterceptors] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+    ...shutdownTimes,
     ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
   });
   const pinned = await Worker.create({
@@ -100,6 +116,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     activities: createPinnedActivities(deps),
     interceptors: { activity: [observabilityInterceptors] },
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+    ...shutdownTimes,
   });
   const done = Promise.all([shared.run(), pinned.run()]).then(async () => {
     await rm(workRoot, { recursive: true, force: true });
@@ -111,6 +128,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
       for (const w of [shared, pinned]) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
+    states: () => ({ shared: shared.getState(), pinned: pinned.getState() }),
   };
 }
 

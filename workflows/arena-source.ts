@@ -12,17 +12,16 @@ import {
   condition,
   continueAsNew,
   log,
+  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities } from '../activities/types.js';
-import { canonicalJson } from '../src/api/canonical.js';
+import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
-import { API_VERSION, KIND } from '../src/api/group-version.js';
-import type { Artifact, ArenaSource, ArenaSourceStatus } from '../src/api/schema.js';
-import { checkSpec, contentIdentity, targetPathOf, targetPathOfContentPath, type CheckedSpec } from '../src/api/spec-rules.js';
+import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
+import { contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type ContentReport, type Outcome } from '../src/api/status.js';
 import { SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
@@ -35,9 +34,9 @@ import {
   sourceQuery,
   suspendSignal,
   updateSpecSignal,
-  type CarriedState,
   type SourceWorkflowInput,
 } from './definitions.js';
+import { SourceState } from './source-state.js';
 
 /** Errors that retrying the same input cannot fix. */
 const NON_RETRYABLE = ['InvalidSpec', 'InvalidTargetPath', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
@@ -59,227 +58,256 @@ function bookkeeping(summary: string) {
   });
 }
 
+/** Stalled or suspended sources wake on every signal (before: suspend/resume were lost while stalled). */
+const STALLED_SOURCE_HANDLES_EVERY_SIGNAL = 'stalled-source-handles-every-signal';
+/** A reconcile request carried over continue-as-new wakes the new run (before: it waited a whole interval). */
+const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
+/** An unchanged cycle's status is written by resolveRevision: one activity per unchanged cycle (before: two). */
+const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
+
+/**
+ * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
+ * cycle is due or a signal arrives, then do what the spec's mode says. State and
+ * handlers live in SourceState; each cycle is resolve → decide → fetch/pack/upload →
+ * publish → prune.
+ */
 export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<void> {
   const source = input.source;
   const tuning = input.tuning ?? {};
-  let spec = input.spec;
-  const state: CarriedState = input.carried ?? {
-    status: {},
-    generation: input.generation ?? 1,
-    counters: { cycles: 0, noops: 0, fetches: 0, failures: 0, runs: 0 },
-    reconcileRequested: false,
-  };
-  state.counters.runs += 1;
+  const state = new SourceState(input);
+  const carried = state.carried;
   let lastSearchKey = '';
-  let wake = false;
-  let specChanged = false;
-  let deleting = false;
 
-  setHandler(sourceQuery, (): ArenaSource => ({
-    apiVersion: API_VERSION,
-    kind: KIND,
-    metadata: {
-      name: source.name,
-      namespace: source.namespace,
-      generation: state.generation,
-      ...(input.metadata?.uid ? { uid: input.metadata.uid } : {}),
-      ...(input.metadata?.labels ? { labels: input.metadata.labels } : {}),
-      creationTimestamp: input.metadata?.creationTimestamp ?? new Date(workflowInfo().startTime).toISOString(),
-    },
-    spec,
-    status: state.status,
-  }));
-  setHandler(countersQuery, () => state.counters);
-  setHandler(updateSpecSignal, ({ spec: next, generation }) => {
-    if (canonicalJson(next) === canonicalJson(spec)) {
-      // Same spec re-applied: nothing to do (a newer generation number is still recorded).
-      if (generation !== undefined && generation > state.generation) state.generation = generation;
-      return;
+  setHandler(sourceQuery, () => state.asObject(new Date(workflowInfo().startTime)));
+  setHandler(countersQuery, () => carried.counters);
+  setHandler(updateSpecSignal, (update) => state.updateSpec(update));
+  setHandler(suspendSignal, () => state.suspend());
+  setHandler(resumeSignal, () => state.resume());
+  setHandler(reconcileSignal, (request) => state.reconcile(request));
+  setHandler(deleteSignal, () => state.delete());
+  if (carried.reconcileRequested && patched(CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
+
+  if (carried.counters.runs === 1 && !carried.status.phase) await publish({ kind: 'pending' });
+
+  while (!state.deleting) {
+    if (shouldContinueAsNew(tuning.maxHistoryEvents)) {
+      await condition(allHandlersFinished);
+      return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
-    spec = next;
-    state.generation = generation ?? state.generation + 1;
-    specChanged = true;
-    wake = true;
-  });
-  setHandler(suspendSignal, () => {
-    if (spec.suspend) return;
-    spec = { ...spec, suspend: true };
-    state.generation += 1;
-    wake = true;
-  });
-  setHandler(resumeSignal, () => {
-    if (!spec.suspend) return;
-    spec = { ...spec, suspend: false };
-    state.generation += 1;
-    wake = true;
-  });
-  setHandler(reconcileSignal, (request) => {
-    state.reconcileRequested = true;
-    if (request?.requestedAt) state.pendingReconcileAt = request.requestedAt;
-    wake = true;
-  });
-  setHandler(deleteSignal, () => {
-    deleting = true;
-    wake = true;
-  });
+    if (carried.nextCycleAt !== undefined) {
+      await untilDueOrWoken(carried.nextCycleAt);
+      carried.nextCycleAt = undefined;
+      continue;
+    }
+    state.startPass();
+    const everySignal = patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
+    const mode = state.mode(everySignal);
+    switch (mode.kind) {
+      case 'suspended':
+        await publish({ kind: 'suspended' });
+        await condition(() => state.wokenBy());
+        break;
+      case 'invalid':
+        carried.counters.failures += 1;
+        await publish({ kind: 'failed', reason: mode.reason, message: mode.message, stalled: true });
+        await untilSpecChanges(everySignal);
+        break;
+      case 'active':
+        await runCycle(mode.checked);
+        break;
+    }
+  }
 
-  const now = () => new Date(Date.now()).toISOString();
+  // Where it published content, and where the spec points now (in case a publish was cut short).
+  const places = [...(carried.contentPlaces ?? []), { targetPath: contentTarget().targetPath }];
+  await bookkeeping('remove artifacts and status').removeSource({ source, places });
 
-  async function publish(
-    outcome: Outcome,
-    extra: { lastFetchTime?: string; nextFetchTime?: string } = {},
-    event?: SourceEvent,
-    cycle?: CycleReport,
-  ) {
-    const handledReconcile = outcome.kind === 'fetching' ? undefined : state.pendingReconcileAt;
-    state.status = nextStatus(state.status, outcome, {
+  /** Between cycles: sleep until the interval is up, or a signal wakes us early. */
+  async function untilDueOrWoken(dueAt: number): Promise<void> {
+    const remaining = dueAt - Date.now();
+    if (remaining > 0 && !state.wokenBy()) await condition(() => state.wokenBy(), remaining);
+  }
+
+  /** Stalled on the spec: nothing to retry until it changes, someone asks, or (now) any signal. */
+  async function untilSpecChanges(everySignal: boolean): Promise<void> {
+    await condition(() => (everySignal ? state.wokenBy() : state.wokenBy('spec', 'reconcile', 'delete')));
+  }
+
+  /** Where this source's versions go on the content volume (workers without one ignore it). */
+  function contentTarget(): ContentTarget {
+    return { targetPath: targetPathOf(state.spec, source.name), history: state.spec.createVersionOnSync !== false };
+  }
+
+  async function runCycle(checked: CheckedSpec): Promise<void> {
+    carried.counters.cycles += 1;
+    const startedAt = Date.now();
+    const lastFetchTime = now();
+    let announced: Promise<void> | undefined;
+    let done: { outcome: Outcome; result: CycleReport['result']; event?: SourceEvent };
+    // The next cycle is due an interval (±5% jitter, deterministic in workflow code, so a thousand
+    // sources do not poll in lockstep) after this one starts; known now, so resolveRevision can write
+    // an unchanged cycle's whole status.
+    const oneActivity = patched(UNCHANGED_CYCLE_ONE_ACTIVITY);
+    if (oneActivity) carried.nextCycleAt = startedAt + jitteredInterval(checked);
+    try {
+      const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
+      const resolved = await resolve(checked, ifUnchanged);
+      if (isNoop(resolved) && resolved.written) {
+        // Written by resolveRevision: keep the workflow's copy, the search attributes, and prune if due.
+        carried.counters.noops += 1;
+        carried.status = resolved.written;
+        // A reconcile requested while resolveRevision ran is echoed by the next status, not lost.
+        if (carried.pendingReconcileAt === ifUnchanged?.context.lastHandledReconcileAt) carried.pendingReconcileAt = undefined;
+        carried.lastFailure = undefined;
+        upsertStateAttributes();
+        await pruneIfDue(false, resolved.written.artifact!);
+        return;
+      }
+      if (isNoop(resolved)) {
+        carried.counters.noops += 1;
+        done = { outcome: { kind: 'ready', artifact: resolved.current!, ...(resolved.content ? { content: resolved.content } : {}) }, result: 'noop' };
+      } else {
+        // Progressive status, as Flux does it: Fetching is written only when there is work,
+        // so an unchanged source costs one status write per cycle, not two. The write runs
+        // alongside the fetch (it only informs); the final write waits for it, so they land in order.
+        announced = publish({ kind: 'fetching' }, { lastFetchTime });
+        done = await fetchNew(checked, resolved);
+      }
+    } catch (err) {
+      done = failed(err, checked);
+    }
+    const { outcome, result, event } = done;
+    const stalled = outcome.kind === 'failed' && outcome.stalled;
+    const dueAt = oneActivity ? carried.nextCycleAt! : Date.now() + jitteredInterval(checked);
+    carried.nextCycleAt = dueAt;
+    const nextFetchTime = stalled ? undefined : new Date(dueAt).toISOString();
+    if (outcome.kind === 'ready') carried.lastFailure = undefined;
+    const cycle: CycleReport = { result, type: state.spec.type, durationMs: Date.now() - startedAt };
+    await announced;
+    await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
+    if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
+    if (stalled) await untilSpecChanges(patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
+  }
+
+  /** What an unchanged cycle's status is computed from (by nextStatus, in resolveRevision). */
+  function unchangedStatus(startedAt: number, lastFetchTime: string): UnchangedStatus {
+    return {
+      previous: carried.status,
+      context: {
+        generation: carried.generation,
+        lastFetchTime,
+        nextFetchTime: new Date(carried.nextCycleAt!).toISOString(),
+        ...(carried.pendingReconcileAt ? { lastHandledReconcileAt: carried.pendingReconcileAt } : {}),
+      },
+      startedAt,
+      type: state.spec.type,
+    };
+  }
+
+  /** Step 1: the source's revision now (one round trip); the stored artifact rides along to be re-verified. */
+  async function resolve(checked: CheckedSpec, ifUnchanged?: UnchangedStatus) {
+    const current = carried.status.artifact;
+    const identity = contentIdentity(state.spec);
+    // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
+    const candidate =
+      current?.checksum && carried.artifactIdentity === identity
+        ? { revision: current.revision, checksum: current.checksum, ...(current.version ? { version: current.version } : {}) }
+        : undefined;
+    const result = await sharedActivities(checked, `resolve ${describeSource(state.spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
+      source,
+      spec: state.spec,
+      ...(candidate ? { current: candidate } : {}),
+      target: contentTarget(),
+      ...(candidate && ifUnchanged ? { ifUnchanged } : {}),
+    });
+    const rejected = carried.rejected;
+    if (rejected && rejected.revision === result.revision && rejected.identity === identity) {
+      // The same content was refused before (unsafe or too large): do not download it again every interval.
+      throw ApplicationFailure.create({
+        type: rejected.reason,
+        message: `${rejected.message} (revision '${result.revision}' was rejected; waiting for a new revision)`,
+        nonRetryable: true,
+      });
+    }
+    return { ...result, identity, current: candidate ? current : undefined };
+  }
+
+  /** Step 2: nothing moved and the stored artifact (and content version) verified. */
+  function isNoop(resolved: Awaited<ReturnType<typeof resolve>>): boolean {
+    return resolved.current !== undefined && resolved.current.revision === resolved.revision && resolved.currentValid === true;
+  }
+
+  /** Step 3: fetch, pack and upload the revision resolve saw. */
+  async function fetchNew(checked: CheckedSpec, resolved: Awaited<ReturnType<typeof resolve>>) {
+    const { artifact, content } = await fetchPackUpload(checked, resolved.revision).catch((err: unknown) => {
+      const failure = describeFailure(err, checked);
+      if (CONTENT_REJECTIONS.includes(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
+      throw err;
+    });
+    carried.rejected = undefined;
+    carried.artifactIdentity = resolved.identity;
+    carried.counters.fetches += 1;
+    const event: SourceEvent = {
+      type: 'Normal',
+      reason: 'FetchSucceeded',
+      message: `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`,
+    };
+    return { outcome: { kind: 'ready', artifact, ...(content ? { content } : {}) } as Outcome, result: 'fetched' as const, event };
+  }
+
+  function failed(err: unknown, checked: CheckedSpec): { outcome: Outcome; result: 'failed'; event?: SourceEvent } {
+    carried.counters.failures += 1;
+    const failure = describeFailure(err, checked);
+    // One event per distinct failure, not one per interval while a source stays down.
+    const event: SourceEvent | undefined =
+      carried.lastFailure !== failure.message ? { type: 'Warning', reason: 'FetchFailed', message: failure.message } : undefined;
+    carried.lastFailure = failure.message;
+    return {
+      outcome: { kind: 'failed', ...failure, stalled: SPEC_REASONS.includes(failure.reason as FailureReason) },
+      result: 'failed',
+      ...(event ? { event } : {}),
+    };
+  }
+
+  /** Step 4: every status change goes through nextStatus, then to the sink (and the search attributes). */
+  async function publish(outcome: Outcome, extra: { lastFetchTime?: string; nextFetchTime?: string } = {}, event?: SourceEvent, cycle?: CycleReport) {
+    const handledReconcile = outcome.kind === 'fetching' ? undefined : carried.pendingReconcileAt;
+    carried.status = nextStatus(carried.status, outcome, {
       now: now(),
-      generation: state.generation,
+      generation: carried.generation,
       ...extra,
       ...(handledReconcile ? { lastHandledReconcileAt: handledReconcile } : {}),
     });
-    if (handledReconcile) state.pendingReconcileAt = undefined;
-    // Phase and revision are searchable; upsert only on change (each upsert is a history event).
-    if (input.searchAttributes) {
-      const key = `${state.status.phase}|${state.status.artifact?.revision ?? ''}`;
-      if (key !== lastSearchKey) {
-        upsertSearchAttributes(stateAttributes(state.status));
-        lastSearchKey = key;
-      }
-    }
+    if (handledReconcile) carried.pendingReconcileAt = undefined;
+    upsertStateAttributes();
     try {
-      await bookkeeping(`status ${state.status.phase ?? ''}`).reportStatus({ source, status: state.status, ...(event ? { event } : {}), ...(cycle ? { cycle } : {}) });
+      await bookkeeping(`status ${carried.status.phase ?? ''}`).reportStatus({
+        source,
+        status: carried.status,
+        ...(event ? { event } : {}),
+        ...(cycle ? { cycle } : {}),
+      });
     } catch (err) {
       // The workflow's own state (and its query) stays right; the sink catches up next time.
       log.warn('status could not be written', { error: String(err) });
     }
   }
 
-  if (state.counters.runs === 1 && !state.status.phase) await publish({ kind: 'pending' });
-
-  while (!deleting) {
-    if (shouldContinueAsNew(tuning.maxHistoryEvents)) {
-      await condition(allHandlersFinished);
-      return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec, carried: state });
-    }
-    if (state.nextCycleAt !== undefined) {
-      // Between cycles: sleep until the interval is up, or a signal wakes us early.
-      const remaining = state.nextCycleAt - Date.now();
-      if (remaining > 0 && !wake) await condition(() => wake, remaining);
-      state.nextCycleAt = undefined;
-      continue;
-    }
-    wake = false;
-    specChanged = false;
-    state.reconcileRequested = false;
-
-    const check = checkSpec(spec);
-    if (!check.ok) {
-      state.counters.failures += 1;
-      await publish({ kind: 'failed', reason: check.reason, message: check.problems.join('; '), stalled: true });
-      await condition(() => specChanged || deleting || state.reconcileRequested);
-      continue;
-    }
-    if (spec.suspend) {
-      await publish({ kind: 'suspended' });
-      await condition(() => wake);
-      continue;
-    }
-    await runCycle(check.checked);
-  }
-
-  const lastContentPath = state.status.artifact?.contentPath;
-  const targetPaths = [contentTarget().targetPath, ...(lastContentPath ? [targetPathOfContentPath(lastContentPath) ?? ''] : [])];
-  await bookkeeping('remove artifacts and status').removeSource({ source, targetPaths: [...new Set(targetPaths.filter(Boolean))] });
-
-  /** Where this source's versions go on the content volume (workers without one ignore it). */
-  function contentTarget(): ContentTarget {
-    return { targetPath: targetPathOf(spec, source.name), history: spec.createVersionOnSync !== false };
-  }
-
-  async function runCycle(checked: CheckedSpec): Promise<void> {
-    state.counters.cycles += 1;
-    const startedAt = Date.now();
-    let result: CycleReport['result'] = 'failed';
-    const lastFetchTime = now();
-    let announced: Promise<void> | undefined;
-    let outcome: Outcome;
-    let event: SourceEvent | undefined;
-    try {
-      const current = state.status.artifact;
-      const identity = contentIdentity(spec);
-      // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
-      const candidate =
-        current?.checksum && state.artifactIdentity === identity
-          ? { revision: current.revision, checksum: current.checksum, ...(current.version ? { version: current.version } : {}) }
-          : undefined;
-      const { revision, currentValid, content } = await sharedActivities(checked, `resolve ${describeSource(spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
-        source,
-        spec,
-        ...(candidate ? { current: candidate } : {}),
-        target: contentTarget(),
-      });
-      const rejected = state.rejected;
-      if (rejected && rejected.revision === revision && rejected.identity === identity) {
-        // The same content was refused before (unsafe or too large): do not download it again every interval.
-        throw ApplicationFailure.create({
-          type: rejected.reason,
-          message: `${rejected.message} (revision '${revision}' was rejected; waiting for a new revision)`,
-          nonRetryable: true,
-        });
-      }
-      if (current && candidate && candidate.revision === revision && currentValid === true) {
-        state.counters.noops += 1;
-        outcome = { kind: 'ready', artifact: current, ...(content ? { content } : {}) };
-        result = 'noop';
-      } else {
-        // Progressive status, as Flux does it: Fetching is written only when there is work,
-        // so an unchanged source costs one status write per cycle, not two. The write runs
-        // alongside the fetch (it only informs); the final write waits for it, so they land in order.
-        announced = publish({ kind: 'fetching' }, { lastFetchTime });
-        const { artifact, content } = await fetchPackUpload(checked, revision).catch((err: unknown) => {
-          const failure = describeFailure(err, checked);
-          if (CONTENT_REJECTIONS.includes(failure.reason)) state.rejected = { revision, identity, ...failure };
-          throw err;
-        });
-        state.rejected = undefined;
-        state.artifactIdentity = identity;
-        state.counters.fetches += 1;
-        outcome = { kind: 'ready', artifact, ...(content ? { content } : {}) };
-        result = 'fetched';
-        event = {
-          type: 'Normal',
-          reason: 'FetchSucceeded',
-          message: `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`,
-        };
-      }
-    } catch (err) {
-      state.counters.failures += 1;
-      const failure = describeFailure(err, checked);
-      outcome = { kind: 'failed', ...failure, stalled: SPEC_REASONS.includes(failure.reason as FailureReason) };
-      // One event per distinct failure, not one per interval while a source stays down.
-      if (state.lastFailure !== failure.message) event = { type: 'Warning', reason: 'FetchFailed', message: failure.message };
-      state.lastFailure = failure.message;
-    }
-    const stalled = outcome.kind === 'failed' && outcome.stalled;
-    // ±5% jitter (deterministic in workflow code) so a thousand sources do not poll in lockstep.
-    state.nextCycleAt = Date.now() + Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
-    const nextFetchTime = stalled ? undefined : new Date(state.nextCycleAt).toISOString();
-    if (outcome.kind === 'ready') state.lastFailure = undefined;
-    const cycle: CycleReport = { result, type: spec.type, durationMs: Date.now() - startedAt };
-    await announced;
-    await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
-    if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
-    // Stalled: nothing to retry until the spec changes (or someone asks explicitly).
-    if (stalled) await condition(() => specChanged || deleting || state.reconcileRequested);
+  /** Phase and revision are searchable; upserted only on change (each upsert is a history event). */
+  function upsertStateAttributes(): void {
+    if (!input.searchAttributes) return;
+    const key = `${carried.status.phase}|${carried.status.artifact?.revision ?? ''}`;
+    if (key === lastSearchKey) return;
+    upsertSearchAttributes(stateAttributes(carried.status));
+    lastSearchKey = key;
   }
 
   /**
-   * Retention: after a new artifact, and again once older ones have waited out their TTL.
+   * Step 5, retention: after a new artifact, and again once older ones have waited out their TTL.
    * Best effort — a failed prune never fails the cycle; the next one continues it.
    */
   async function pruneIfDue(published: boolean, artifact: Artifact): Promise<void> {
-    const due = state.pruneDueAt !== undefined && Date.parse(state.pruneDueAt) <= Date.now();
+    const due = carried.pruneDueAt !== undefined && Date.parse(carried.pruneDueAt) <= Date.now();
     if (!published && !due) return;
     try {
       const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`).pruneArtifacts({
@@ -287,7 +315,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         current: artifact.checksum ?? '',
         target: contentTarget(),
       });
-      state.pruneDueAt = result.nextDueAt;
+      carried.pruneDueAt = result.nextDueAt;
     } catch (err) {
       log.warn('pruning artifacts failed; the next cycle retries', { error: String(err) });
     }
@@ -296,7 +324,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
   async function fetchPackUpload(checked: CheckedSpec, resolved: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
     for (let attempt = 1; ; attempt++) {
-      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({ source, spec, revision: resolved });
+      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({ source, spec: state.spec, revision: resolved });
       const pinned = (summary: string) =>
         proxyActivities<PinnedActivities>({
           taskQueue: fetched.workerQueue,
@@ -315,22 +343,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           checksum: packed.checksum,
           target: contentTarget(),
         });
-        const previous = state.status.artifact;
-        // Same bytes as before (e.g. a commit outside `path`): keep URL and time, so consumers are not churned.
-        const unchanged = previous?.checksum === uploaded.checksum && previous.url === uploaded.url;
-        const version = uploaded.content;
-        const artifact: Artifact = {
-          revision: fetched.revision,
-          url: uploaded.url,
-          checksum: uploaded.checksum,
-          size: uploaded.size,
-          lastUpdateTime: unchanged && previous ? previous.lastUpdateTime : now(),
-          ...(version ? { contentPath: version.contentPath, version: version.version } : {}),
-        };
-        return {
-          artifact,
-          ...(version ? { content: { versionCount: version.versionCount, ...(version.created ? { created: version.version } : {}) } } : {}),
-        };
+        return artifactOf(fetched.revision, uploaded);
       } catch (err) {
         if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });
@@ -341,6 +354,36 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       }
     }
   }
+
+  /** The status artifact (and content report) for what uploadArtifact published. */
+  function artifactOf(revision: string, uploaded: UploadArtifactResult): { artifact: Artifact; content?: ContentReport } {
+    const previous = carried.status.artifact;
+    // Same bytes as before (e.g. a commit outside `path`): keep URL and time, so consumers are not churned.
+    const unchanged = previous?.checksum === uploaded.checksum && previous.url === uploaded.url;
+    const version = uploaded.content;
+    const targetPath = contentTarget().targetPath;
+    if (version && !(carried.contentPlaces ?? []).some((p) => p.workspace === version.workspace && p.targetPath === targetPath)) {
+      carried.contentPlaces = [...(carried.contentPlaces ?? []), { workspace: version.workspace, targetPath }];
+    }
+    const artifact: Artifact = {
+      revision,
+      url: uploaded.url,
+      checksum: uploaded.checksum,
+      size: uploaded.size,
+      lastUpdateTime: unchanged && previous ? previous.lastUpdateTime : now(),
+      ...(version ? { contentPath: version.contentPath, version: version.version } : {}),
+    };
+    return {
+      artifact,
+      ...(version ? { content: { versionCount: version.versionCount, ...(version.created ? { created: version.version } : {}) } } : {}),
+    };
+  }
+}
+
+const now = () => new Date(Date.now()).toISOString();
+
+function jitteredInterval(checked: CheckedSpec): number {
+  return Math.round(checked.intervalMs * (0.95 + Math.random() * 0.1));
 }
 
 /** Activities on the shared queue; `summary` is what the Temporal UI shows on the history row. */

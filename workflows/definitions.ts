@@ -75,6 +75,8 @@ export interface CarriedState {
   artifactIdentity?: string;
   /** When the next cycle is due (epoch ms); carried so continue-as-new does not fetch early. */
   nextCycleAt?: number;
+  /** Where content versions were published (workspace + targetPath), so deleting the source removes them all. */
+  contentPlaces?: Array<{ workspace: string; targetPath: string }>;
 }
 
 export interface ReconcileRequest {

@@ -6,7 +6,7 @@ import type { ActivityDeps } from '../../activities/deps.js';
 import { bundleActivities } from '../../activities/bundle.js';
 import { createSharedActivities } from '../../activities/index.js';
 import { sourceActivities } from '../../activities/source.js';
-import type { SourceRef } from '../../activities/types.js';
+import type { ContentTarget, SourceRef } from '../../activities/types.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
 import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
@@ -44,11 +44,17 @@ export interface CycleResult {
 }
 
 /** fetchSource → packBundle → uploadArtifact, as a changed cycle runs them. */
-export async function fetchPackUpload(deps: ActivityDeps, source: SourceRef, spec: ArenaSourceSpec, revision: string): Promise<CycleResult> {
+export async function fetchPackUpload(
+  deps: ActivityDeps,
+  source: SourceRef,
+  spec: ArenaSourceSpec,
+  revision: string,
+  target?: ContentTarget,
+): Promise<CycleResult> {
   const src = sourceActivities(deps);
   const bundle = bundleActivities(deps);
   const fetched = await inActivity(() => src.fetchSource({ source, spec, revision }));
-  return packUpload(deps, source, fetched.workDir, fetched.bundleDir, fetched.revision, bundle);
+  return packUpload(deps, source, fetched.workDir, fetched.bundleDir, fetched.revision, bundle, target);
 }
 
 /** packBundle → uploadArtifact of a checkout made some other way. */
@@ -59,9 +65,12 @@ export async function packUpload(
   bundleDir: string,
   revision: string,
   bundle = bundleActivities(deps),
+  target?: ContentTarget,
 ): Promise<CycleResult> {
   const packed = await inActivity(() => bundle.packBundle({ workDir, bundleDir }));
-  const uploaded = await inActivity(() => bundle.uploadArtifact({ source, workDir, archivePath: packed.archivePath, checksum: packed.checksum }));
+  const uploaded = await inActivity(() =>
+    bundle.uploadArtifact({ source, workDir, archivePath: packed.archivePath, checksum: packed.checksum, ...(target ? { target } : {}) }),
+  );
   return { checksum: uploaded.checksum, size: uploaded.size, files: packed.files, revision };
 }
 

@@ -199,12 +199,6 @@ export function targetPathOf(spec: Pick<ArenaSourceSpec, 'targetPath'>, sourceNa
   return normalizeBundlePath(spec.targetPath ?? `arena/${sourceName}`);
 }
 
-/** The targetPath a status.artifact.contentPath ({targetPath}/.arena/versions/{v}) was written under. */
-export function targetPathOfContentPath(contentPath: string): string | undefined {
-  const i = contentPath.indexOf('/.arena/versions/');
-  return i > 0 ? contentPath.slice(0, i) : undefined;
-}
-
 /** `./a//b/` → `a/b`; '' for the root. Call only on paths bundlePathProblem accepted. */
 export function normalizeBundlePath(path: string | undefined): string {
   return (path ?? '')

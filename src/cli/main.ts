@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { DEFAULTS, intOption } from './config.js';
 import { devCommand } from './commands/dev.js';
 import { pushCommand } from './commands/push.js';
-import { controllerCommand, serveCommand, workerCommand } from './commands/services.js';
+import { DEFAULT_SHUTDOWN_GRACE, controllerCommand, serveCommand, workerCommand } from './commands/services.js';
 import {
   applyCommand,
   deleteCommand,
@@ -70,8 +70,9 @@ program
   .option('--content-keep <n>', 'content versions kept per source, besides HEAD and young replaced ones (env ARENA_SOURCE_CONTENT_KEEP; default 10)', intOption)
   .option('--oras-path <file>', 'the oras binary (env ORAS_PATH)')
   .option('--oci-ca-file <file>', 'extra CA certificate(s) for OCI registries (env ARENA_SOURCE_OCI_CA_FILE)')
-  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
-  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_PORT; default 9464)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--shutdown-grace <duration>', `on SIGTERM, how long in-flight activities may run before they are cancelled (env ARENA_SOURCE_SHUTDOWN_GRACE; default ${DEFAULT_SHUTDOWN_GRACE})`)
   .action((flags) => workerCommand({ ...globals(), ...flags }));
 
 program
@@ -80,8 +81,8 @@ program
   .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster service account, else KUBECONFIG or ~/.kube/config)')
   .option('--watch-namespaces <list>', 'comma-separated namespaces to watch (env ARENA_SOURCE_WATCH_NAMESPACES; default all)')
   .option('--resync-seconds <n>', 'full re-list interval (default 300)', intOption)
-  .option('--metrics-port <port>', 'port of /metrics (env ARENA_SOURCE_METRICS_PORT; default 9465)', intOption)
-  .option('--metrics-host <host>', 'interface of /metrics (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
+  .option('--metrics-port <port>', 'port of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_PORT; default 9465)', intOption)
+  .option('--metrics-host <host>', 'interface of /metrics, /healthz and /readyz (env ARENA_SOURCE_METRICS_HOST; default 127.0.0.1)')
   .action((flags) => controllerCommand({ ...globals(), ...flags }));
 
 program

@@ -21,6 +21,7 @@ import path from 'node:path';
 import type { PackLimits } from '../bundle/pack.js';
 import { InvalidTargetPathError, StorageFailedError } from '../errors.js';
 import { extractTarGz, newBudget } from '../oci/extract.js';
+import { fsyncPath } from '../store/fsync.js';
 import { ARENA_DIR, contentPathOf, locationParts, versionOf, type ContentLocation } from './layout.js';
 
 export interface ContentPolicy {
@@ -251,23 +252,14 @@ async function fsyncTree(dir: string): Promise<void> {
   for (const entry of await readdir(dir, { withFileTypes: true })) {
     const full = path.join(dir, entry.name);
     if (entry.isDirectory()) await fsyncTree(full);
-    else if (entry.isFile()) await fsyncFile(full);
+    else if (entry.isFile()) await fsyncPath(full);
   }
   await fsyncDir(dir);
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /** Directory fsync is best effort: some filesystems (and NFS clients) refuse it. */
 async function fsyncDir(dir: string): Promise<void> {
-  await fsyncFile(dir).catch(() => undefined);
+  await fsyncPath(dir).catch(() => undefined);
 }
 
 async function isDirectory(p: string): Promise<boolean> {

@@ -42,11 +42,15 @@ export class ArenaSourceController {
   private readonly informers: Array<Informer<Resource>> = [];
   private readonly queue = new Map<string, Resource>();
   private readonly running = new Set<string>();
-  private readonly drains = new Set<Promise<void>>();
   private readonly retries = new Map<string, number>();
   /** What we last told Temporal per key, so our own status patches do not re-signal. */
   private readonly handled = new Map<string, { generation?: number; annotations?: Record<string, string> }>();
   private resyncTimer?: NodeJS.Timeout;
+  private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Informer paths not (or no longer) listed and watching, with why: readiness. */
+  private readonly unsynced = new Map<string, { reason: string }>();
+  private readonly drains = new Set<Promise<void>>();
+  private started = false;
   private stopped = false;
   private readonly log: (message: string) => void;
 
@@ -66,22 +70,64 @@ export class ArenaSourceController {
       informer.on('update', (obj) => this.enqueue(obj));
       informer.on('error', (err) => {
         if (this.stopped) return;
-        this.log(`watch ${path} failed (${(err as Error)?.message ?? String(err)}); restarting in 5s`);
-        setTimeout(() => void informer.start().catch(() => undefined), 5_000);
+        const message = (err as Error)?.message ?? String(err);
+        this.unsynced.set(path, { reason: `watch failed: ${message}` });
+        this.log(`watch ${path} failed (${message}); restarting in 5s`);
+        const timer = setTimeout(() => {
+          this.restartTimers.delete(timer);
+          if (!this.stopped) void this.startInformer(path, informer);
+        }, 5_000);
+        this.restartTimers.add(timer);
       });
-      await informer.start();
+      await this.startInformer(path, informer);
       this.informers.push(informer);
     }
     this.resyncTimer = setInterval(() => void this.resync(), this.opts.resyncMs ?? 5 * 60_000);
+    this.started = true;
     this.log(`controller watching ArenaSources in ${namespaces.length ? namespaces.join(', ') : 'all namespaces'}`);
   }
 
-  async stop(): Promise<void> {
+  /**
+   * (Re)starts an informer: it lists, then watches. The informer reports a failure of
+   * either through its error event (start() itself resolves), which replaces this
+   * attempt's marker; so the path counts as synced only if the marker survived.
+   */
+  private async startInformer(path: string, informer: Informer<Resource>): Promise<void> {
+    const attempt = { reason: 'listing' };
+    this.unsynced.set(path, attempt);
+    try {
+      await informer.start();
+    } catch (err) {
+      this.unsynced.set(path, { reason: `start failed: ${(err as Error)?.message ?? String(err)}` });
+      return;
+    }
+    if (this.unsynced.get(path) === attempt) this.unsynced.delete(path);
+  }
+
+  /** Undefined when every informer has listed and is watching; else what is not. */
+  syncProblem(): string | undefined {
+    if (this.stopped) return 'stopped';
+    if (!this.started) return 'starting';
+    if (this.unsynced.size === 0) return undefined;
+    return [...this.unsynced].map(([path, { reason }]) => `${path}: ${reason}`).join('; ');
+  }
+
+  /**
+   * Stops the informers and timers, then waits up to `waitMs` for the reconciles in
+   * flight (each is idempotent, so one cut short is simply redone by the next controller).
+   */
+  async stop(waitMs = 5_000): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
+    for (const timer of this.restartTimers) clearTimeout(timer);
+    this.restartTimers.clear();
     await Promise.allSettled(this.informers.map((i) => i.stop()));
-    // Reconciles in flight use the Temporal client: let them finish before it closes.
-    await Promise.allSettled([...this.drains]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.allSettled([...this.drains]),
+      new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
+    ]);
+    clearTimeout(timer);
   }
 
   /** Re-lists everything and reconciles it again (forgetting what was handled). */

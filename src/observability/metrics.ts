@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { Readiness } from './health.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'arena_source_process_' });
@@ -95,21 +96,43 @@ export function forgetSource(key: string): void {
   phases.delete(key);
 }
 
-export async function startMetricsServer(host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+/**
+ * The HTTP endpoint of a long-running process: /metrics, and with `readiness` also the
+ * Kubernetes probes /healthz (liveness) and /readyz (src/observability/health.ts).
+ */
+export async function startMetricsServer(
+  host: string,
+  port: number,
+  readiness?: Readiness,
+): Promise<{ url: string; close(): Promise<void> }> {
   const server = http.createServer((req, res) => {
-    if (req.url !== '/metrics') {
+    const path = (req.url ?? '/').split('?')[0];
+    const text = (code: number, body: string) => res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8' }).end(body);
+    if (path === '/metrics') {
+      registry
+        .metrics()
+        .then((body) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(body))
+        .catch((err: Error) => text(500, err.message));
+    } else if (readiness && path === '/healthz') {
+      text(200, 'ok\n');
+    } else if (readiness && path === '/readyz') {
+      readiness
+        .report()
+        .then((r) => text(r.ready ? 200 : 503, r.text))
+        .catch((err: Error) => text(503, err.message));
+    } else {
       res.writeHead(404).end();
-      return;
     }
-    registry
-      .metrics()
-      .then((text) => res.writeHead(200, { 'Content-Type': registry.contentType }).end(text))
-      .catch((err: Error) => res.writeHead(500).end(err.message));
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const address = server.address() as { port: number };
   return {
     url: `http://${host}:${address.port}/metrics`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // Probes and scrapes keep connections alive; a closing process does not wait for them.
+        server.closeAllConnections();
+      }),
   };
 }

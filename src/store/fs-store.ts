@@ -15,6 +15,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 import { ArenaSourceError, InvalidSpecError, StorageFailedError } from '../errors.js';
+import { fsyncPath } from './fsync.js';
 import {
   type ArtifactStore,
   type SourceKey,
@@ -260,11 +261,4 @@ async function copyWithHash(src: string, dest: string): Promise<string> {
   return hash.digest('hex');
 }
 
-async function fsyncPath(p: string): Promise<void> {
-  const handle = await open(p, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+

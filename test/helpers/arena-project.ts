@@ -3,26 +3,14 @@
  * finding files the way PromptArena's loader does, so a test can check that the content a
  * source delivers is a complete project and not just a config file with dangling references.
  */
-import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'yaml';
+import { repoRoot } from '../../src/api/crd.js';
 
 export const ARENA_CONFIG_FILE = 'config.arena.yaml';
 
-// Walk up to package.json rather than using a fixed '../..': this file runs both from
-// test/helpers (source) and dist/test/helpers (compiled), and tsc does not copy fixtures to dist.
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
-}
-
+// The repository root, not a fixed '../..': this file runs from dist/test/helpers, and tsc does not copy fixtures.
 /** A small offline project (mock provider, 2 prompts, 2 scenarios); see its README.md. */
 export const ARENA_PROJECT_FIXTURE = join(repoRoot(), 'test', 'fixtures', 'arena-project');
 

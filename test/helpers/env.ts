@@ -38,6 +38,7 @@ export async function startTestEnv(
     backends?: LocalStackOptions['backends'];
     packLimits?: LocalStackOptions['packLimits'];
     retention?: LocalStackOptions['retention'];
+    contentKeep?: number;
     /** Artifact store instead of the filesystem one (e.g. an S3 store). */
     store?: LocalStackOptions['store'];
   } = {},
@@ -56,6 +57,7 @@ export async function startTestEnv(
     ...(opts.store ? { store: opts.store } : {}),
     ...(opts.packLimits ? { packLimits: opts.packLimits } : {}),
     ...(opts.retention ? { retention: opts.retention } : {}),
+    ...(opts.contentKeep !== undefined ? { contentKeep: opts.contentKeep } : {}),
   });
   const ref = (name: string) => ({ namespace, name });
   return {

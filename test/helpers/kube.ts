@@ -100,7 +100,7 @@ export type Wrap = (bin: string, args: string[]) => { command: string; args: str
 
 const BIN_NAMES = { kubeApiserver: 'kube-apiserver', etcd: 'etcd' } as const;
 
-function isExecutable(p: string): boolean {
+export function isExecutable(p: string): boolean {
   try {
     accessSync(p, constants.X_OK);
     return statSync(p).isFile();

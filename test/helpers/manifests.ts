@@ -6,27 +6,19 @@
  * ~/.cache/arena-source/bin.
  */
 import { execFile } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
-import type { Kube, KubeResponse } from './kube.js';
+import { isExecutable, type Kube, type KubeResponse } from './kube.js';
 
 const run = promisify(execFile);
 
 /** Where scripts/ensure-tools.sh builds the tools. */
 export const TOOLS_BIN_DIR = join(homedir(), '.cache', 'arena-source', 'bin');
 
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
-}
+
 
 /** A tool from ~/.cache/arena-source/bin, else from PATH; undefined when neither has it. */
 export function findTool(name: string): string | undefined {

@@ -13,10 +13,12 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || t
   let kube: Kube;
   let docs: any[];
   let s3: any[];
+  let omnia: any[];
   before(async () => {
     kube = await startKube();
     docs = await manifests('deploy/base');
     s3 = await manifests('deploy/overlays/s3');
+    omnia = await manifests('deploy/overlays/omnia');
   });
   after(async () => kube?.close());
 
@@ -47,6 +49,24 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || t
     assert.ok(!JSON.stringify(worker).includes('arena-source-artifacts'), 'workers mount no artifact volume');
     assert.equal(s3.filter((d) => d.kind === 'PodDisruptionBudget').length, 2);
     assert.equal(s3.find((d) => d.kind === 'ConfigMap').data.ARENA_SOURCE_STORE, 's3');
+  });
+
+  it('the Omnia overlay mounts the workspace content volume on the workers and lets them read Namespaces', async () => {
+    for (const doc of omnia) {
+      const res = await kube.request('POST', `${collection(doc)}?dryRun=All&fieldValidation=Strict`, doc);
+      assert.ok([200, 201, 409].includes(res.status), `${doc.kind}/${doc.metadata.name}: ${res.status} ${res.text}`);
+    }
+    const worker = omnia.find((d) => d.kind === 'Deployment' && d.metadata.name === 'arena-source-worker');
+    const container = worker.spec.template.spec.containers[0];
+    assert.deepEqual(container.env.find((e: any) => e.name === 'ARENA_SOURCE_CONTENT_ROOT'), { name: 'ARENA_SOURCE_CONTENT_ROOT', value: '/workspace-content' });
+    assert.ok(container.volumeMounts.some((m: any) => m.name === 'workspace-content' && m.mountPath === '/workspace-content'));
+    const claim = worker.spec.template.spec.volumes.find((v: any) => v.name === 'workspace-content').persistentVolumeClaim.claimName;
+    const pvc = omnia.find((d) => d.kind === 'PersistentVolumeClaim' && d.metadata.name === claim);
+    assert.deepEqual(pvc.spec.accessModes, ['ReadWriteMany']);
+    const role = omnia.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'arena-source-worker');
+    const base = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'arena-source-worker');
+    assert.deepEqual(role.rules.slice(0, base.rules.length), base.rules, "the base's rules, plus one");
+    assert.deepEqual(role.rules.at(-1), { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] });
   });
 
   it('RBAC: least privilege per component', async () => {

@@ -161,6 +161,58 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
   });
 });
 
+describe('a worker killed while it writes a version to the content volume', () => {
+  // Thousands of small files: extracting and fsyncing them takes long enough to kill the worker inside it.
+  const fx = gitServerFixture('arena-kill-content-', 'many', () => {
+    const files: Record<string, string> = { 'config.arena.yaml': 'kind: Arena\n' };
+    for (let i = 0; i < 3_000; i++) files[`prompts/p${i}.yaml`] = `id: p${i}\n`;
+    return files;
+  });
+
+  it('no partial version is ever visible; another worker publishes it whole and clears the staging', async () => {
+    const taskQueue = uniqueTaskQueue('kill-content');
+    const ns = 'content-kill';
+    const { dir, git } = fx;
+    const contentRoot = join(dir, 'workspace-content');
+    const arena = join(contentRoot, ns, ns, 'arena', 'victim', '.arena');
+    const first = await startWorkerProcess(dir, taskQueue, { ARENA_SOURCE_CONTENT_ROOT: contentRoot });
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    const workflowId = `arena-source/${ns}/victim`;
+    try {
+      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('many') } }), {
+        heartbeatTimeoutMs: 2_000,
+        pinnedScheduleToStartMs: 2_000,
+      });
+      // Killed once the version is being written into staging, before it can be renamed into view.
+      const staging = join(arena, 'staging');
+      await waitFor('materialization under way', async () => {
+        const entries = await readdir(staging).catch(() => [] as string[]);
+        return entries.length > 0 ? (await readdir(join(staging, entries[0]!)).catch(() => [] as string[])).length : 0;
+      }, (files) => files > 0, 60_000, 5);
+      await first.kill();
+      assert.deepEqual(await readdir(join(arena, 'versions')).catch(() => []), [], 'no version became visible');
+      await assert.rejects(readFile(join(arena, 'HEAD')), 'HEAD was never written');
+
+      const second = await startWorkerProcess(dir, taskQueue, { ARENA_SOURCE_CONTENT_ROOT: contentRoot });
+      try {
+        const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'victim' }), (s) => s.status?.phase === 'Ready', 90_000);
+        const version = ready.status!.artifact!.version!;
+        assert.deepEqual(await readdir(join(arena, 'versions')), [version]);
+        assert.equal(await readFile(join(arena, 'HEAD'), 'utf8'), version);
+        assert.equal((await readdir(join(arena, 'versions', version, 'prompts'))).length, 3_000, 'the version is whole');
+        assert.deepEqual(await readdir(staging).catch(() => []), [], "the killed attempt's staging is gone");
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await first.kill();
+      await client.workflow.getHandle(workflowId).terminate('done').catch(() => undefined);
+      await client.connection.close();
+    }
+  });
+});
+
 describe('the Temporal server restarted under running workflows', () => {
   it('every source continues afterwards', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'arena-restart-'));

@@ -17,7 +17,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import { reconcileSource, resumeSource, sourceHandle, suspendSource } from '../../src/client.js';
+import { API_VERSION, KIND } from '../../src/api/schema.js';
+import { applySource, reconcileSource, resumeSource, sourceHandle, suspendSource } from '../../src/client.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
 import { workflowBundle } from '../../src/worker.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
@@ -71,6 +72,19 @@ describe('workflow histories replay on the current code', () => {
     await env.waitFor(name, 'Error', (s) => s.status?.phase === 'Error');
     await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } });
     await env.waitFor(name, 'Ready again', (s) => s.status?.phase === 'Ready');
+    // A spec only the workflow can refuse (past the edge, as a CR under Omnia's looser CRD): it stalls,
+    // and suspend/resume signals while it is stalled are still handled.
+    await applySource(env.stack.client, env.taskQueue, {
+      apiVersion: API_VERSION,
+      kind: KIND,
+      metadata: { name, namespace: env.namespace },
+      spec: { type: 'git', interval: '1s', targetPath: '../escape', git: { url: env.git.repoUrl(name) } },
+    });
+    await env.waitFor(name, 'stalled on InvalidTargetPath', (s) => s.status?.conditions?.some((c) => c.reason === 'InvalidTargetPath') ?? false);
+    await suspendSource(env.stack.client, ref);
+    await resumeSource(env.stack.client, ref);
+    await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } });
+    await env.waitFor(name, 'Ready after the fix', (s) => s.status?.phase === 'Ready' && s.metadata.generation === s.status?.observedGeneration);
 
     // Through the encoding a fixture is stored in.
     const bytes = History.encode(await sourceHandle(env.stack.client, ref).fetchHistory()).finish();

@@ -37,7 +37,7 @@ describe('ArenaSource validation at the edge', () => {
   });
 
   it('accepts the specification examples and Omnia samples', () => {
-    for (const file of ['../shared/compat/omnia/arenasource.samples.yaml']) {
+    for (const file of ['../shared/compat/omnia/arenasource.samples.yaml', '../shared/compat/omnia-current/arenasource.samples.yaml']) {
       for (const d of parseAllDocuments(readFileSync(file, 'utf8'))) parseArenaSource(d.toJS());
     }
   });
@@ -60,6 +60,17 @@ describe('ArenaSource validation at the edge', () => {
     assert.match(problems({ type: 'oci', interval: '1m', oci: { url: 'oci://' } }), /spec\.oci\.url/);
     assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: 'main', tag: 'v1' } } }), /spec\.git\.ref: set one of branch or tag/);
     assert.match(problems({ type: 'configmap', interval: '1m', configMap: { name: 'Bad_Name' } }), /spec\.configMap\.name/);
+  });
+
+  it('refuses a targetPath or workspace.path outside the namespace directory, naming the field (Omnia: InvalidTargetPath)', () => {
+    assert.match(problems({ ...git, targetPath: '../other' }), /spec\.targetPath: must not contain "\.\."/);
+    assert.match(problems({ ...git, targetPath: '/abs' }), /spec\.targetPath: must be relative to the workspace content root/);
+    assert.match(problems({ ...git, targetPath: './' }), /spec\.targetPath: must name a directory below/);
+    assert.match(problems({ ...git, targetPath: 'arena/x/.arena' }), /spec\.targetPath: must not name a "\.arena" directory/);
+    assert.match(problems({ type: 'workspace', interval: '1m', workspace: { path: '../../x' } }), /spec\.workspace\.path: must not contain/);
+    assert.match(problems({ type: 'workspace', interval: '1m' }), /spec\.workspace: required when type is "workspace"/);
+    const ok = parseArenaSource(doc({ type: 'workspace', interval: '1m', workspace: { path: 'arena/projects/p' }, targetPath: 'arena/deployed/p' }));
+    assert.equal(ok.spec.createVersionOnSync, true, 'the CRD default');
   });
 
   it('refuses credentials embedded in URLs and never echoes them', () => {

@@ -7,17 +7,20 @@ import { LocalStatusStore } from '../../status/local-status-store.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
 import { S3ArtifactStore, redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../../store/s3-store.js';
-import { connectWorker, installRuntime, startWorker } from '../../worker.js';
+import { connectWorker, installRuntime, startWorker, type RunningWorker } from '../../worker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
+import { Readiness, temporalCheck } from '../../observability/health.js';
 import { connectClient } from '../../client.js';
 import { ArenaSourceController } from '../../controller/controller.js';
 import { loadKubeClients } from '../../kube/config.js';
+import { VersionApi } from '@kubernetes/client-node';
 import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 import { ContentVolume } from '../../content/content-volume.js';
+import { exitWhenDone, exitWithin, whenSignalled } from '../shutdown.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
@@ -35,6 +38,7 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   retentionTtl?: string;
   contentRoot?: string;
   contentKeep?: number;
+  shutdownGrace?: string;
 }
 
 /**
@@ -48,6 +52,12 @@ export function contentVolume(flags: Pick<WorkerFlags, 'contentRoot' | 'contentK
   const keep = flags.contentKeep ?? (env('ARENA_SOURCE_CONTENT_KEEP') ? Number(env('ARENA_SOURCE_CONTENT_KEEP')) : undefined);
   const ttlMs = retentionPolicy(flags).ttlMs;
   return new ContentVolume(root, { ...(keep !== undefined ? { keep } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
+}
+
+/** --shutdown-grace (env ARENA_SOURCE_SHUTDOWN_GRACE): how long in-flight activities may finish on SIGTERM. */
+export const DEFAULT_SHUTDOWN_GRACE = '30s';
+function shutdownGraceMs(flags: WorkerFlags): number {
+  return parseTtl(flags.shutdownGrace ?? env('ARENA_SOURCE_SHUTDOWN_GRACE') ?? DEFAULT_SHUTDOWN_GRACE);
 }
 
 /** --retention-keep / --retention-ttl (env ARENA_SOURCE_RETENTION_KEEP / _TTL); defaults keep 2 for 1h. */
@@ -68,28 +78,52 @@ export interface MetricsFlags {
   metricsPort?: number;
 }
 
-/** /metrics for a long-running process; `--metrics-port 0` picks a free port, unset disables. */
-async function startMetrics(flags: MetricsFlags, defaultPort: number) {
+/**
+ * /metrics, /healthz and /readyz of a long-running process; `--metrics-port 0` picks a
+ * free port, a negative one disables them.
+ */
+async function startMetrics(flags: MetricsFlags, defaultPort: number, readiness: Readiness) {
   const port = flags.metricsPort ?? (env('ARENA_SOURCE_METRICS_PORT') ? Number(env('ARENA_SOURCE_METRICS_PORT')) : defaultPort);
   if (port < 0) return undefined;
-  return startMetricsServer(flags.metricsHost ?? env('ARENA_SOURCE_METRICS_HOST') ?? '127.0.0.1', port);
+  return startMetricsServer(flags.metricsHost ?? env('ARENA_SOURCE_METRICS_HOST') ?? '127.0.0.1', port, readiness);
 }
+
+/** After the grace time, the worker gives cancelled activities 10 s; this is the margin beyond. */
+const WORKER_EXIT_MARGIN_MS = 20_000;
+/** The controller's whole shutdown: in-flight reconciles get 5 s of it. */
+const CONTROLLER_SHUTDOWN_MS = 10_000;
 
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const opts = globalOptions(flags);
   installRuntime(env('ARENA_SOURCE_LOG_LEVEL') ?? 'info');
   const log = createLogger();
-  const metrics = await startMetrics(flags, 9464);
+  const graceMs = shutdownGraceMs(flags);
+  const readiness = new Readiness();
+  let worker: RunningWorker | undefined;
+  // The SDK's runtime also shuts its workers down on SIGTERM; this adds the readiness, the log,
+  // the bound, and a prompt exit when the signal comes before there is a worker to drain.
+  void whenSignalled().then((signal) => {
+    readiness.stopping();
+    if (!worker) {
+      log.info({ signal }, 'stopped before the worker started');
+      process.exit(0);
+    }
+    log.info({ signal, graceSeconds: graceMs / 1000 }, 'worker shutting down: no new tasks, in-flight activities finish or are cancelled');
+    exitWithin(graceMs + WORKER_EXIT_MARGIN_MS, (m) => log.error(m));
+    void worker.shutdown();
+  });
+  const metrics = await startMetrics(flags, 9464, readiness);
   const paths = localPaths(opts.dataDir);
   const artifactBaseUrl =
     flags.artifactBaseUrl ?? env('ARENA_SOURCE_ARTIFACT_BASE_URL') ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
   const connection = await connectWorker(opts.temporalAddress);
   const content = contentVolume(flags);
-  const worker = await startWorker({
+  worker = await startWorker({
     connection,
     namespace: opts.temporalNamespace,
     taskQueue: opts.taskQueue,
     workRoot: flags.workDir ?? paths.work,
+    shutdownGraceMs: graceMs,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
     ...maxCachedWorkflows(flags),
     deps: {
@@ -107,6 +141,14 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       ...(content ? { content } : {}),
     },
   });
+  const running = worker;
+  readiness.set({
+    temporal: temporalCheck(connection),
+    workers: async () => {
+      const states = running.states();
+      if (states.shared !== 'RUNNING' || states.pinned !== 'RUNNING') throw new Error(`shared ${states.shared}, pinned ${states.pinned}`);
+    },
+  });
   log.info(
     {
       taskQueue: opts.taskQueue,
@@ -118,12 +160,11 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     },
     'worker started',
   );
-  const stop = () => void worker.shutdown();
-  process.once('SIGINT', stop);
-  process.once('SIGTERM', stop);
   await worker.done;
   await connection.close();
   await metrics?.close();
+  log.info('worker stopped');
+  exitWhenDone();
 }
 
 /** <data-dir>/artifacts, or an S3 bucket with --store s3 (ARENA_SOURCE_STORE=s3). */
@@ -152,28 +193,45 @@ export interface ControllerFlags extends Partial<GlobalOptions>, MetricsFlags {
 export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   const opts = globalOptions(flags);
   const log = createLogger();
-  const metrics = await startMetrics(flags, 9465);
+  const readiness = new Readiness();
+  const metrics = await startMetrics(flags, 9465, readiness);
   const client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
   const namespaces = (flags.watchNamespaces ?? env('ARENA_SOURCE_WATCH_NAMESPACES') ?? '')
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);
+  const kube = loadKubeClients(flags.kubeconfig);
   const controller = new ArenaSourceController({
-    kube: loadKubeClients(flags.kubeconfig),
+    kube,
     client,
     taskQueue: opts.taskQueue,
     namespaces,
     ...(flags.resyncSeconds ? { resyncMs: flags.resyncSeconds * 1000 } : {}),
     log: (message) => log.info(message),
   });
-  await controller.start();
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
+  const signalled = whenSignalled();
+  // Bounded from the signal on, even if it comes while the informers still list.
+  void signalled.then(() => {
+    readiness.stopping();
+    exitWithin(CONTROLLER_SHUTDOWN_MS, (m) => log.error(m));
   });
-  await controller.stop();
+  await controller.start();
+  const version = kube.config.makeApiClient(VersionApi);
+  readiness.set({
+    temporal: temporalCheck(client.connection),
+    kubernetes: async () => void (await version.getCode()),
+    informers: async () => {
+      const problem = controller.syncProblem();
+      if (problem) throw new Error(problem);
+    },
+  });
+  const signal = await signalled;
+  log.info({ signal }, 'controller shutting down');
+  await controller.stop(CONTROLLER_SHUTDOWN_MS / 2);
   await client.connection.close();
   await metrics?.close();
+  log.info('controller stopped');
+  exitWhenDone();
 }
 
 export interface ServeFlags extends Partial<GlobalOptions>, StoreFlags {

@@ -1,0 +1,199 @@
+/**
+ * Every configuration knob, declared once: flag, environment variable, default,
+ * help and the commands that take it. src/cli/main.ts registers the commander
+ * options from this table (flag > environment > default, resolved by commander),
+ * and the README's configuration table is rendered from it (`npm run gen:readme`;
+ * a unit test fails when they differ).
+ */
+export type CommandName =
+  | 'dev'
+  | 'worker'
+  | 'controller'
+  | 'serve'
+  | 'apply'
+  | 'get'
+  | 'history'
+  | 'suspend'
+  | 'resume'
+  | 'reconcile'
+  | 'delete'
+  | 'search-attributes'
+  | 'push';
+
+/** The commands that talk to Temporal (all but push) take the global options. */
+export const GLOBAL = 'global' as const;
+
+export interface OptionSpec {
+  /** Commander's flag syntax: '--content-root <dir>', '-n, --namespace <namespace>', '--no-watch'. */
+  flag: string;
+  env?: string;
+  /** Shown in help and the README; applied by commander unless `defaultShown` says it is computed. */
+  default?: string | number | boolean;
+  /** Default as prose when it is computed at run time (not applied by commander). */
+  defaultShown?: string;
+  help: string;
+  commands: ReadonlyArray<CommandName> | typeof GLOBAL;
+  parse?: 'int';
+  choices?: readonly string[];
+  required?: boolean;
+  /** Kept out of the README's configuration table (per-invocation flags documented with the command). */
+  perCommand?: boolean;
+}
+
+const S3: ReadonlyArray<CommandName> = ['worker', 'serve'];
+const NS_COMMANDS: ReadonlyArray<CommandName> = ['get', 'history', 'suspend', 'resume', 'reconcile', 'delete'];
+
+export const OPTIONS: readonly OptionSpec[] = [
+  // ---- global ----
+  { flag: '--temporal-address <host:port>', env: 'TEMPORAL_ADDRESS', default: '127.0.0.1:7233', help: 'Temporal frontend', commands: GLOBAL },
+  { flag: '--temporal-namespace <ns>', env: 'TEMPORAL_NAMESPACE', default: 'default', help: 'Temporal namespace', commands: GLOBAL },
+  { flag: '--task-queue <name>', env: 'ARENA_SOURCE_TASK_QUEUE', default: 'arena-source', help: 'task queue of workflows and shared activities', commands: GLOBAL },
+  {
+    flag: '--data-dir <dir>',
+    env: 'ARENA_SOURCE_DATA_DIR',
+    default: '.arena-source',
+    help: 'local mode: artifacts/, status/, resources/ (ConfigMaps, Secrets mode 0600, Namespaces), work/, workspace-content/, temporal.db, git/',
+    commands: GLOBAL,
+  },
+
+  // ---- dev ----
+  { flag: '-s, --sources <paths...>', help: 'YAML files or folders with ArenaSource, ConfigMap, Secret and Namespace documents', commands: ['dev'], required: true, perCommand: true },
+  { flag: '--temporal-port <port>', default: 7233, help: 'port of the embedded Temporal server', commands: ['dev'], parse: 'int' },
+  { flag: '--ui-port <port>', default: 8233, help: 'port of the Temporal Web UI', commands: ['dev'], parse: 'int' },
+  { flag: '--artifact-port <port>', default: 9090, help: 'port of the artifact server', commands: ['dev'], parse: 'int' },
+  { flag: '--git-repos <dir>', help: 'serve each folder of DIR as a demo git repository (offline examples)', commands: ['dev'] },
+  { flag: '--git-port <port>', default: 9480, help: 'port of the demo git server', commands: ['dev'], parse: 'int' },
+  { flag: '--no-watch', help: 'do not re-apply files when they change', commands: ['dev'], perCommand: true },
+  { flag: '--once', help: 'exit after the first cycle of every source (non-zero unless all are Ready)', commands: ['dev'], perCommand: true },
+
+  // ---- worker ----
+  {
+    flag: '--artifact-base-url <url>',
+    env: 'ARENA_SOURCE_ARTIFACT_BASE_URL',
+    defaultShown: 'http://127.0.0.1:9090',
+    help: 'public base URL of the artifact server: the start of status.artifact.url',
+    commands: ['worker'],
+  },
+  { flag: '--max-bundle-bytes <n>', defaultShown: '104857600 (100 MiB)', help: 'largest unpacked bundle accepted', commands: ['worker'], parse: 'int' },
+  { flag: '--max-bundle-files <n>', defaultShown: '10000', help: 'most entries in a bundle', commands: ['worker'], parse: 'int' },
+  { flag: '--work-dir <dir>', defaultShown: '<data-dir>/work', help: 'scratch space for checkouts', commands: ['worker'] },
+  { flag: '--concurrency <n>', defaultShown: '20', help: 'activities run at once', commands: ['worker'], parse: 'int' },
+  {
+    flag: '--max-cached-workflows <n>',
+    env: 'ARENA_SOURCE_MAX_CACHED_WORKFLOWS',
+    defaultShown: "the SDK's (≈600 per GiB of V8 heap above 200 MiB)",
+    help: 'source workflows kept in memory between cycles; an evicted one is replayed from history at its next cycle',
+    commands: ['worker'],
+    parse: 'int',
+  },
+  { flag: '--kubernetes', help: 'read ConfigMaps/Secrets/Namespaces from the API server and write status to the ArenaSource resources', commands: ['worker'] },
+  { flag: '--kubeconfig <file>', defaultShown: 'in-cluster service account, else KUBECONFIG or ~/.kube/config', help: 'kubeconfig', commands: ['worker', 'controller'] },
+  { flag: '--store <kind>', env: 'ARENA_SOURCE_STORE', default: 'fs', help: 'artifact store: fs (<data-dir>/artifacts) or s3', commands: S3, choices: ['fs', 's3'] },
+  { flag: '--s3-bucket <bucket>', env: 'ARENA_SOURCE_S3_BUCKET', help: 'S3 bucket of the artifacts', commands: S3 },
+  { flag: '--s3-prefix <prefix>', env: 'ARENA_SOURCE_S3_PREFIX', defaultShown: 'none', help: 'key prefix inside the bucket', commands: S3 },
+  { flag: '--s3-region <region>', env: 'ARENA_SOURCE_S3_REGION', defaultShown: 'AWS_REGION, else us-east-1', help: 'S3 region', commands: S3 },
+  { flag: '--s3-endpoint <url>', env: 'ARENA_SOURCE_S3_ENDPOINT', help: 'endpoint of an S3-compatible server, e.g. http://minio:9000', commands: S3 },
+  { flag: '--s3-force-path-style', env: 'ARENA_SOURCE_S3_FORCE_PATH_STYLE', help: 'path-style bucket URLs, for MinIO and most S3-compatible servers', commands: S3 },
+  {
+    flag: '--redirect-presigned',
+    env: 'ARENA_SOURCE_S3_REDIRECT_PRESIGNED',
+    help: 'answer GET with a 302 to a 5-minute presigned S3 URL instead of streaming',
+    commands: ['serve'],
+  },
+  { flag: '--retention-keep <n>', env: 'ARENA_SOURCE_RETENTION_KEEP', defaultShown: '2', help: 'artifacts kept per source whatever their age', commands: ['worker'], parse: 'int' },
+  {
+    flag: '--retention-ttl <duration>',
+    env: 'ARENA_SOURCE_RETENTION_TTL',
+    defaultShown: '1h',
+    help: 'how long a replaced artifact (or content version) stays readable',
+    commands: ['worker'],
+  },
+  {
+    flag: '--content-root <dir>',
+    env: 'ARENA_SOURCE_CONTENT_ROOT',
+    defaultShown: 'off (dev: <data-dir>/workspace-content)',
+    help: "Omnia's workspace content volume: each artifact is also written as {root}/{workspace}/{namespace}/{targetPath}/.arena/versions/{version}/",
+    commands: ['worker', 'dev'],
+  },
+  {
+    flag: '--content-keep <n>',
+    env: 'ARENA_SOURCE_CONTENT_KEEP',
+    defaultShown: '10',
+    help: 'content versions kept per source (HEAD and versions replaced less than the retention TTL ago are kept in addition)',
+    commands: ['worker'],
+    parse: 'int',
+  },
+  { flag: '--oras-path <file>', env: 'ORAS_PATH', defaultShown: '~/.cache/arena-source/bin/oras, then PATH', help: 'the oras binary for OCI sources', commands: ['worker', 'push'] },
+  { flag: '--oci-ca-file <file>', env: 'ARENA_SOURCE_OCI_CA_FILE', defaultShown: 'system CAs', help: 'extra CA certificates for OCI registries (added to the system ones)', commands: ['worker'] },
+  {
+    flag: '--metrics-port <port>',
+    env: 'ARENA_SOURCE_METRICS_PORT',
+    defaultShown: '9464 (worker) / 9465 (controller)',
+    help: 'port of /metrics, /healthz and /readyz',
+    commands: ['worker', 'controller'],
+    parse: 'int',
+  },
+  { flag: '--metrics-host <host>', env: 'ARENA_SOURCE_METRICS_HOST', default: '127.0.0.1', help: 'interface of /metrics (0.0.0.0 in a pod)', commands: ['worker', 'controller'] },
+
+  // ---- controller ----
+  { flag: '--watch-namespaces <list>', env: 'ARENA_SOURCE_WATCH_NAMESPACES', defaultShown: 'all', help: 'comma-separated namespaces to watch', commands: ['controller'] },
+  { flag: '--resync-seconds <n>', defaultShown: '300', help: 'full re-list interval', commands: ['controller'], parse: 'int' },
+
+  // ---- serve ----
+  { flag: '--host <host>', default: '127.0.0.1', help: 'interface the artifact server listens on', commands: ['serve'] },
+  { flag: '--port <port>', default: 9090, help: 'port the artifact server listens on', commands: ['serve'], parse: 'int' },
+
+  // ---- per-invocation flags of the client commands ----
+  { flag: '-f, --filename <paths...>', help: 'files or folders of YAML', commands: ['apply'], required: true, perCommand: true },
+  { flag: '-n, --namespace <namespace>', help: 'Kubernetes namespace of the source (apply: of documents without one)', commands: ['apply', ...NS_COMMANDS], perCommand: true },
+  { flag: '-A, --all-namespaces', help: 'list sources in every namespace', commands: ['get'], perCommand: true },
+  { flag: '-o, --output <format>', default: 'table', help: 'output format', commands: ['get', 'history'], perCommand: true },
+  { flag: '-w, --watch', help: 'after listing, print a row whenever a source changes phase or revision', commands: ['get'], perCommand: true },
+  { flag: '--limit <n>', default: 10, help: 'how many cycles', commands: ['history'], parse: 'int', perCommand: true },
+  { flag: '--no-wait', help: 'return once the request is sent', commands: ['reconcile'], perCommand: true },
+  { flag: '--timeout <seconds>', default: '120', help: 'how long to wait', commands: ['reconcile'], perCommand: true },
+  {
+    flag: '--username <user>',
+    env: 'ARENA_SOURCE_OCI_USERNAME',
+    help: 'registry user; the password comes from --password-stdin or ARENA_SOURCE_OCI_PASSWORD',
+    commands: ['push'],
+    perCommand: true,
+  },
+  { flag: '--password-stdin', help: 'read the registry password from standard input', commands: ['push'], perCommand: true },
+  { flag: '--docker-config <file>', help: 'credentials as a Docker config.json ({"auths": …})', commands: ['push'], perCommand: true },
+  { flag: '--insecure', help: 'allow plain HTTP or unverified TLS', commands: ['push'], perCommand: true },
+  { flag: '--ca-file <file>', help: 'extra CA certificate(s) for the registry', commands: ['push'], perCommand: true },
+  { flag: '--source <url>', help: 'org.opencontainers.image.source annotation (e.g. the git URL)', commands: ['push'], perCommand: true },
+  { flag: '--revision <rev>', help: 'org.opencontainers.image.revision annotation (e.g. main@sha1:…)', commands: ['push'], perCommand: true },
+];
+
+/** Knobs read from the environment only (no flag). */
+export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: string }> = [
+  { env: 'TEMPORAL_CLI_PATH', default: '~/.cache/arena-source/bin/temporal, then PATH', help: 'the temporal binary `dev` starts' },
+  { env: 'ARENA_SOURCE_LOG_LEVEL', default: 'info (worker, controller), warn (dev, tests)', help: 'pino level of the JSON logs' },
+  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git-cache.ts)' },
+  { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
+];
+
+export function optionsFor(command: CommandName): OptionSpec[] {
+  return OPTIONS.filter((o) => o.commands !== GLOBAL && o.commands.includes(command));
+}
+
+export const GLOBAL_OPTIONS: OptionSpec[] = OPTIONS.filter((o) => o.commands === GLOBAL);
+
+/** The long flag without its argument: '--content-root'. */
+export function longFlag(o: Pick<OptionSpec, 'flag'>): string {
+  return /(--[a-z0-9-]+)/.exec(o.flag)![1]!;
+}
+
+/** The README's configuration table (every knob that is not per-invocation). */
+export function renderConfigTable(): string {
+  const rows = ['| flag | env | default | commands | meaning |', '|---|---|---|---|---|'];
+  for (const o of OPTIONS.filter((x) => !x.perCommand)) {
+    const def = o.defaultShown ?? (o.default === undefined ? '—' : `\`${String(o.default)}\``);
+    const commands = o.commands === GLOBAL ? 'all but `push`' : o.commands.map((c) => `\`${c}\``).join(', ');
+    rows.push(`| \`${longFlag(o)}\` | ${o.env ? `\`${o.env}\`` : '—'} | ${def} | ${commands} | ${o.help} |`);
+  }
+  for (const e of ENV_ONLY) rows.push(`| — | \`${e.env}\` | ${e.default} | — | ${e.help} |`);
+  return rows.join('\n');
+}

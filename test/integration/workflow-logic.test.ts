@@ -1,0 +1,171 @@
+/**
+ * The source workflow's logic in seconds: the real workflow code on the real
+ * Temporal dev server, with stub activities that answer at once and record
+ * what they were asked. (The real activities are exercised by the other
+ * integration tests; these pin down the protocol: modes, signals, what a
+ * cycle schedules.)
+ */
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { Worker } from '@temporalio/worker';
+import type { PinnedActivities, ReportStatusInput, SharedActivities } from '../../activities/types.js';
+import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
+import { findCondition, nextStatus } from '../../src/api/status.js';
+import { API_VERSION, KIND } from '../../src/api/group-version.js';
+import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
+import { connectWorker, workflowBundle } from '../../src/worker.js';
+import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
+import { waitFor } from '../helpers/wait.js';
+
+type Calls = Record<string, Array<Record<string, unknown>>>;
+
+describe('the source workflow with stub activities', () => {
+  const taskQueue = uniqueTaskQueue('logic');
+  const pinnedQueue = `${taskQueue}/worker/stub`;
+  const namespace = 'logic';
+  const revisions = new Map<string, string>();
+  const calls: Calls = {};
+  const record = (name: string, input: Record<string, unknown>) => (calls[name] ??= []).push(input);
+  const count = (name: string, source: string) => (calls[name] ?? []).filter((c) => (c.source as { name?: string })?.name === source).length;
+  let client: Awaited<ReturnType<typeof connectClient>>;
+  let workers: Worker[];
+  let running: Promise<unknown>;
+
+  const shared: SharedActivities = {
+    async resolveRevision(input) {
+      record('resolveRevision', input as never);
+      const revision = revisions.get(input.source.name) ?? 'main@sha1:' + 'a'.repeat(40);
+      const currentValid = input.current ? input.current.revision === revision : undefined;
+      // As the real activity does: an unchanged cycle's status is computed and written here.
+      const u = input.ifUnchanged;
+      const written =
+        currentValid && u?.previous.artifact
+          ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() })
+          : undefined;
+      if (written) record('statusWrittenByResolve', { source: input.source, status: written });
+      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}) };
+    },
+    async fetchSource(input) {
+      record('fetchSource', input as never);
+      return { workerQueue: pinnedQueue, workDir: `/stub/${input.source.name}`, bundleDir: `/stub/${input.source.name}/content`, revision: input.revision };
+    },
+    async reportStatus(input: ReportStatusInput) {
+      record('reportStatus', input as never);
+    },
+    async removeSource(input) {
+      record('removeSource', input as never);
+    },
+    async pruneArtifacts(input) {
+      record('pruneArtifacts', input as never);
+      return { deleted: [], deferred: 0 };
+    },
+  };
+  const pinned: PinnedActivities = {
+    async packBundle({ workDir }) {
+      const checksum = `sha256:${createHash('sha256').update(workDir + Math.random()).digest('hex')}`;
+      return { archivePath: `${workDir}/a.tar.gz`, checksum, size: 1, files: 1 };
+    },
+    async uploadArtifact(input) {
+      record('uploadArtifact', input as never);
+      return { url: `http://stub/${input.checksum}`, checksum: input.checksum, size: 1 };
+    },
+    async discardWorkDir() {},
+  };
+
+  before(async () => {
+    client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    const connection = await connectWorker(temporalAddress());
+    const bundle = await workflowBundle();
+    workers = await Promise.all([
+      Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: shared }),
+      Worker.create({ connection, taskQueue: pinnedQueue, activities: pinned }),
+    ]);
+    running = Promise.all(workers.map((w) => w.run()));
+  });
+  after(async () => {
+    for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) {
+      await client.workflow.getHandle(wf.workflowId).terminate('test finished').catch(() => undefined);
+    }
+    for (const w of workers ?? []) w.shutdown();
+    await running;
+    await client?.connection.close();
+  });
+
+  const ref = (name: string) => ({ namespace, name });
+  const apply = (name: string, spec: Partial<ArenaSourceSpec>) =>
+    applySource(client, taskQueue, { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec: { type: 'git', interval: '1h', git: { url: 'https://example.com/r.git' }, ...spec } as ArenaSourceSpec });
+  const until = (name: string, what: string, ok: (s: ArenaSource) => boolean) => waitFor(`${name}: ${what}`, () => getSource(client, ref(name)), ok, 20_000, 50);
+  const reason = (s: ArenaSource) => findCondition(s.status?.conditions, 'Ready')?.reason;
+  const current = (s: ArenaSource) => s.status?.observedGeneration === s.metadata.generation;
+
+  it('suspend and resume while stalled on an invalid spec are handled (status and observedGeneration follow)', async () => {
+    await apply('stalled', { targetPath: '../escape' });
+    await until('stalled', 'InvalidTargetPath', (s) => reason(s) === 'InvalidTargetPath' && current(s));
+    await suspendSource(client, ref('stalled'));
+    const suspended = await until('stalled', 'Suspended', (s) => reason(s) === 'Suspended' && current(s));
+    assert.equal(suspended.status!.phase, 'Pending');
+    await resumeSource(client, ref('stalled'));
+    const again = await until('stalled', 'judged again', (s) => reason(s) === 'InvalidTargetPath' && current(s));
+    assert.equal(findCondition(again.status!.conditions, 'SourceValid')!.status, 'False');
+    assert.equal(count('resolveRevision', 'stalled'), 0, 'an invalid spec never reaches an activity but status');
+    await apply('stalled', {});
+    await until('stalled', 'Ready after the fix', (s) => s.status?.phase === 'Ready' && current(s));
+  });
+
+  it('an unchanged cycle is one timer and one activity (2 Temporal actions), at most 12 history events', async () => {
+    await apply('steady', { interval: '1s' });
+    await until('steady', 'Ready', (s) => s.status?.phase === 'Ready');
+    const handle = client.workflow.getHandle(`arena-source/${namespace}/steady`);
+    const events = async () => (await handle.fetchHistory()).events ?? [];
+    const noops = (await getCounters(client, ref('steady'))).noops;
+    const statusWrites = count('reportStatus', 'steady');
+    const before = (await events()).length;
+    await waitFor('five more no-op cycles', () => getCounters(client, ref('steady')), (c) => c.noops >= noops + 5, 20_000, 20);
+    const after = await events();
+    const cycles = (await getCounters(client, ref('steady'))).noops - noops;
+    const added = after.slice(before);
+    const scheduled = added.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    const timers = added.filter((e) => e.timerStartedEventAttributes).length;
+    assert.equal(count('fetchSource', 'steady'), 1, 'fetched once, at the start');
+    assert.equal(count('reportStatus', 'steady'), statusWrites, 'no separate status write for an unchanged cycle');
+    // The history may end mid-cycle: allow one cycle's worth of slack at the edges.
+    assert.ok(scheduled <= cycles + 1 && scheduled >= cycles - 1, `${scheduled} activities for ${cycles} cycles`);
+    assert.ok(timers <= cycles + 1, `${timers} timers for ${cycles} cycles`);
+    assert.ok(added.length <= 12 * (cycles + 1), `${added.length} events for ${cycles} unchanged cycles`);
+    const s = await getSource(client, ref('steady'));
+    assert.equal(s.status?.phase, 'Ready');
+    assert.ok(s.status?.nextFetchTime && Date.parse(s.status.nextFetchTime) > Date.parse(s.status.lastFetchTime!), 'nextFetchTime follows');
+  });
+
+  it('a reconcile signal runs a cycle at once and is echoed, whatever the interval', async () => {
+    await apply('hourly', { interval: '1h' });
+    await until('hourly', 'Ready', (s) => s.status?.phase === 'Ready');
+    revisions.set('hourly', 'main@sha1:' + 'b'.repeat(40));
+    await reconcileSource(client, ref('hourly'), '2031-01-01T00:00:00Z');
+    const s = await until('hourly', 'the new revision', (x) => x.status?.artifact?.revision === revisions.get('hourly'));
+    assert.equal(s.status!.lastHandledReconcileAt, '2031-01-01T00:00:00Z');
+    assert.equal(findCondition(s.status!.conditions, 'Fetching')!.status, 'False');
+    // Nothing moved: the reconcile is a one-activity cycle, still echoed.
+    await reconcileSource(client, ref('hourly'), '2031-01-02T00:00:00Z');
+    await until('hourly', 'the unchanged reconcile echoed', (x) => x.status?.lastHandledReconcileAt === '2031-01-02T00:00:00Z');
+  });
+
+  it('the first fetch is Initializing; later ones Fetching (the previous content stays)', async () => {
+    const phases = (name: string) => (calls.reportStatus ?? []).filter((c) => (c.source as { name: string }).name === name).map((c) => (c.status as { phase: string }).phase);
+    await apply('phases', { interval: '1h' });
+    await until('phases', 'Ready', (s) => s.status?.phase === 'Ready');
+    revisions.set('phases', 'main@sha1:' + 'c'.repeat(40));
+    await reconcileSource(client, ref('phases'));
+    await until('phases', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('phases'));
+    assert.deepEqual(phases('phases'), ['Pending', 'Initializing', 'Ready', 'Fetching', 'Ready']);
+  });
+
+  it('delete removes every place the source published to and completes the workflow', async () => {
+    await apply('doomed', { targetPath: 'arena/first' });
+    await until('doomed', 'Ready', (s) => s.status?.phase === 'Ready');
+    assert.equal(await deleteSource(client, ref('doomed')), true);
+    const removed = (calls.removeSource ?? []).find((c) => (c.source as { name: string }).name === 'doomed');
+    assert.deepEqual(removed?.places, [{ targetPath: 'arena/first' }]);
+  });
+});
