@@ -200,7 +200,7 @@ describe('installed with Helm on a one-node cluster', { skip: skipReason() }, ()
     assert.equal(pv.status, 201, pv.text);
     assert.equal((await request('POST', '/api/v1/namespaces', { metadata: { name: NS } })).status, 201);
     figures.push(`setup done in ${Date.now() - t0} ms`);
-  });
+  }, { timeout: 30 * 60_000 }); // a cold image build is part of it
 
   after(async () => {
     await client?.connection.close().catch(() => undefined);

@@ -75,7 +75,8 @@ mv "$tmp/pause" "$tmp/arena-pause"
 echo "built in $((SECONDS - start))s"
 
 for b in "${KUBE_CMDS[@]}"; do "$tmp/$b" --version; done
-"$tmp/etcd" --version | head -1
+# sed reads all of it: `head -1` could kill etcd with SIGPIPE, failing the build (pipefail).
+"$tmp/etcd" --version | sed -n 1p
 for b in "${BINS[@]}"; do mv -f "$tmp/$b" "$BIN_DIR/"; done
 echo "$want_stamp" > "$STAMP"
 echo "installed in $BIN_DIR: ${BINS[*]}"
