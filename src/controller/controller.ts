@@ -195,8 +195,12 @@ export class ArenaSourceController {
     const finalizers = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) {
       if (!finalizers.includes(FINALIZER)) return;
-      await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(obj));
-      await this.releaseFinalizer(obj);
+      // A queued event may predate our own release of the finalizer: acting on it would start
+      // a workflow run only to delete nothing, left running if the workers are going away too.
+      const current = await this.fetch(obj);
+      if (!current?.metadata.finalizers?.includes(FINALIZER)) return;
+      await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(current));
+      await this.releaseFinalizer(current);
       this.handled.delete(key);
       this.log(`${key}: deleted (workflow stopped, artifacts removed)`);
       return;
@@ -242,19 +246,25 @@ export class ArenaSourceController {
       } catch (err) {
         if (statusCode(err) !== 409 || attempt >= 5) throw err;
       }
-      try {
-        current = (await this.opts.kube.custom.getNamespacedCustomObject({
-          group: GROUP,
-          version: VERSION,
-          plural: PLURAL,
-          namespace: obj.metadata.namespace ?? 'default',
-          name: obj.metadata.name,
-        })) as Resource;
-      } catch (err) {
-        if (statusCode(err) === 404) return;
-        throw err;
-      }
-      if (!(current.metadata.finalizers ?? []).includes(FINALIZER)) return;
+      const latest = await this.fetch(obj);
+      if (!latest?.metadata.finalizers?.includes(FINALIZER)) return;
+      current = latest;
+    }
+  }
+
+  /** The object as the API server has it now; undefined once it is gone. */
+  private async fetch(obj: Resource): Promise<Resource | undefined> {
+    try {
+      return (await this.opts.kube.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: obj.metadata.namespace ?? 'default',
+        name: obj.metadata.name,
+      })) as Resource;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
     }
   }
 

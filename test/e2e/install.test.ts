@@ -21,10 +21,11 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chown, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, it, type TestContext } from 'node:test';
 import { promisify } from 'node:util';
 import { Connection, type Client } from '@temporalio/client';
+import { repoRoot } from '../../src/api/crd.js';
 import { connectClient, getCounters } from '../../src/client.js';
 import { DEV_SERVER_FLAGS, SEARCH_ATTRIBUTE_FLAGS } from '../../src/dev/server-settings.js';
 import { findTemporalCli } from '../../src/dev/temporal-server.js';
@@ -38,7 +39,8 @@ import { waitFor } from '../helpers/wait.js';
 
 const run = promisify(execFile);
 
-const CHART = resolve('deploy/chart/arena-source');
+const ROOT = repoRoot();
+const CHART = join(ROOT, 'deploy', 'chart', 'arena-source');
 const RELEASE = 'arena-source';
 const SYSTEM_NS = 'arena-source-system';
 const NS = 'arena-e2e';
@@ -56,12 +58,12 @@ function skipReason(): string | false {
 }
 
 /** Podman with the image scripts' configuration (runc, cgroupfs: what works on CI machines). */
-const podmanEnv = () => ({ ...process.env, CONTAINERS_CONF: process.env.CONTAINERS_CONF ?? resolve('test/image/containers.conf') });
+const podmanEnv = () => ({ ...process.env, CONTAINERS_CONF: process.env.CONTAINERS_CONF ?? join(ROOT, 'test', 'image', 'containers.conf') });
 
 /** The product image: built by test/image/build.sh (its last stdout line is the name), or ARENA_E2E_IMAGE. */
 async function productImage(): Promise<string> {
   if (process.env.ARENA_E2E_IMAGE) return process.env.ARENA_E2E_IMAGE;
-  const { stdout } = await run('bash', ['test/image/build.sh', '--tag', 'e2e-install'], { maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 });
+  const { stdout } = await run('bash', [join(ROOT, 'test', 'image', 'build.sh'), '--tag', 'e2e-install'], { maxBuffer: 64 * 1024 * 1024, timeout: 20 * 60_000 });
   return stdout.trim().split('\n').pop()!;
 }
 

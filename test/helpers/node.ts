@@ -31,13 +31,14 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { accessSync, constants, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
-import { delimiter, join, resolve } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
 import tar from 'tar-stream';
-import { findKubeBinaries, kubeconfig, launch, startKube, stop, tail, type Kube, type Proc, type Wrap } from './kube.js';
+import { repoRoot } from '../../src/api/crd.js';
+import { findKubeBinaries, isExecutable, kubeconfig, launch, startKube, stop, tail, type Kube, type Proc, type Wrap } from './kube.js';
 export type { Proc };
 import { waitFor } from './wait.js';
 
@@ -55,6 +56,8 @@ const STATE_DIR = join(tmpdir(), 'arena-node');
 const LOCK_FILE = join(tmpdir(), 'arena-node.lock');
 const CGROUP_ROOT = '/sys/fs/cgroup';
 const CNI_BIN_DIRS = ['/usr/lib/cni', '/opt/cni/bin'];
+const NETNS_SH = join(repoRoot(), 'test', 'node', 'netns.sh');
+const HOLDER_SH = join(repoRoot(), 'test', 'node', 'holder.sh');
 
 export interface NodeCluster {
   /** The API server (admin token); its kubeconfig points at https://10.250.0.2:6443. */
@@ -93,15 +96,6 @@ export interface NodeCluster {
 export interface StartNodeOptions {
   /** How long to wait for the node to be Ready (default 180 s). */
   readyTimeoutMs?: number;
-}
-
-function isExecutable(p: string): boolean {
-  try {
-    accessSync(p, constants.X_OK);
-    return statSync(p).isFile();
-  } catch {
-    return false;
-  }
 }
 
 function findOnPath(name: string, extraDirs: string[] = []): string | undefined {
@@ -219,12 +213,12 @@ function unlinkQuietly(path: string): void {
 
 // --- cgroups -------------------------------------------------------------------
 
-/** The cgroup v1 hierarchies (and the unified one, if mounted) that hold the node's pods. */
+/** The cgroup hierarchies that hold the node's pods: each v1 controller's (and a hybrid's unified one), or the v2 root. */
 function cgroupHierarchies(): string[] {
   const mounts = readFileSync('/proc/self/mounts', 'utf8').split('\n');
   return mounts
     .map((l) => l.split(' '))
-    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && f[1]?.startsWith(`${CGROUP_ROOT}/`))
+    .filter((f) => (f[2] === 'cgroup' || f[2] === 'cgroup2') && (f[1] === CGROUP_ROOT || f[1]?.startsWith(`${CGROUP_ROOT}/`)))
     .map((f) => f[1]!);
 }
 
@@ -458,7 +452,7 @@ function kubeProxyConfig(dir: string): string {
 
 /** Removes what an earlier run left: network namespace, cgroups, state dir. */
 async function cleanLeftovers(): Promise<void> {
-  await run('bash', [resolve('test/node/netns.sh'), 'down', NODE_NAME]);
+  await run('bash', [NETNS_SH, 'down', NODE_NAME]);
   const left = removeCgroupRoot();
   if (left.length > 0) throw new Error(`cgroups of an earlier node still hold processes: ${left.join(', ')}`);
   await rm(STATE_DIR, { recursive: true, force: true });
@@ -479,7 +473,7 @@ function startHolder(dir: string): { child: ChildProcess; ready: Promise<number>
       'private',
       '--',
       'bash',
-      resolve('test/node/holder.sh'),
+      HOLDER_SH,
       dir,
     ],
     // stdin stays open for the life of this process: its end stops the node.
@@ -530,7 +524,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodeClu
       await exited;
       clearTimeout(killer);
     }
-    await run('bash', [resolve('test/node/netns.sh'), 'down', NODE_NAME]).catch(() => undefined);
+    await run('bash', [NETNS_SH, 'down', NODE_NAME]).catch(() => undefined);
     // Processes of the PID namespace die asynchronously: give their cgroups a moment to empty.
     for (let i = 0; i < 50 && removeCgroupRoot().length > 0; i++) await sleep(100);
     if (process.env.ARENA_NODE_KEEP !== '1') await rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -545,7 +539,7 @@ export async function startNode(options: StartNodeOptions = {}): Promise<NodeClu
   try {
     await cleanLeftovers();
     await mkdir(dir, { recursive: true });
-    await run('bash', [resolve('test/node/netns.sh'), 'up', NODE_NAME, `${HOST_IP}/30`, `${NODE_IP}/30`]);
+    await run('bash', [NETNS_SH, 'up', NODE_NAME, `${HOST_IP}/30`, `${NODE_IP}/30`]);
     makeCgroupRoot();
     holder = startHolder(dir);
     const holderPid = await holder.ready;
