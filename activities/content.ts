@@ -8,12 +8,6 @@ import { WorkspaceNames } from '../src/content/workspace-name.js';
 import type { ActivityDeps } from './deps.js';
 import type { SourceRef } from './types.js';
 
-export interface ContentPlace {
-  /** Resolved now from the namespace's label when absent. */
-  workspace?: string;
-  targetPath: string;
-}
-
 /** One per worker (keyed by its resource reader), so every activity shares the label cache. */
 const shared = new WeakMap<object, ReturnType<typeof makePlaces>>();
 

@@ -12,26 +12,7 @@ import { applyRetention, DEFAULT_RETENTION, type RetentionPolicy } from '../src/
 import type { ContentVolume } from '../src/content/content-volume.js';
 import type { ResourceReader } from '../src/resources/types.js';
 import { contentPlaces } from './content.js';
-import type { ContentTarget, SourceRef } from './types.js';
-
-export interface PruneArtifactsInput {
-  source: SourceRef;
-  /** The artifact in status (its checksum "sha256:…", or its key); "" for none. Never deleted. */
-  current: string;
-  /** Content versions are pruned too, on workers with a content volume (HEAD is never deleted). */
-  target?: ContentTarget;
-}
-
-export interface PruneArtifactsResult {
-  /** Keys deleted now. */
-  deleted: string[];
-  /** How many older artifacts wait for their TTL. */
-  deferred: number;
-  /** When the first of them (or of the replaced content versions) becomes deletable (ISO time). */
-  nextDueAt?: string;
-  /** With a content volume: the versions left. */
-  versionCount?: number;
-}
+import type { PruneArtifactsInput, PruneArtifactsResult } from './types.js';
 
 export interface RetentionDeps {
   store: ArtifactStore;

@@ -12,11 +12,9 @@ import { FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
-import { bundleDirOf, commitOfRevision, fetchGitRef, fetchTargetOf, resolveGitRef, type GitOptions } from '../src/sources/git.js';
-import { gitCacheFor } from '../src/sources/git-cache.js';
-import { prepareGitAuth } from '../src/sources/git-auth.js';
+import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, type GitOptions } from '../src/sources/git/index.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
-import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, resolveOciRevision } from '../src/sources/oci.js';
+import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, parseOciSource, resolveOciRevision } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
@@ -61,7 +59,7 @@ export function sourceActivities(deps: ActivityDeps) {
       switch (spec.type) {
         case 'git': {
           const ref = await withGit(source.namespace, spec, (git, options) => resolveGitRef(git, options));
-          return { revision: gitRevision(ref.refName, ref.sha) };
+          return { revision: gitRevision(ref.refName, ref.sha), id: ref.sha };
         }
         case 'configmap': {
           const bundle = await readConfigMapBundle(deps.resources, source.namespace, requireSection(spec, 'configMap'));
@@ -69,8 +67,8 @@ export function sourceActivities(deps: ActivityDeps) {
         }
         case 'oci': {
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
-          const { revision } = await resolveOciRevision(requireSection(spec, 'oci'), ctx);
-          return { revision };
+          const { revision, digest } = await resolveOciRevision(requireSection(spec, 'oci'), ctx);
+          return { revision, id: digest };
         }
         case 'workspace':
           return { revision: await workspaceRevision(await workspaceDir(source, spec), deps.packLimits) };
@@ -79,7 +77,7 @@ export function sourceActivities(deps: ActivityDeps) {
       }
     },
 
-    async fetchSource({ source, spec, revision }: FetchSourceInput): Promise<FetchSourceResult> {
+    async fetchSource({ source, spec, revision, id }: FetchSourceInput): Promise<FetchSourceResult> {
       await deps.statusSink
         .record(source, { type: 'Normal', reason: 'FetchStarted', message: `fetching revision '${revision}'` })
         .catch(() => undefined);
@@ -93,12 +91,14 @@ export function sourceActivities(deps: ActivityDeps) {
             const target = fetchTargetOf(git) ?? (await resolveGitRef(git, options));
             Context.current().heartbeat('resolved');
             const path = normalizeBundlePath(git.path);
-            // One mirror per repository and Secret on this worker, shared by its sources (src/sources/git-cache.ts).
+            // One mirror per repository and Secret on this worker, shared by its sources (src/sources/git/cache.ts).
             const cache = gitCacheFor(join(deps.workRoot, 'git-cache'));
             const credentials = git.secretRef ? `${source.namespace}/${git.secretRef.name}` : '';
+            // The commit resolveRevision saw, fetched by id (the branch may have moved since).
+            const commit = seenCommit(target, { id, revision });
             const checkout = cache
-              ? await cache.checkout({ git, target, revision, credentials, dir: contentDir, path, options })
-              : await fetchGitRef(git, target, contentDir, options, { path, commit: commitOfRevision(target, revision) });
+              ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options })
+              : await fetchGitRef(git, target, contentDir, options, { path, commit });
             return { git, checkout };
           });
           return {
@@ -106,6 +106,7 @@ export function sourceActivities(deps: ActivityDeps) {
             workDir,
             bundleDir: bundleDirOf(checkout.dir, normalizeBundlePath(git.path)),
             revision: checkout.revision,
+            id: checkout.sha,
           };
         }
         case 'configmap': {
@@ -117,10 +118,10 @@ export function sourceActivities(deps: ActivityDeps) {
         case 'oci': {
           const oci = requireSection(spec, 'oci');
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
-          // Pull exactly what resolveRevision saw; resolve again only if the spec changed in between.
-          const digest = digestOfRevision(oci, revision) ?? (await resolveOciRevision(oci, ctx)).digest;
+          // Pull exactly what resolveRevision saw (its id; without one, read back from the revision).
+          const digest = parseOciSource(oci).digest ?? id ?? digestOfRevision(oci, revision) ?? (await resolveOciRevision(oci, ctx)).digest;
           await fetchOciArtifact(oci, digest, contentDir, ctx, deps.packLimits);
-          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest) };
+          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest), id: digest };
         }
         case 'workspace': {
           // A copy, so the bytes packed are the bytes hashed even if the directory is edited meanwhile.

@@ -4,15 +4,12 @@
  * digests and paths, never a credential or file contents.
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
+import type { SourceRef } from '../src/api/source-ref.js';
 import type { StatusContext } from '../src/api/status.js';
-import type { SourceEvent } from '../src/status/types.js';
-import type { ContentPlace } from './content.js';
-import type { PruneArtifactsInput, PruneArtifactsResult } from './retention.js';
+import type { StatusReport } from '../src/status/types.js';
 
-export interface SourceRef {
-  namespace: string;
-  name: string;
-}
+export type { SourceRef } from '../src/api/source-ref.js';
+export type { CycleReport } from '../src/status/types.js';
 
 /** Where the source's versions go on the content volume (used by workers that have one). */
 export interface ContentTarget {
@@ -46,6 +43,8 @@ export interface UnchangedStatus {
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
   revision: string;
+  /** The commit (git) or manifest digest (oci) `revision` names, for fetchSource's `id`. */
+  id?: string;
   /**
    * Set when `current` was given and its revision is still the source's: whether the stored
    * bytes verify (and, with a content volume, whether HEAD names its version).
@@ -67,6 +66,11 @@ export interface FetchSourceInput {
   spec: ArenaSourceSpec;
   /** The revision resolveRevision saw; the fetch reports what it actually got. */
   revision: string;
+  /**
+   * resolveRevision's `id` for that revision: the commit or digest to fetch. Without it,
+   * the fetch reads it back from `revision`.
+   */
+  id?: string;
 }
 export interface FetchSourceResult {
   /** The task queue of the worker holding the checkout: pack and upload must run there. */
@@ -75,6 +79,8 @@ export interface FetchSourceResult {
   /** Directory (inside workDir) whose contents become the bundle. */
   bundleDir: string;
   revision: string;
+  /** The commit (git) or manifest digest (oci) fetched. */
+  id?: string;
 }
 
 export interface PackBundleInput {
@@ -117,19 +123,33 @@ export interface PublishedVersion {
   nextDueAt?: string;
 }
 
-export interface ReportStatusInput {
-  source: SourceRef;
-  status: ArenaSourceStatus;
-  /** An event to record with this status (the workflow decides, so events follow state changes only). */
-  event?: SourceEvent;
-  /** Set on the status that ends a cycle: what the cycle did and how long it took (for metrics). */
-  cycle?: CycleReport;
+/** Defined with the status sinks (src/status/types.ts): the CLI's cycle history reads it back from history. */
+export type ReportStatusInput = StatusReport;
+
+/** A place on the content volume a source published to. */
+export interface ContentPlace {
+  /** Resolved now from the namespace's label when absent. */
+  workspace?: string;
+  targetPath: string;
 }
 
-export interface CycleReport {
-  result: 'fetched' | 'noop' | 'failed';
-  type: string;
-  durationMs: number;
+export interface PruneArtifactsInput {
+  source: SourceRef;
+  /** The artifact in status (its checksum "sha256:…", or its key); "" for none. Never deleted. */
+  current: string;
+  /** Content versions are pruned too, on workers with a content volume (HEAD is never deleted). */
+  target?: ContentTarget;
+}
+
+export interface PruneArtifactsResult {
+  /** Keys deleted now. */
+  deleted: string[];
+  /** How many older artifacts wait for their TTL. */
+  deferred: number;
+  /** When the first of them (or of the replaced content versions) becomes deletable (ISO time). */
+  nextDueAt?: string;
+  /** With a content volume: the versions left. */
+  versionCount?: number;
 }
 
 export interface RemoveSourceInput {

@@ -8,7 +8,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { SourceRef } from '../activities/types.js';
 import { gitRevision } from '../src/api/revision.js';
-import { git } from '../src/devgit/repo.js';
+import { git } from '../src/dev/demo-git/repo.js';
 import { ContentVolume } from '../src/content/content-volume.js';
 import { benchDeps, fetchPackUpload, gitSpec, packUpload, type CycleResult } from './lib/activities.js';
 import { countGitProcesses, type GitInfra } from './lib/infra.js';

@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
-import { git } from '../src/devgit/repo.js';
+import { git } from '../src/dev/demo-git/repo.js';
 import { benchDeps, fetchPackUpload, gitSpec, noopCycle } from './lib/activities.js';
 import { countGitProcesses, type GitInfra } from './lib/infra.js';
 import { fmtBytes, fmtMs, fmtNum, fmtRatio, log, median, timed, type Table } from './lib/util.js';

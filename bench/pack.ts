@@ -10,7 +10,7 @@ import vm from 'node:vm';
 import { copyFile, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { packDirectory } from '../src/bundle/pack.js';
-import { git } from '../src/devgit/repo.js';
+import { git } from '../src/dev/demo-git/repo.js';
 import { FilesystemArtifactStore } from '../src/store/fs-store.js';
 import { fmtBytes, fmtMs, fmtNum, fmtRatio, log, median, timed, type Table } from './lib/util.js';
 

@@ -15,7 +15,7 @@ import type { Client } from '@temporalio/client';
 import { API_VERSION, KIND } from '../src/api/schema.js';
 import { parseArenaSource } from '../src/api/validate.js';
 import { applySource, connectClient } from '../src/client.js';
-import { seedRepo } from '../src/devgit/repo.js';
+import { seedRepo } from '../src/dev/demo-git/repo.js';
 import { workflowIdFor } from '../workflows/definitions.js';
 import { scrapeCounter, startWorkerProcess, waitForPollers, type GitCounts, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { memory, ProcessMeter } from './lib/machine.js';

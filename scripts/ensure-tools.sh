@@ -69,7 +69,7 @@ go_tool oras oras.land/oras v1.3.6 oras.land/oras/cmd/oras
 
 # --- for the tests only ------------------------------------------------------------
 if [[ "$PROFILE" == "test" ]]; then
-  # Private git: a real sshd (src/devgit/ssh-server.ts) and the ssh client.
+  # Private git: a real sshd (test/helpers/ssh-server.ts) and the ssh client.
   { command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || apt_install openssh-client
   [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || apt_install openssh-server
   # OCI: a real registry (CNCF distribution 2.8), htpasswd for its bcrypt users, openssl for a throwaway CA.

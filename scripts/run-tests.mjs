@@ -82,7 +82,7 @@ async function main() {
   const passThrough = argv.filter((a) => a.startsWith('-'));
 
   if (!existsSync(DIST_TEST)) {
-    log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build)`);
+    log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build:all)`);
     return 1;
   }
   const files = findTestFiles(filters);
@@ -107,7 +107,7 @@ async function main() {
       );
       return 1;
     }
-    const { freePort } = await import('../dist/src/devgit/free-port.js');
+    const { freePort } = await import('../dist/test/helpers/free-port.js');
     const dbDir = mkdtempSync(path.join(tmpdir(), 'arena-source-temporal-'));
     process.on('exit', () => rmSync(dbDir, { recursive: true, force: true }));
     const t0 = Date.now();

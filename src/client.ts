@@ -3,7 +3,7 @@
  * mode, controller, tests) performs on sources, in one place.
  */
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
-import type { SourceRef } from '../activities/types.js';
+import type { SourceRef } from './api/source-ref.js';
 import type { ArenaSource } from './api/schema.js';
 import { identityAttributes, stateAttributes } from './api/search-attributes.js';
 import { searchAttributesRegistered } from './search-attributes-setup.js';

@@ -83,6 +83,25 @@ export class StorageFailedError extends ArenaSourceError {
   readonly retryable = true;
 }
 
+/** The error class of each reason (a new reason without a class does not compile). */
+const ERROR_CLASSES: { readonly [R in FailureReason]: new (message: string) => ArenaSourceError & { readonly reason: R } } = {
+  InvalidSpec: InvalidSpecError,
+  InvalidTargetPath: InvalidTargetPathError,
+  AuthenticationFailed: AuthenticationFailedError,
+  SecretNotFound: SecretNotFoundError,
+  FetchFailed: FetchFailedError,
+  ArtifactTooLarge: ArtifactTooLargeError,
+  UnsafeContent: UnsafeContentError,
+  StorageFailed: StorageFailedError,
+};
+
+/**
+ * Reasons whose error class is not retryable by default, in ConditionReasons
+ * order: the workflow's activity retry policy stops on them at once (an
+ * activity can still mark a single FetchFailed non-retryable; see activities/failure.ts).
+ */
+export const NON_RETRYABLE_REASONS: readonly FailureReason[] = ConditionReasons.filter((r) => !new ERROR_CLASSES[r]('').retryable);
+
 /** Failures that only a change of the spec can cure: the source stalls until then. */
 export const SPEC_REASONS: readonly FailureReason[] = ['InvalidSpec', 'InvalidTargetPath'];
 

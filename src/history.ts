@@ -5,7 +5,8 @@
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { ReportStatusInput, SourceRef } from '../activities/types.js';
+import type { SourceRef } from './api/source-ref.js';
+import type { StatusReport } from './status/types.js';
 import { workflowIdFor } from '../workflows/definitions.js';
 
 export interface CycleRecord {
@@ -34,7 +35,7 @@ export async function cycleHistory(client: Client, ref: SourceRef, limit = 10, m
       if (attrs?.activityType?.name !== 'reportStatus') continue;
       const payload = attrs.input?.payloads?.[0];
       if (!payload) continue;
-      const input = defaultPayloadConverter.fromPayload<ReportStatusInput>(payload);
+      const input = defaultPayloadConverter.fromPayload<StatusReport>(payload);
       if (!input.cycle) continue;
       const ready = input.status.conditions?.find((c) => c.type === 'Ready');
       found.push({

@@ -23,7 +23,7 @@ import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
 import { nextStatus, type ContentReport, type Outcome } from '../src/api/status.js';
-import { SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
+import { NON_RETRYABLE_REASONS, SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
 import {
@@ -38,8 +38,6 @@ import {
 } from './definitions.js';
 import { SourceState } from './source-state.js';
 
-/** Errors that retrying the same input cannot fix. */
-const NON_RETRYABLE = ['InvalidSpec', 'InvalidTargetPath', 'AuthenticationFailed', 'SecretNotFound', 'ArtifactTooLarge', 'UnsafeContent'];
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
@@ -415,7 +413,7 @@ function retryPolicy() {
     backoffCoefficient: 2,
     maximumInterval: '30s',
     maximumAttempts: 3,
-    nonRetryableErrorTypes: NON_RETRYABLE,
+    nonRetryableErrorTypes: [...NON_RETRYABLE_REASONS],
   };
 }
 
@@ -437,6 +435,10 @@ function describeFailure(err: unknown, checked: CheckedSpec): { reason: string; 
   const cause = err instanceof ActivityFailure ? err.cause : err;
   if (cause instanceof ApplicationFailure) {
     return { reason: isFailureReason(cause.type) ? cause.type : 'FetchFailed', message: cause.message };
+  }
+  if (cause instanceof TimeoutFailure && cause.timeoutType === 'HEARTBEAT') {
+    // Not the source's fault: the worker running the step went silent (killed, or starved of CPU).
+    return { reason: 'FetchFailed', message: 'the worker running this step stopped responding (no heartbeat) on every attempt; the next cycle tries again' };
   }
   if (cause instanceof TimeoutFailure) {
     return {

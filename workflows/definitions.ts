@@ -4,7 +4,7 @@
  */
 import { defineQuery, defineSignal } from '@temporalio/workflow';
 import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
-import type { SourceRef } from '../activities/types.js';
+import type { SourceRef } from '../src/api/source-ref.js';
 
 export const WORKFLOW_TYPE = 'arenaSourceWorkflow';
 

@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
-import { freePort } from '../../src/devgit/free-port.js';
-import { GitHttpServer, type GitRepoStats } from '../../src/devgit/git-http-server.js';
+import { freePort } from '../../test/helpers/free-port.js';
+import { GitHttpServer, type GitRepoStats } from '../../src/dev/demo-git/git-http-server.js';
 import { log, sleep } from './util.js';
 
 export { freePort };

@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { bareRepoPath, createBareRepo, git, seedRepo, DEVGIT_IDENTITY } from '../../src/devgit/repo.js';
+import { bareRepoPath, createBareRepo, git, seedRepo, DEVGIT_IDENTITY } from '../../src/dev/demo-git/repo.js';
 import { log } from './util.js';
 
 export const CACHE_DIR = join(homedir(), '.cache', 'arena-source', 'bench');

@@ -16,10 +16,11 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { stringify } from 'yaml';
-import { API_GROUP, ArenaSourceSchema, KIND } from './schema.js';
+import { API_GROUP, KIND, PLURAL, VERSION } from './group-version.js';
+import { ArenaSourceSchema } from './schema.js';
 
-export const CRD_VERSION = 'v1alpha1';
-export const CRD_PLURAL = 'arenasources';
+export const CRD_VERSION = VERSION;
+export const CRD_PLURAL = PLURAL;
 export const CRD_NAME = `${CRD_PLURAL}.${API_GROUP}`;
 /** Where the generated CRD lives, relative to the repository root. */
 export const CRD_FILE = `deploy/crds/${API_GROUP}_${CRD_PLURAL}.yaml`;

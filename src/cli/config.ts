@@ -1,6 +1,6 @@
 /**
- * Every configuration knob of the CLI in one place: flag > environment > default.
- * The README's configuration table is written from this file.
+ * Defaults shared by the CLI's commands and helpers. Flags, their environment
+ * variables and documented defaults are declared in options.ts.
  */
 import { resolve } from 'node:path';
 
@@ -29,10 +29,10 @@ export function env(name: string): string | undefined {
 
 export function globalOptions(flags: Partial<GlobalOptions>): GlobalOptions {
   return {
-    temporalAddress: flags.temporalAddress ?? env('TEMPORAL_ADDRESS') ?? DEFAULTS.temporalAddress,
-    temporalNamespace: flags.temporalNamespace ?? env('TEMPORAL_NAMESPACE') ?? DEFAULTS.temporalNamespace,
-    taskQueue: flags.taskQueue ?? env('ARENA_SOURCE_TASK_QUEUE') ?? DEFAULTS.taskQueue,
-    dataDir: resolve(flags.dataDir ?? env('ARENA_SOURCE_DATA_DIR') ?? DEFAULTS.dataDir),
+    temporalAddress: flags.temporalAddress ?? DEFAULTS.temporalAddress,
+    temporalNamespace: flags.temporalNamespace ?? DEFAULTS.temporalNamespace,
+    taskQueue: flags.taskQueue ?? DEFAULTS.taskQueue,
+    dataDir: resolve(flags.dataDir ?? DEFAULTS.dataDir),
   };
 }
 

@@ -45,7 +45,8 @@ const NS_COMMANDS: ReadonlyArray<CommandName> = ['get', 'history', 'suspend', 'r
 
 export const OPTIONS: readonly OptionSpec[] = [
   // ---- global ----
-  { flag: '--temporal-address <host:port>', env: 'TEMPORAL_ADDRESS', default: '127.0.0.1:7233', help: 'Temporal frontend', commands: GLOBAL },
+  // No applied default: `dev` starts its own server unless an address is given.
+  { flag: '--temporal-address <host:port>', env: 'TEMPORAL_ADDRESS', defaultShown: '`127.0.0.1:7233`', help: 'Temporal frontend', commands: GLOBAL },
   { flag: '--temporal-namespace <ns>', env: 'TEMPORAL_NAMESPACE', default: 'default', help: 'Temporal namespace', commands: GLOBAL },
   { flag: '--task-queue <name>', env: 'ARENA_SOURCE_TASK_QUEUE', default: 'arena-source', help: 'task queue of workflows and shared activities', commands: GLOBAL },
   {
@@ -133,7 +134,14 @@ export const OPTIONS: readonly OptionSpec[] = [
     commands: ['worker', 'controller'],
     parse: 'int',
   },
-  { flag: '--metrics-host <host>', env: 'ARENA_SOURCE_METRICS_HOST', default: '127.0.0.1', help: 'interface of /metrics (0.0.0.0 in a pod)', commands: ['worker', 'controller'] },
+  { flag: '--metrics-host <host>', env: 'ARENA_SOURCE_METRICS_HOST', default: '127.0.0.1', help: 'interface of /metrics, /healthz and /readyz (0.0.0.0 in a pod)', commands: ['worker', 'controller'] },
+  {
+    flag: '--shutdown-grace <duration>',
+    env: 'ARENA_SOURCE_SHUTDOWN_GRACE',
+    default: '30s',
+    help: 'on SIGTERM, how long in-flight activities may run before they are cancelled (the process exits by grace + 20 s)',
+    commands: ['worker'],
+  },
 
   // ---- controller ----
   { flag: '--watch-namespaces <list>', env: 'ARENA_SOURCE_WATCH_NAMESPACES', defaultShown: 'all', help: 'comma-separated namespaces to watch', commands: ['controller'] },
@@ -147,7 +155,8 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: '-f, --filename <paths...>', help: 'files or folders of YAML', commands: ['apply'], required: true, perCommand: true },
   { flag: '-n, --namespace <namespace>', help: 'Kubernetes namespace of the source (apply: of documents without one)', commands: ['apply', ...NS_COMMANDS], perCommand: true },
   { flag: '-A, --all-namespaces', help: 'list sources in every namespace', commands: ['get'], perCommand: true },
-  { flag: '-o, --output <format>', default: 'table', help: 'output format', commands: ['get', 'history'], perCommand: true },
+  { flag: '-o, --output <format>', default: 'table', help: 'output format', commands: ['get'], choices: ['table', 'wide', 'json', 'yaml'], perCommand: true },
+  { flag: '-o, --output <format>', default: 'table', help: 'output format', commands: ['history'], choices: ['table', 'json'], perCommand: true },
   { flag: '-w, --watch', help: 'after listing, print a row whenever a source changes phase or revision', commands: ['get'], perCommand: true },
   { flag: '--limit <n>', default: 10, help: 'how many cycles', commands: ['history'], parse: 'int', perCommand: true },
   { flag: '--no-wait', help: 'return once the request is sent', commands: ['reconcile'], perCommand: true },
@@ -171,7 +180,7 @@ export const OPTIONS: readonly OptionSpec[] = [
 export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: string }> = [
   { env: 'TEMPORAL_CLI_PATH', default: '~/.cache/arena-source/bin/temporal, then PATH', help: 'the temporal binary `dev` starts' },
   { env: 'ARENA_SOURCE_LOG_LEVEL', default: 'info (worker, controller), warn (dev, tests)', help: 'pino level of the JSON logs' },
-  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git-cache.ts)' },
+  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git/cache.ts)' },
   { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
 ];
 
@@ -185,6 +194,9 @@ export const GLOBAL_OPTIONS: OptionSpec[] = OPTIONS.filter((o) => o.commands ===
 export function longFlag(o: Pick<OptionSpec, 'flag'>): string {
   return /(--[a-z0-9-]+)/.exec(o.flag)![1]!;
 }
+
+export const CONFIG_TABLE_START = '<!-- config-table:start (generated from src/cli/options.ts: npm run gen:readme) -->';
+export const CONFIG_TABLE_END = '<!-- config-table:end -->';
 
 /** The README's configuration table (every knob that is not per-invocation). */
 export function renderConfigTable(): string {

@@ -50,6 +50,8 @@ export interface StagedContent {
   version: string;
   /** null when the version exists already. */
   stagingDir: string | null;
+  /** Every path the extraction wrote, and its kind: what the staged tree must hold when it is published. */
+  expected: ReadonlyMap<string, 'file' | 'dir' | 'symlink'>;
   /** Keep history (createVersionOnSync) or only the current version. */
   history: boolean;
 }
@@ -73,19 +75,19 @@ export class ContentVolume {
   async stage(loc: ContentLocation, archivePath: string, checksum: string, limits: PackLimits, history = true): Promise<StagedContent> {
     const version = versionOf(checksum);
     const arena = await this.prepare(loc);
-    if (await isDirectory(path.join(arena, 'versions', version))) return { loc, version, stagingDir: null, history };
-    // Leftovers of a killed attempt for this source: nobody else writes here (one workflow per source).
-    await rm(path.join(arena, 'staging'), { recursive: true, force: true });
+    if (await isDirectory(path.join(arena, 'versions', version))) return { loc, version, stagingDir: null, history, expected: new Map() };
+    await clearStaging(arena);
     const stagingDir = path.join(arena, 'staging', `${version}.${randomUUID()}`);
     await mkdir(stagingDir, { recursive: true });
+    const budget = newBudget(limits);
     try {
-      await extractTarGz(archivePath, stagingDir, newBudget(limits), { what: `artifact ${checksum}` });
+      await extractTarGz(archivePath, stagingDir, budget, { what: `artifact ${checksum}` });
       await fsyncTree(stagingDir);
     } catch (err) {
       await rm(stagingDir, { recursive: true, force: true }).catch(() => undefined);
       throw err;
     }
-    return { loc, version, stagingDir, history };
+    return { loc, version, stagingDir, history, expected: budget.kinds };
   }
 
   /** Makes a staged version visible, points HEAD at it, and applies retention. */
@@ -94,6 +96,8 @@ export class ContentVolume {
     const versionDir = path.join(arena, 'versions', staged.version);
     let created = false;
     if (staged.stagingDir) {
+      // Only a whole tree goes into view (an attempt whose staging another attempt cleared must not).
+      await assertStagedIntact(staged.stagingDir, staged.expected);
       try {
         await rename(staged.stagingDir, versionDir);
         created = true;
@@ -221,6 +225,39 @@ export class ContentVolume {
     if (create) await mkdir(path.join(dir, 'versions'), { recursive: true });
     return dir;
   }
+}
+
+/**
+ * Leftovers of earlier attempts for this source (a killed worker, or one whose heartbeat timed out
+ * and that may still be running). Each is renamed out of staging before it is deleted: a rename is
+ * atomic, so a slow attempt either published its whole tree first or finds it gone, and a delete
+ * never races with its publish.
+ */
+async function clearStaging(arena: string): Promise<void> {
+  const staging = path.join(arena, 'staging');
+  for (const name of await readdir(staging).catch(() => [] as string[])) {
+    const trash = path.join(arena, `.trash-${randomUUID()}`);
+    if (await rename(path.join(staging, name), trash).then(() => true, () => false)) await rm(trash, { recursive: true, force: true });
+  }
+  // Trash a killed cleanup left behind.
+  for (const name of (await readdir(arena)).filter((n) => n.startsWith('.trash-'))) await rm(path.join(arena, name), { recursive: true, force: true });
+}
+
+/** The staged tree holds exactly what the extraction wrote (nothing removed or added meanwhile). */
+async function assertStagedIntact(dir: string, expected: ReadonlyMap<string, 'file' | 'dir' | 'symlink'>): Promise<void> {
+  const found = new Map<string, 'file' | 'dir' | 'symlink' | 'other'>();
+  async function walk(rel: string): Promise<void> {
+    for (const entry of await readdir(path.join(dir, rel), { withFileTypes: true })) {
+      const child = rel ? `${rel}/${entry.name}` : entry.name;
+      found.set(child, entry.isDirectory() ? 'dir' : entry.isFile() ? 'file' : entry.isSymbolicLink() ? 'symlink' : 'other');
+      if (entry.isDirectory()) await walk(child);
+    }
+  }
+  const disturbed = () =>
+    new StorageFailedError('content volume: a staged version changed while it was written (a concurrent attempt for this source cleared it); retrying');
+  await walk('').catch(() => Promise.reject(disturbed()));
+  if (found.size !== expected.size) throw disturbed();
+  for (const [rel, kind] of expected) if (found.get(rel) !== kind) throw disturbed();
 }
 
 async function readHead(arena: string): Promise<string | undefined> {

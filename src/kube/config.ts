@@ -4,9 +4,7 @@
  */
 import { CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
 
-export const GROUP = 'omnia.altairalabs.ai';
-export const VERSION = 'v1alpha1';
-export const PLURAL = 'arenasources';
+export { API_GROUP as GROUP, PLURAL, VERSION } from '../api/group-version.js';
 export const FINALIZER = 'omnia.altairalabs.ai/arena-source';
 export const RECONCILE_ANNOTATION = 'omnia.altairalabs.ai/reconcile-requested-at';
 /** What Omnia's dashboard sets to ask for a sync now; handled exactly like RECONCILE_ANNOTATION. */

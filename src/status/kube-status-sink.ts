@@ -5,7 +5,7 @@
  */
 import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { hostname } from 'node:os';
-import type { SourceRef } from '../../activities/types.js';
+import type { SourceRef } from '../api/source-ref.js';
 import { API_VERSION, KIND, type ArenaSourceStatus } from '../api/schema.js';
 import { GROUP, PLURAL, VERSION, statusCode, type KubeClients } from '../kube/config.js';
 import type { SourceEvent, StatusSink } from './types.js';

@@ -4,7 +4,7 @@
  */
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { SourceRef } from '../../activities/types.js';
+import type { SourceRef } from '../api/source-ref.js';
 import type { ArenaSourceStatus } from '../api/schema.js';
 import type { SourceEvent, StatusSink } from './types.js';
 

@@ -19,6 +19,15 @@ export interface StoredArtifact {
   size: number;
 }
 
+/** One stored artifact as a listing sees it. */
+export interface ListedArtifact {
+  /** "<ns>/<name>/<hex>.tar.gz" */
+  key: string;
+  size: number;
+  /** When it was (last) published; "newest" in prune and retention. */
+  mtime: Date;
+}
+
 export interface ArtifactStore {
   /** Moves/copies a packed file in under its content digest; idempotent; atomic (temp + rename). */
   put(source: SourceKey, file: string, checksum: string): Promise<StoredArtifact>;
@@ -40,10 +49,10 @@ export interface ArtifactStore {
    */
   prune(source: SourceKey, keep: number, current: string): Promise<string[]>;
   /**
-   * Optional: every artifact of a source with its size and publish time, in
-   * no particular order (retention uses it; see src/store/retention.ts).
+   * Every artifact of a source with its size and publish time, in no
+   * particular order (retention uses it; see src/store/retention.ts).
    */
-  list?(source: SourceKey): Promise<Array<{ key: string; size: number; mtime: Date }>>;
+  list(source: SourceKey): Promise<ListedArtifact[]>;
   /**
    * Optional: a short-lived URL from which the object can be fetched directly
    * (an S3 presigned GET), or null for an invalid key. The artifact server
@@ -99,4 +108,20 @@ export function parseArtifactKey(key: string): { source: SourceKey; checksum: st
   const [, namespace, name, hex] = m as unknown as [string, string, string, string];
   if (!isValidNamespace(namespace) || !isValidName(name)) return null;
   return { source: { namespace, name }, checksum: `sha256:${hex}`, hex };
+}
+
+/** `current` may be a checksum or an artifact key of this source; "" means none. */
+export function currentHexOf(source: SourceKey, current: string): string | null {
+  if (current === '') return null;
+  if (current.startsWith('sha256:')) return checksumHex(current);
+  const parsed = parseArtifactKey(current);
+  if (parsed === null || parsed.source.namespace !== source.namespace || parsed.source.name !== source.name) {
+    throw new InvalidSpecError(`current: "${current}" is not an artifact key or checksum of ${source.namespace}/${source.name}`);
+  }
+  return parsed.hex;
+}
+
+/** Newest first; the key breaks ties (S3 times have 1 s resolution), so every store orders alike. */
+export function sortNewestFirst<T extends { key: string; mtime: Date }>(items: T[]): T[] {
+  return [...items].sort((a, b) => b.mtime.getTime() - a.mtime.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
 }

@@ -14,15 +14,17 @@ import path from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
-import { ArenaSourceError, InvalidSpecError, StorageFailedError } from '../errors.js';
+import { ArenaSourceError, StorageFailedError } from '../errors.js';
 import { fsyncPath } from './fsync.js';
 import {
   type ArtifactStore,
+  type ListedArtifact,
   type SourceKey,
   type StoredArtifact,
   artifactKey,
   assertSourceKey,
   checksumHex,
+  currentHexOf,
   parseArtifactKey,
 } from './artifact-store.js';
 
@@ -145,6 +147,28 @@ export class FilesystemArtifactStore implements ArtifactStore {
     }
   }
 
+  /** Every artifact file of a source with its size and mtime (which put refreshes on a re-publish, and prune sorts by). */
+  async list(source: SourceKey): Promise<ListedArtifact[]> {
+    assertSourceKey(source);
+    const dir = this.sourceDir(source);
+    try {
+      const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') return [] as string[];
+        throw err;
+      });
+      const out: ListedArtifact[] = [];
+      for (const name of names) {
+        if (!ARTIFACT_FILE.test(name)) continue;
+        const st = await stat(path.join(dir, name)).catch(() => null); // removed concurrently
+        if (st === null || !st.isFile()) continue;
+        out.push({ key: `${source.namespace}/${source.name}/${name}`, size: st.size, mtime: st.mtime });
+      }
+      return out;
+    } catch (err) {
+      throw this.storageError(err, `listing artifacts of ${source.namespace}/${source.name}`);
+    }
+  }
+
   async removeSource(source: SourceKey): Promise<void> {
     assertSourceKey(source);
     try {
@@ -158,7 +182,7 @@ export class FilesystemArtifactStore implements ArtifactStore {
 
   async prune(source: SourceKey, keep: number, current: string): Promise<string[]> {
     assertSourceKey(source);
-    const currentHex = this.currentHex(source, current);
+    const currentHex = currentHexOf(source, current);
     const dir = this.sourceDir(source);
     try {
       const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
@@ -202,19 +226,6 @@ export class FilesystemArtifactStore implements ArtifactStore {
     const parsed = parseArtifactKey(key);
     if (parsed === null) return null;
     return path.join(this.sourceDir(parsed.source), `${parsed.hex}.tar.gz`);
-  }
-
-  /** `current` may be a checksum or a key of this source; "" means none. */
-  private currentHex(source: SourceKey, current: string): string | null {
-    if (current === '') return null;
-    if (current.startsWith('sha256:')) return checksumHex(current);
-    const parsed = parseArtifactKey(current);
-    if (parsed === null || parsed.source.namespace !== source.namespace || parsed.source.name !== source.name) {
-      throw new InvalidSpecError(
-        `current: "${current}" is not an artifact key or checksum of ${source.namespace}/${source.name}`,
-      );
-    }
-    return parsed.hex;
   }
 
   private storageError(err: unknown, context: string): Error {

@@ -12,14 +12,8 @@
  * `store.prune(source, max(keep, index of that tail), current)`, and each store
  * keeps a single deletion path (prune), which also cleans up its crashed puts.
  */
-import { readdir, stat } from 'node:fs/promises';
-import path from 'node:path';
-
 import { durationToMillis, parseGoDuration } from '../api/duration.js';
-import { StorageFailedError } from '../errors.js';
-import { type ArtifactStore, type SourceKey, assertSourceKey } from './artifact-store.js';
-import { FilesystemArtifactStore } from './fs-store.js';
-import { currentHexOf, sortNewestFirst } from './s3-store.js';
+import { type ArtifactStore, type ListedArtifact, type SourceKey, assertSourceKey, currentHexOf, sortNewestFirst } from './artifact-store.js';
 
 export interface RetentionPolicy {
   /** Newest artifacts kept per source whatever their age (the current one is kept in addition). Default 2. */
@@ -39,12 +33,6 @@ export interface RetentionResult {
   nextDueAt?: string;
 }
 
-export interface ArtifactEntry {
-  key: string;
-  size: number;
-  mtime: Date;
-}
-
 /**
  * Applies the policy to one source. `current` is the checksum ("sha256:…") or
  * key of the artifact in status, or "" for none; it is never deleted.
@@ -61,11 +49,11 @@ export async function applyRetention(
   const ttlMs = Math.max(0, policy.ttlMs ?? DEFAULT_RETENTION.ttlMs);
   const currentHex = currentHexOf(source, current);
 
-  const artifacts = sortNewestFirst(await listArtifacts(store, source));
+  const artifacts = sortNewestFirst(await store.list(source));
   // The first index whose predecessor (its successor in time) was published ≥ ttl ago.
   let expiredFrom = artifacts.length;
   for (let i = 1; i < artifacts.length; i++) {
-    if (now.getTime() - (artifacts[i - 1] as ArtifactEntry).mtime.getTime() >= ttlMs) {
+    if (now.getTime() - (artifacts[i - 1] as ListedArtifact).mtime.getTime() >= ttlMs) {
       expiredFrom = i;
       break;
     }
@@ -75,45 +63,15 @@ export async function applyRetention(
   let nextDue: number | undefined;
   // The newest one (index 0) is superseded by nothing: kept, but not waiting for a TTL.
   for (let i = Math.max(keep, 1); i < keepCount && i < artifacts.length; i++) {
-    const a = artifacts[i] as ArtifactEntry;
+    const a = artifacts[i] as ListedArtifact;
     if (hexOfKey(a.key) === currentHex) continue;
     deferred.push(a.key);
-    const due = (artifacts[i - 1] as ArtifactEntry).mtime.getTime() + ttlMs;
+    const due = (artifacts[i - 1] as ListedArtifact).mtime.getTime() + ttlMs;
     nextDue = nextDue === undefined ? due : Math.min(nextDue, due);
   }
 
   const deleted = keepCount >= artifacts.length ? [] : await store.prune(source, keepCount, current);
   return { deleted, deferred, ...(nextDue !== undefined ? { nextDueAt: new Date(nextDue).toISOString() } : {}) };
-}
-
-/** A source's artifacts with size and publish time, from `store.list`, or from the directory of a filesystem store. */
-export async function listArtifacts(store: ArtifactStore, source: SourceKey): Promise<ArtifactEntry[]> {
-  assertSourceKey(source);
-  if (typeof store.list === 'function') return store.list(source);
-  if (store instanceof FilesystemArtifactStore) return listFilesystem(store.root, source);
-  throw new StorageFailedError('this artifact store cannot list artifacts, so retention cannot run on it');
-}
-
-const ARTIFACT_FILE = /^([0-9a-f]{64})\.tar\.gz$/;
-
-/**
- * The filesystem store's listing (its prune sorts by the same mtime, which its
- * put refreshes on an idempotent re-publish). Belongs in fs-store.ts as `list`.
- */
-async function listFilesystem(root: string, source: SourceKey): Promise<ArtifactEntry[]> {
-  const dir = path.join(root, source.namespace, source.name);
-  const names = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return [] as string[];
-    throw new StorageFailedError(`listing artifacts of ${source.namespace}/${source.name}: ${err.message}`, { cause: err });
-  });
-  const out: ArtifactEntry[] = [];
-  for (const name of names) {
-    if (!ARTIFACT_FILE.test(name)) continue;
-    const st = await stat(path.join(dir, name)).catch(() => null); // removed concurrently
-    if (st === null || !st.isFile()) continue;
-    out.push({ key: `${source.namespace}/${source.name}/${name}`, size: st.size, mtime: st.mtime });
-  }
-  return out;
 }
 
 function hexOfKey(key: string): string | undefined {

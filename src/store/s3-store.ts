@@ -47,12 +47,15 @@ import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { ArenaSourceError, InvalidSpecError, StorageFailedError } from '../errors.js';
 import {
   type ArtifactStore,
+  type ListedArtifact,
   type SourceKey,
   type StoredArtifact,
   artifactKey,
   assertSourceKey,
   checksumHex,
+  currentHexOf,
   parseArtifactKey,
+  sortNewestFirst,
 } from './artifact-store.js';
 
 export interface S3StoreOptions {
@@ -83,13 +86,6 @@ export interface S3StoreOptions {
   deepVerify?: boolean;
   /** Multipart uploads of a source older than this are aborted by prune (a put that crashed). Default 1 h. */
   staleUploadMs?: number;
-}
-
-export interface ListedArtifact {
-  /** "<ns>/<name>/<hex>.tar.gz" (without the store's prefix) */
-  key: string;
-  size: number;
-  mtime: Date;
 }
 
 const MiB = 1024 * 1024;
@@ -505,22 +501,6 @@ function sameContent(head: Head, hex: string): boolean | null {
   return null;
 }
 
-/** Newest first; the key breaks ties (S3 times have 1 s resolution), as in the filesystem store. */
-export function sortNewestFirst<T extends { key: string; mtime: Date }>(items: T[]): T[] {
-  return [...items].sort((a, b) => b.mtime.getTime() - a.mtime.getTime() || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-}
-
-/** `current` may be a checksum or an artifact key of this source; "" means none. */
-export function currentHexOf(source: SourceKey, current: string): string | null {
-  if (current === '') return null;
-  if (current.startsWith('sha256:')) return checksumHex(current);
-  const parsed = parseArtifactKey(current);
-  if (parsed === null || parsed.source.namespace !== source.namespace || parsed.source.name !== source.name) {
-    throw new InvalidSpecError(`current: "${current}" is not an artifact key or checksum of ${source.namespace}/${source.name}`);
-  }
-  return parsed.hex;
-}
-
 function normalisePrefix(prefix: string | undefined): string {
   const p = (prefix ?? '').replace(/^\/+|\/+$/g, '');
   if (p === '') return '';
@@ -546,52 +526,4 @@ function statusOf(err: unknown): number | undefined {
 function isNotFound(err: unknown): boolean {
   const name = errorName(err);
   return name === 'NoSuchKey' || name === 'NotFound' || name === 'NoSuchUpload' || statusOf(err) === 404;
-}
-
-// -----------------------------------------------------------------------------
-// Configuration from CLI flags and the environment (worker and serve commands).
-
-export interface StoreFlags {
-  /** "fs" (default) or "s3". */
-  store?: string;
-  s3Bucket?: string;
-  s3Prefix?: string;
-  s3Region?: string;
-  s3Endpoint?: string;
-  s3ForcePathStyle?: boolean;
-  redirectPresigned?: boolean;
-}
-
-const TRUE = /^(1|true|yes|on)$/i;
-
-/**
- * The S3 options the flags (else ARENA_SOURCE_STORE / ARENA_SOURCE_S3_*) ask
- * for, or null for the filesystem store. Throws InvalidSpecError on a bad mix.
- */
-export function s3OptionsFromFlags(flags: StoreFlags, env: NodeJS.ProcessEnv = process.env): S3StoreOptions | null {
-  const get = (name: string) => (env[name] === undefined || env[name] === '' ? undefined : env[name]);
-  const kind = flags.store ?? get('ARENA_SOURCE_STORE') ?? 'fs';
-  if (kind !== 'fs' && kind !== 's3') throw new InvalidSpecError(`--store must be "fs" or "s3", not "${kind}"`);
-  if (kind === 'fs') return null;
-  const bucket = flags.s3Bucket ?? get('ARENA_SOURCE_S3_BUCKET');
-  if (!bucket) throw new InvalidSpecError('--store s3 needs --s3-bucket (or ARENA_SOURCE_S3_BUCKET)');
-  const prefix = flags.s3Prefix ?? get('ARENA_SOURCE_S3_PREFIX');
-  const region = flags.s3Region ?? get('ARENA_SOURCE_S3_REGION');
-  const endpoint = flags.s3Endpoint ?? get('ARENA_SOURCE_S3_ENDPOINT');
-  const pathStyleEnv = get('ARENA_SOURCE_S3_FORCE_PATH_STYLE');
-  const forcePathStyle = flags.s3ForcePathStyle ?? (pathStyleEnv !== undefined ? TRUE.test(pathStyleEnv) : undefined);
-  return {
-    bucket,
-    ...(prefix !== undefined ? { prefix } : {}),
-    ...(region !== undefined ? { region } : {}),
-    ...(endpoint !== undefined ? { endpoint } : {}),
-    ...(forcePathStyle !== undefined ? { forcePathStyle } : {}),
-  };
-}
-
-/** Whether the artifact server should redirect GETs to presigned URLs (--redirect-presigned / ARENA_SOURCE_S3_REDIRECT_PRESIGNED). */
-export function redirectPresignedFromFlags(flags: StoreFlags, env: NodeJS.ProcessEnv = process.env): boolean {
-  if (flags.redirectPresigned !== undefined) return flags.redirectPresigned;
-  const v = env.ARENA_SOURCE_S3_REDIRECT_PRESIGNED;
-  return v !== undefined && TRUE.test(v);
 }

@@ -11,9 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { commitFiles } from '../../src/devgit/repo.js';
+import { commitFiles } from '../../src/dev/demo-git/repo.js';
 import { waitFor } from '../helpers/wait.js';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 const BIN = resolve('bin/arena-source.js');
 const run = promisify(execFile);

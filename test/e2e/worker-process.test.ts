@@ -12,11 +12,11 @@ import { after, before, describe, it } from 'node:test';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { parseArenaSource } from '../../src/api/validate.js';
 import { applySource, connectClient, getSource } from '../../src/client.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { seedRepo } from '../../src/devgit/repo.js';
+import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
+import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from '../helpers/free-port.js';
 
 const BIN = resolve('bin/arena-source.js');
 

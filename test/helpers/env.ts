@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { API_VERSION, KIND, type ArenaSource, type ArenaSourceSpec } from '../../src/api/schema.js';
 import { parseArenaSource } from '../../src/api/validate.js';
 import { applySource, getCounters, getSource, refOf } from '../../src/client.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
+import { FaultyGitHttpServer } from './faulty-git-server.js';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../src/local/stack.js';
 import type { WorkflowTuning } from '../../workflows/definitions.js';
 import { temporalAddress, uniqueTaskQueue } from './temporal.js';
@@ -18,7 +18,7 @@ import { waitFor } from './wait.js';
 
 export interface TestEnv {
   stack: LocalStack;
-  git: GitHttpServer;
+  git: FaultyGitHttpServer;
   gitRoot: string;
   dataDir: string;
   taskQueue: string;
@@ -48,7 +48,7 @@ export async function startTestEnv(
   const taskQueue = uniqueTaskQueue(label);
   // A namespace per environment keeps workflow ids apart across test files sharing one server.
   const namespace = `t-${taskQueue.replace(/[^a-z0-9]/g, '').slice(-20)}`;
-  const git = await GitHttpServer.start({ root: gitRoot, ...(opts.gitAuth ? { basicAuth: opts.gitAuth } : {}) });
+  const git = await FaultyGitHttpServer.start({ root: gitRoot, ...(opts.gitAuth ? { basicAuth: opts.gitAuth } : {}) });
   const stack = await startLocalStack({
     dataDir,
     temporalAddress: temporalAddress(),

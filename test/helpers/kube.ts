@@ -27,7 +27,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, constants, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from './free-port.js';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 

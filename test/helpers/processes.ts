@@ -1,7 +1,7 @@
 /** Child processes the fault tests start, stop and kill: `arena-source` commands. */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from './free-port.js';
 export { freePort };
 
 export const BIN = resolve('bin/arena-source.js');

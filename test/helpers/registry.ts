@@ -21,7 +21,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { withOras, type OrasTarget, type RegistryAuth } from '../../src/oci/oras.js';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from './free-port.js';
 export { freePort };
 
 const run = promisify(execFile);

@@ -13,7 +13,7 @@ import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { S3ArtifactStore, type S3StoreOptions } from '../../src/store/s3-store.js';
-import { freePort } from '../../src/devgit/free-port.js';
+import { freePort } from './free-port.js';
 
 // The SDK warns once per process that it will need Node 22 from 2027; tests run on 20 too.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -5,9 +5,9 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SshGitServer } from '../../src/devgit/ssh-server.js';
+import type { SshGitServer } from './ssh-server.js';
 import type { LocalResourceStore } from '../../src/resources/local-store.js';
-import { GIT_AUTH_DIR_PREFIX } from '../../src/sources/git-auth.js';
+import { GIT_AUTH_DIR_PREFIX } from '../../src/sources/git/auth.js';
 
 export type SecretData = Record<string, string>;
 

@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import type { ArenaSource } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
 import { deleteSource } from '../../src/client.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { pushBundle } from '../../src/oci/push.js';
 import { ARENA_PROJECT_FIXTURE, readArenaProject } from '../helpers/arena-project.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { ArenaSourceController } from '../../src/controller/controller.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { loadKubeClients } from '../../src/kube/config.js';
 import { KubeResourceReader } from '../../src/resources/kube-reader.js';
 import { KubeStatusSink } from '../../src/status/kube-status-sink.js';

@@ -14,8 +14,9 @@ import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
 import { parseArenaSource } from '../../src/api/validate.js';
 import { applySource, connectClient, getCounters, getSource } from '../../src/client.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
+import { FaultyGitHttpServer } from '../helpers/faulty-git-server.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startLocalStack } from '../../src/local/stack.js';
 import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
@@ -28,11 +29,11 @@ const source = (namespace: string, name: string, spec: Record<string, unknown>) 
   parseArenaSource({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec });
 
 /** For the tests of one describe block: a git server over a temporary directory, seeded with `repo`. */
-function gitServerFixture(prefix: string, repo: string, files: () => Record<string, string | Buffer>): { dir: string; git: GitHttpServer } {
-  const fx = {} as { dir: string; git: GitHttpServer };
+function gitServerFixture(prefix: string, repo: string, files: () => Record<string, string | Buffer>): { dir: string; git: FaultyGitHttpServer } {
+  const fx = {} as { dir: string; git: FaultyGitHttpServer };
   before(async () => {
     fx.dir = await mkdtemp(join(tmpdir(), prefix));
-    fx.git = await GitHttpServer.start({ root: join(fx.dir, 'git') });
+    fx.git = await FaultyGitHttpServer.start({ root: join(fx.dir, 'git') });
     await seedRepo(join(fx.dir, 'git'), repo, files());
   });
   after(async () => {
@@ -180,9 +181,10 @@ describe('a worker killed while it writes a version to the content volume', () =
     const workflowId = `arena-source/${ns}/victim`;
     try {
       await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
-      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('many') } }), {
-        heartbeatTimeoutMs: 2_000,
-        pinnedScheduleToStartMs: 2_000,
+      // Heartbeats every 2 s: a 6 s timeout notices the kill quickly without tripping on a loaded machine.
+      await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '120s', git: { url: git.repoUrl('many') } }), {
+        heartbeatTimeoutMs: 6_000,
+        pinnedScheduleToStartMs: 3_000,
       });
       // Killed once the version is being written into staging, before it can be renamed into view.
       const staging = join(arena, 'staging');

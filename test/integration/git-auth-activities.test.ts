@@ -16,9 +16,9 @@ import { sourceActivities } from '../../activities/source.js';
 import type { ActivityDeps } from '../../activities/deps.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
 import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { seedRepo } from '../../src/devgit/repo.js';
-import { SshGitServer, generateSshKeyPair } from '../../src/devgit/ssh-server.js';
+import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
+import { SshGitServer, generateSshKeyPair } from '../helpers/ssh-server.js';
 import { AuthenticationFailedError, InvalidSpecError, SecretNotFoundError } from '../../src/errors.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
 import { LocalStatusStore } from '../../src/status/local-status-store.js';
@@ -52,10 +52,12 @@ describe('git activities with credentials', () => {
   async function both(spec: ArenaSourceSpec, name: string): Promise<{ revision: string; bundle: string }> {
     const a = activities();
     try {
-      const { revision } = await inActivity(() => a.resolveRevision({ source: source(name), spec }));
+      const { revision, id } = await inActivity(() => a.resolveRevision({ source: source(name), spec }));
       assert.deepEqual(await authTempDirs(deps.workRoot), [], 'after resolveRevision');
-      const fetched = await inActivity(() => a.fetchSource({ source: source(name), spec, revision }));
+      assert.equal(revision, `main@sha1:${id}`, 'the id is the commit the revision names');
+      const fetched = await inActivity(() => a.fetchSource({ source: source(name), spec, revision, ...(id ? { id } : {}) }));
       assert.equal(fetched.revision, revision);
+      assert.equal(fetched.id, id);
       return { revision, bundle: await readFile(join(fetched.bundleDir, 'pack.json'), 'utf8') };
     } finally {
       assert.deepEqual(await authTempDirs(deps.workRoot), [], 'no key material left behind');
@@ -169,6 +171,22 @@ describe('git activities with credentials', () => {
     for (const err of await fails(gitSpec(ssh.url('private')), 's5')) {
       assert.ok(err instanceof InvalidSpecError, String(err));
       assert.match(err.message, /secretRef: required for ssh:\/\/ URLs/);
+    }
+  });
+
+  it('fetchSource gets the commit resolveRevision saw (its id, or without one its revision) though the branch moved since', async () => {
+    const gitRoot = join(dir, 'git');
+    await seedRepo(gitRoot, 'moving', { 'pack.json': '{"v":1}' });
+    const spec = gitSpec(http.repoUrl('moving'), 'https-good');
+    const a = activities();
+    const seen = await inActivity(() => a.resolveRevision({ source: source('m'), spec }));
+    const moved = await commitFiles(bareRepoPath(gitRoot, 'moving'), { 'pack.json': '{"v":2}' }, { branch: 'main', message: 'v2' });
+    assert.notEqual(moved, seen.id);
+    for (const input of [{ revision: seen.revision, id: seen.id! }, { revision: seen.revision }]) {
+      const fetched = await inActivity(() => a.fetchSource({ source: source('m'), spec, ...input }));
+      assert.equal(fetched.revision, seen.revision);
+      assert.equal(fetched.id, seen.id);
+      assert.equal(await readFile(join(fetched.bundleDir, 'pack.json'), 'utf8'), '{"v":1}');
     }
   });
 });

@@ -11,8 +11,8 @@ import { after, before, describe, it } from 'node:test';
 import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
 import { reconcileSource, sourceHandle } from '../../src/client.js';
-import { seedRepo } from '../../src/devgit/repo.js';
-import { SshGitServer, generateSshKeyPair } from '../../src/devgit/ssh-server.js';
+import { seedRepo } from '../../src/dev/demo-git/repo.js';
+import { SshGitServer, generateSshKeyPair } from '../helpers/ssh-server.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { assertNoSecrets, authTempDirs, filesText, putSecret, secretNeedles, sshSecretData, textOf, type SecretData } from '../helpers/ssh.js';
 

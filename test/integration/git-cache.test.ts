@@ -1,6 +1,6 @@
 /**
- * The worker's git cache (src/sources/git-cache.ts) and the partial, sparse
- * fetch (src/sources/git.ts) against a real git smart-HTTP server: what they
+ * The worker's git cache (src/sources/git/cache.ts) and the partial, sparse
+ * fetch (src/sources/git/fetch.ts) against a real git smart-HTTP server: what they
  * write is exactly what a full checkout has under the path; sources on one
  * repository share fetches; credentials are never shared; concurrent checkouts
  * are safe; the cache stays bounded. Fetches are counted by the server.
@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { packDirectory } from '../../src/bundle/pack.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/devgit/repo.js';
+import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
+import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { AuthenticationFailedError } from '../../src/errors.js';
-import { GitCache, gitCacheFor } from '../../src/sources/git-cache.js';
-import { prepareGitAuth } from '../../src/sources/git-auth.js';
-import { bundleDirOf, fetchGitRef, fetchTargetOf, type GitOptions } from '../../src/sources/git.js';
+import { GitCache, gitCacheFor } from '../../src/sources/git/cache.js';
+import { prepareGitAuth } from '../../src/sources/git/auth.js';
+import { bundleDirOf, fetchGitRef, fetchTargetOf, type GitOptions } from '../../src/sources/git/index.js';
 import type { GitSource } from '../../src/api/schema.js';
 
 const FILES = {
@@ -88,17 +88,17 @@ describe('git cache and partial fetch', () => {
   it('the cache: one fetch per commit for every source of the repository, the same bytes as without it', async () => {
     const cache = new GitCache({ root: join(dir, 'cache-a') });
     server.resetStats();
-    const revision = `main@sha1:${sha}`;
+    const commit = sha;
     const target = fetchTargetOf(spec('prompts/support'))!;
-    const first = await cache.checkout({ git: spec('prompts/support'), target, revision, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    const first = await cache.checkout({ git: spec('prompts/support'), target, commit, credentials: '', dir: out(), path: 'prompts/support', options: opts });
     assert.equal(first.fetched, true);
     const fetchesAfterFirst = server.stats('repo').fetches;
     assert.equal(fetchesAfterFirst, 2, 'the commit and its trees, then the blobs of the path');
-    const second = await cache.checkout({ git: spec('prompts/support'), target, revision, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    const second = await cache.checkout({ git: spec('prompts/support'), target, commit, credentials: '', dir: out(), path: 'prompts/support', options: opts });
     assert.equal(second.fetched, false);
     assert.equal(second.blobsFetched, 0);
     assert.equal(server.stats('repo').fetches, fetchesAfterFirst, 'same commit and path: no request at all');
-    const other = await cache.checkout({ git: spec('prompts/sales'), target, revision, credentials: '', dir: out(), path: 'prompts/sales', options: opts });
+    const other = await cache.checkout({ git: spec('prompts/sales'), target, commit, credentials: '', dir: out(), path: 'prompts/sales', options: opts });
     assert.equal(other.fetched, false);
     assert.equal(server.stats('repo').fetches, fetchesAfterFirst + 1, 'another path: only its blobs');
     assert.equal(await checksum(bundleDirOf(second.dir, 'prompts/support')), await checksum(bundleDirOf(first.dir, 'prompts/support')));
@@ -109,7 +109,7 @@ describe('git cache and partial fetch', () => {
     // A new commit: one incremental fetch brings it with its changed blobs.
     const next = await commitFiles(bareRepoPath(join(dir, 'git'), 'repo'), { 'prompts/support/pack.json': '{"id":"support","v":2}' }, { branch: 'main', message: 'v2' });
     server.resetStats();
-    const moved = await cache.checkout({ git: spec('prompts/support'), target, revision: `main@sha1:${next}`, credentials: '', dir: out(), path: 'prompts/support', options: opts });
+    const moved = await cache.checkout({ git: spec('prompts/support'), target, commit: next, credentials: '', dir: out(), path: 'prompts/support', options: opts });
     assert.equal(moved.revision, `main@sha1:${next}`);
     assert.equal(server.stats('repo').fetches, 1);
     assert.equal(await readFile(join(bundleDirOf(moved.dir, 'prompts/support'), 'pack.json'), 'utf8'), '{"id":"support","v":2}');
@@ -122,7 +122,7 @@ describe('git cache and partial fetch', () => {
     const target = fetchTargetOf(spec('prompts/support'))!;
     server.resetStats();
     const cached = await new GitCache({ root: join(dir, 'cache-by-id') }).checkout({
-      git: spec('prompts/support'), target, revision: `main@sha1:${seen}`, credentials: '', dir: out(), path: 'prompts/support', options: opts,
+      git: spec('prompts/support'), target, commit: seen, credentials: '', dir: out(), path: 'prompts/support', options: opts,
     });
     const plain = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support', commit: seen });
     for (const c of [cached, plain]) {
@@ -140,7 +140,7 @@ describe('git cache and partial fetch', () => {
     try {
       const v0 = (path: string): GitSource => ({ url: old.repoUrl('repo'), ref: { branch: 'main' }, path });
       const target = fetchTargetOf(v0('prompts/support'))!;
-      const input = { git: v0('prompts/support'), target, revision: `main@sha1:${sha}`, credentials: '', path: 'prompts/support', options: opts };
+      const input = { git: v0('prompts/support'), target, commit: sha, credentials: '', path: 'prompts/support', options: opts };
       const cache = new GitCache({ root: join(dir, 'cache-v0') });
       const first = await cache.checkout({ ...input, dir: out() });
       const plain = await fetchGitRef(v0('prompts/support'), target, out(), opts, { path: 'prompts/support', commit: sha });
@@ -154,7 +154,7 @@ describe('git cache and partial fetch', () => {
       const pinnedSpec: GitSource = { url: old.repoUrl('repo'), ref: { commit: parent }, path: 'prompts/support' };
       const pinnedTarget = fetchTargetOf(pinnedSpec)!;
       const pinnedReference = await fetchGitRef({ ...pinnedSpec, url }, pinnedTarget, out(), opts, { path: 'prompts/support', partial: false });
-      const pinnedCached = await new GitCache({ root: join(dir, 'cache-v0-pinned') }).checkout({ ...input, git: pinnedSpec, target: pinnedTarget, revision: `sha1:${parent}`, dir: out() });
+      const pinnedCached = await new GitCache({ root: join(dir, 'cache-v0-pinned') }).checkout({ ...input, git: pinnedSpec, target: pinnedTarget, commit: parent, dir: out() });
       const pinnedPlain = await fetchGitRef(pinnedSpec, pinnedTarget, out(), opts, { path: 'prompts/support' });
       for (const c of [pinnedCached, pinnedPlain]) {
         assert.equal(c.sha, parent);
@@ -173,7 +173,7 @@ describe('git cache and partial fetch', () => {
     const target = fetchTargetOf(spec('prompts/support'))!;
     const results = await Promise.all(
       Array.from({ length: 8 }, () =>
-        cache.checkout({ git: spec('prompts/support'), target, revision: `main@sha1:${sha}`, credentials: '', dir: out(), path: 'prompts/support', options: opts }),
+        cache.checkout({ git: spec('prompts/support'), target, commit: sha, credentials: '', dir: out(), path: 'prompts/support', options: opts }),
       ),
     );
     assert.equal(results.filter((r) => r.fetched).length, 1);
@@ -243,15 +243,15 @@ describe('git cache and credentials', () => {
     const envOf = async (s: ReturnType<typeof secret> | undefined) => (await prepareGitAuth(source, s)).env;
     const cache = new GitCache({ root: join(dir, 'cache') });
     const target = fetchTargetOf(source)!;
-    const revision = `main@sha1:${sha}`;
-    const good = await cache.checkout({ git: source, target, revision, credentials: 'ns/right', dir: join(dir, 'o1'), path: 'pack', options: { timeoutMs: 20_000, env: await envOf(secret('right')) } });
+    const commit = sha;
+    const good = await cache.checkout({ git: source, target, commit, credentials: 'ns/right', dir: join(dir, 'o1'), path: 'pack', options: { timeoutMs: 20_000, env: await envOf(secret('right')) } });
     assert.equal(await readFile(join(good.dir, 'pack/pack.json'), 'utf8'), '{"id":"private"}');
     for (const [credentials, env] of [
       ['ns/wrong', await envOf(secret('wrong'))],
       ['', await envOf(undefined)],
     ] as const) {
       await assert.rejects(
-        cache.checkout({ git: source, target, revision, credentials, dir: join(dir, `o-${credentials || 'none'}`), path: 'pack', options: { timeoutMs: 20_000, env } }),
+        cache.checkout({ git: source, target, commit, credentials, dir: join(dir, `o-${credentials || 'none'}`), path: 'pack', options: { timeoutMs: 20_000, env } }),
         (err: unknown) => err instanceof AuthenticationFailedError,
       );
     }

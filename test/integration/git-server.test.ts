@@ -10,8 +10,9 @@ import * as path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 
-import { GitHttpServer, v2Command } from '../../src/devgit/git-http-server.js';
-import { bareRepoPath, commitFiles, createBareRepo, git, resolveRemoteRef, seedRepo } from '../../src/devgit/repo.js';
+import { GitHttpServer, v2Command } from '../../src/dev/demo-git/git-http-server.js';
+import { FaultyGitHttpServer } from '../helpers/faulty-git-server.js';
+import { bareRepoPath, commitFiles, createBareRepo, git, resolveRemoteRef, seedRepo } from '../../src/dev/demo-git/repo.js';
 
 let tmp: string;
 let root: string;
@@ -60,8 +61,8 @@ function pkt(line: string): string {
   return (line.length + 4).toString(16).padStart(4, '0') + line;
 }
 
-describe('GitHttpServer', () => {
-  let server: GitHttpServer;
+describe('GitHttpServer (as FaultyGitHttpServer: no fault unless set)', () => {
+  let server: FaultyGitHttpServer;
   let firstSha: string;
 
   before(async () => {
@@ -69,7 +70,7 @@ describe('GitHttpServer', () => {
       'README.md': '# demo\n',
       'prompts/hello.yaml': 'name: hello\n',
     }, { tag: 'v1.0.0' });
-    server = await GitHttpServer.start({ root });
+    server = await FaultyGitHttpServer.start({ root });
   });
 
   after(async () => {

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { listArchive } from '../../src/bundle/pack.js';
-import { seedRepo } from '../../src/devgit/repo.js';
+import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { findCondition } from '../../src/api/status.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { writeFile } from 'node:fs/promises';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { findCondition } from '../../src/api/status.js';
-import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';

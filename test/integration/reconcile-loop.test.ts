@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findCondition } from '../../src/api/status.js';
 import { reconcileSource, resumeSource, sourceHandle, suspendSource } from '../../src/client.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -19,7 +19,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { applySource, reconcileSource, resumeSource, sourceHandle, suspendSource } from '../../src/client.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { workflowBundle } from '../../src/worker.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -13,7 +13,7 @@ import { retentionActivities } from '../../activities/retention.js';
 import type { ArenaSource } from '../../src/api/schema.js';
 import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { deleteSource, reconcileSource } from '../../src/client.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import type { SourceKey, StoredArtifact } from '../../src/store/artifact-store.js';
 import { S3ArtifactStore } from '../../src/store/s3-store.js';
 import { connectWorker, startWorker, type RunningWorker } from '../../src/worker.js';

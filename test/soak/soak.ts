@@ -15,8 +15,8 @@ import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { parseArenaSource } from '../../src/api/validate.js';
 import { applySource, connectClient, getSource, sourceHandle } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
-import { GitHttpServer } from '../../src/devgit/git-http-server.js';
-import { bareRepoPath, commitFiles, seedRepo } from '../../src/devgit/repo.js';
+import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
+import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort, startCli } from '../helpers/processes.js';
 

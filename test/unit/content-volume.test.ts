@@ -13,7 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { packDirectory } from '../../src/bundle/pack.js';
 import { ContentVolume } from '../../src/content/content-volume.js';
 import type { ContentLocation } from '../../src/content/layout.js';
-import { InvalidTargetPathError } from '../../src/errors.js';
+import { InvalidTargetPathError, StorageFailedError } from '../../src/errors.js';
 
 const LIMITS = { maxFiles: 10_000, maxBytes: 100 * 1024 * 1024 };
 const loc: ContentLocation = { workspace: 'ws', namespace: 'ns', targetPath: 'arena/src' };
@@ -124,6 +124,28 @@ describe('ContentVolume', () => {
     const later = await publish(volume, await archive('later'));
     assert.deepEqual(await readdir(join(arena, 'staging')).catch(() => []), []);
     assert.notEqual(later.version, staged.version);
+  });
+
+  it('two attempts for one source (a heartbeat timed out, the first still runs): nothing partial is ever published', async () => {
+    const volume = new ContentVolume(join(dir, 'volume-race'));
+    const a = await archive('race-a', 200);
+    const arena = join(volume.root, 'ws/ns/arena/src/.arena');
+    const first = await volume.stage(loc, a.path, a.checksum, LIMITS);
+    const second = await volume.stage(loc, a.path, a.checksum, LIMITS); // clears the first one's staging
+    await assert.rejects(volume.commit(first), /a staged version changed while it was written/);
+    assert.deepEqual(await readdir(join(arena, 'versions')), []);
+    const published = await volume.commit(second);
+    const files = await readdir(join(arena, 'versions', published.version, 'prompts'));
+    assert.equal(files.length, 200, 'the published version is whole');
+  });
+
+  it('a staged tree that lost a file is refused, not published', async () => {
+    const volume = new ContentVolume(join(dir, 'volume-tampered'));
+    const a = await archive('tampered', 20);
+    const staged = await volume.stage(loc, a.path, a.checksum, LIMITS);
+    await rm(join(staged.stagingDir!, 'prompts', 'p3.yaml'));
+    await assert.rejects(volume.commit(staged), StorageFailedError);
+    assert.deepEqual(await readdir(join(volume.root, 'ws/ns/arena/src/.arena/versions')), []);
   });
 
   it('retention keeps the newest `keep`, HEAD, and versions replaced less than the TTL ago', async () => {

@@ -234,6 +234,29 @@ describe('FilesystemArtifactStore', () => {
     assert.equal(existsSync(root), true);
   });
 
+  it('list gives the artifacts of one source with size and mtime, not temp files or other sources', async () => {
+    const { store, root } = await newStore();
+    assert.deepEqual(await store.list(src), [], 'a source never published has none');
+    const a = await makeFile('a');
+    const b = await makeFile('bb');
+    const stored = [await store.put(src, a.file, a.checksum), await store.put(src, b.file, b.checksum)];
+    const other = await makeFile('c');
+    await store.put({ namespace: 'team-a', name: 'other' }, other.file, other.checksum);
+    const dir = path.join(root, 'team-a', 'support-bot');
+    await writeFile(path.join(dir, `.${'0'.repeat(64)}.x.tmp`), 'partial');
+    await mkdir(path.join(dir, `${'1'.repeat(64)}.tar.gz`)); // not a file
+    const t = new Date('2026-01-02T03:04:05Z');
+    await utimes(path.join(root, stored[0]!.key), t, t);
+
+    const listed = (await store.list(src)).sort((x, y) => x.size - y.size);
+    assert.deepEqual(
+      listed.map((l) => ({ key: l.key, size: l.size })),
+      stored.map((s) => ({ key: s.key, size: s.size })),
+    );
+    assert.equal(listed[0]!.mtime.getTime(), t.getTime());
+    await assert.rejects(store.list({ namespace: 'Bad', name: 'x' }), InvalidSpecError);
+  });
+
   it('prune keeps the newest N and always the current artifact', async () => {
     const { store } = await newStore();
     const stored = [];

@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AuthenticationFailedError, InvalidSpecError, SecretNotFoundError } from '../../src/errors.js';
 import type { SecretObject } from '../../src/resources/types.js';
-import { GIT_AUTH_DIR_PREFIX, prepareGitAuth } from '../../src/sources/git-auth.js';
-import { classifyGitError } from '../../src/sources/git.js';
+import { GIT_AUTH_DIR_PREFIX, prepareGitAuth } from '../../src/sources/git/auth.js';
+import { classifyGitError } from '../../src/sources/git/errors.js';
 
 const secret = (data: Record<string, string>): SecretObject => ({
   namespace: 'team',

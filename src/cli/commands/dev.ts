@@ -8,12 +8,12 @@ import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { ArenaSource } from '../../api/schema.js';
 import { getSource } from '../../client.js';
-import { startDemoGit } from '../../dev/demo-git.js';
+import { startDemoGit } from '../../dev/demo-git/start.js';
 import { startTemporalDevServer, type TemporalDevServer } from '../../dev/temporal-server.js';
 import { applyManifests } from '../../local/apply.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { loadManifests } from '../../manifests/load.js';
-import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
+import { DEFAULTS, globalOptions, type GlobalOptions } from '../config.js';
 import { formatSources } from '../format.js';
 import { UsageError } from '../usage-error.js';
 
@@ -41,7 +41,7 @@ export async function devCommand(flags: DevFlags): Promise<void> {
     while (cleanups.length > 0) await cleanups.pop()!().catch((err) => console.error(String(err)));
   };
   try {
-    const useExisting = flags.temporalAddress ?? env('TEMPORAL_ADDRESS');
+    const useExisting = flags.temporalAddress;
     let temporal: TemporalDevServer | undefined;
     if (!useExisting) {
       console.log('starting the Temporal dev server…');

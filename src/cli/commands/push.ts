@@ -19,7 +19,7 @@ export async function pushCommand(dir: string, url: string, flags: PushFlags): P
   if (!url.startsWith('oci://')) throw new UsageError(`push needs an oci:// URL (got ${url})`);
   // Passwords come from stdin or the environment, never from argv (visible in ps).
   const password = flags.passwordStdin ? (await readStdin()).replace(/\r?\n$/, '') : env('ARENA_SOURCE_OCI_PASSWORD');
-  const username = flags.username ?? env('ARENA_SOURCE_OCI_USERNAME');
+  const username = flags.username;
   if (password && !username) throw new UsageError('a password needs --username (or ARENA_SOURCE_OCI_USERNAME)');
   const result = await pushBundle(dir, url, {
     ...(username ? { username } : {}),

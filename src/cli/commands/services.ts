@@ -6,7 +6,8 @@ import { startArtifactServer } from '../../server/artifact-server.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
 import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
-import { S3ArtifactStore, redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../../store/s3-store.js';
+import { S3ArtifactStore } from '../../store/s3-store.js';
+import { redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../store-options.js';
 import { connectWorker, installRuntime, startWorker, type RunningWorker } from '../../worker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
@@ -47,29 +48,29 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
  * version waits out the same TTL as a replaced artifact.
  */
 export function contentVolume(flags: Pick<WorkerFlags, 'contentRoot' | 'contentKeep' | 'retentionTtl'>): ContentVolume | undefined {
-  const root = flags.contentRoot ?? env('ARENA_SOURCE_CONTENT_ROOT');
+  const root = flags.contentRoot;
   if (!root) return undefined;
-  const keep = flags.contentKeep ?? (env('ARENA_SOURCE_CONTENT_KEEP') ? Number(env('ARENA_SOURCE_CONTENT_KEEP')) : undefined);
+  const keep = flags.contentKeep;
   const ttlMs = retentionPolicy(flags).ttlMs;
   return new ContentVolume(root, { ...(keep !== undefined ? { keep } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
 }
 
-/** --shutdown-grace (env ARENA_SOURCE_SHUTDOWN_GRACE): how long in-flight activities may finish on SIGTERM. */
+/** --shutdown-grace: how long in-flight activities may finish on SIGTERM (the table's default, for direct callers). */
 export const DEFAULT_SHUTDOWN_GRACE = '30s';
 function shutdownGraceMs(flags: WorkerFlags): number {
-  return parseTtl(flags.shutdownGrace ?? env('ARENA_SOURCE_SHUTDOWN_GRACE') ?? DEFAULT_SHUTDOWN_GRACE);
+  return parseTtl(flags.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE);
 }
 
 /** --retention-keep / --retention-ttl (env ARENA_SOURCE_RETENTION_KEEP / _TTL); defaults keep 2 for 1h. */
 function retentionPolicy(flags: Pick<WorkerFlags, 'retentionKeep' | 'retentionTtl'>): Partial<RetentionPolicy> {
-  const keep = flags.retentionKeep ?? (env('ARENA_SOURCE_RETENTION_KEEP') ? Number(env('ARENA_SOURCE_RETENTION_KEEP')) : undefined);
-  const ttl = flags.retentionTtl ?? env('ARENA_SOURCE_RETENTION_TTL');
+  const keep = flags.retentionKeep;
+  const ttl = flags.retentionTtl;
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
 }
 
 /** --max-cached-workflows (env ARENA_SOURCE_MAX_CACHED_WORKFLOWS): unset keeps the SDK's heap-sized default. */
 function maxCachedWorkflows(flags: WorkerFlags): { maxCachedWorkflows?: number } {
-  const n = flags.maxCachedWorkflows ?? (env('ARENA_SOURCE_MAX_CACHED_WORKFLOWS') ? Number(env('ARENA_SOURCE_MAX_CACHED_WORKFLOWS')) : undefined);
+  const n = flags.maxCachedWorkflows;
   return n !== undefined && Number.isFinite(n) ? { maxCachedWorkflows: n } : {};
 }
 
@@ -83,9 +84,9 @@ export interface MetricsFlags {
  * free port, a negative one disables them.
  */
 async function startMetrics(flags: MetricsFlags, defaultPort: number, readiness: Readiness) {
-  const port = flags.metricsPort ?? (env('ARENA_SOURCE_METRICS_PORT') ? Number(env('ARENA_SOURCE_METRICS_PORT')) : defaultPort);
+  const port = flags.metricsPort ?? defaultPort;
   if (port < 0) return undefined;
-  return startMetricsServer(flags.metricsHost ?? env('ARENA_SOURCE_METRICS_HOST') ?? '127.0.0.1', port, readiness);
+  return startMetricsServer(flags.metricsHost ?? '127.0.0.1', port, readiness);
 }
 
 /** After the grace time, the worker gives cancelled activities 10 s; this is the margin beyond. */
@@ -115,7 +116,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const metrics = await startMetrics(flags, 9464, readiness);
   const paths = localPaths(opts.dataDir);
   const artifactBaseUrl =
-    flags.artifactBaseUrl ?? env('ARENA_SOURCE_ARTIFACT_BASE_URL') ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
+    flags.artifactBaseUrl ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
   const connection = await connectWorker(opts.temporalAddress);
   const content = contentVolume(flags);
   worker = await startWorker({
@@ -196,7 +197,7 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   const readiness = new Readiness();
   const metrics = await startMetrics(flags, 9465, readiness);
   const client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
-  const namespaces = (flags.watchNamespaces ?? env('ARENA_SOURCE_WATCH_NAMESPACES') ?? '')
+  const namespaces = (flags.watchNamespaces ?? '')
     .split(',')
     .map((n) => n.trim())
     .filter(Boolean);

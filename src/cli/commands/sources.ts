@@ -16,7 +16,7 @@ import { applyManifests } from '../../local/apply.js';
 import { localPaths } from '../../local/stack.js';
 import { loadManifests } from '../../manifests/load.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
-import type { SourceRef } from '../../../activities/types.js';
+import type { SourceRef } from '../../api/source-ref.js';
 import { globalOptions, type GlobalOptions } from '../config.js';
 import { UsageError } from '../usage-error.js';
 import { formatSources, table, type OutputFormat } from '../format.js';

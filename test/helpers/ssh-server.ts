@@ -1,7 +1,7 @@
 /**
- * A real OpenSSH server (`sshd`, Debian's openssh-server) for tests and for the
- * offline `dev` demo: git clients talk to it exactly as to GitHub over ssh://,
- * running the real `git-upload-pack` on the server side.
+ * A real OpenSSH server (`sshd`, Debian's openssh-server) for the private-git
+ * tests: git clients talk to it exactly as to GitHub over ssh://, running the
+ * real `git-upload-pack` on the server side.
  *
  * Started as a child process (`sshd -D -e -f <generated config>`) on 127.0.0.1
  * and a free port, as the current user (root in CI), with a generated ed25519
@@ -12,7 +12,7 @@
  * is an ABSOLUTE path on this machine (the server runs as us, on our
  * filesystem): `url('/tmp/x/git/repo.git')` → `ssh://root@127.0.0.1:PORT/tmp/x/git/repo.git`.
  * A relative name is resolved against `root` (as `<root>/<name>.git`, like
- * bareRepoPath in repo.ts).
+ * bareRepoPath in src/dev/demo-git/repo.ts).
  *
  * The login is the current user (sshd running unprivileged can authenticate no
  * one else). As root sshd needs its privilege separation directory /run/sshd
@@ -26,7 +26,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
 import * as path from 'node:path';
-import { bareRepoPath } from './repo.js';
+import { bareRepoPath } from '../../src/dev/demo-git/repo.js';
 import { freePort } from './free-port.js';
 
 export interface SshGitServerOptions {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
- * Ports for servers we start on loopback (dev, tests, bench). They are picked
+ * Ports for servers the tests (and bench) start on loopback. They are picked
  * *below* the kernel's ephemeral range: a port the OS hands out for `listen(0)`
  * or an outgoing connection — the Temporal dev server's internal services take
  * several that way — could be taken by another process between our choosing it

@@ -1,11 +1,13 @@
 /**
- * A real git smart-HTTP server for tests and for the offline `dev` demo.
+ * A real git smart-HTTP server for the offline `dev` demo (and the tests).
  *
  * A small node:http server that runs git's own `git http-backend` CGI for
  * every request, so clients talk to the real upload-pack/receive-pack
  * (protocol v0, v1 and v2, gzip request bodies, pushes). It counts requests
  * per repository (advertisements, ls-refs, fetches, pushes) from the real
- * traffic, can require HTTP basic auth, and can inject faults.
+ * traffic and can require HTTP basic auth. Two protected hooks (accept,
+ * intercept) let a subclass drop connections or answer requests itself: the
+ * tests' fault injection (test/helpers/faulty-git-server.ts).
  *
  * Only meant for 127.0.0.1: there is no TLS and no rate limiting.
  */
@@ -41,17 +43,6 @@ export interface GitRepoStats {
   /** receive-pack POSTs. */
   pushes: number;
 }
-
-export type GitHttpFault =
-  | null
-  /** Destroy every connection / request socket without answering. */
-  | { kind: 'down' }
-  /** Answer every request with this HTTP status and a short text body. */
-  | { kind: 'status'; code: number }
-  /** Wait this long before handling each request (then answer normally). */
-  | { kind: 'delay'; ms: number }
-  /** Start answering normally, then close the connection mid-response. */
-  | { kind: 'cut' };
 
 type Service = 'git-upload-pack' | 'git-receive-pack';
 
@@ -135,12 +126,11 @@ function baseEnv(): NodeJS.ProcessEnv {
 export class GitHttpServer {
   readonly url: string;
   private readonly stat = new Map<string, GitRepoStats>();
-  private fault: GitHttpFault = null;
   private readonly sockets = new Set<Socket>();
   private readonly prefix: string;
   private readonly env: NodeJS.ProcessEnv;
 
-  private constructor(
+  protected constructor(
     private readonly opts: GitHttpServerOptions,
     private readonly server: http.Server,
   ) {
@@ -152,13 +142,18 @@ export class GitHttpServer {
   }
 
   static async start(opts: GitHttpServerOptions): Promise<GitHttpServer> {
+    return GitHttpServer.listen(opts, (server) => new GitHttpServer(opts, server));
+  }
+
+  /** Listens, then builds the instance with `make` (a subclass's start passes its own constructor). */
+  protected static async listen<T extends GitHttpServer>(opts: GitHttpServerOptions, make: (server: http.Server) => T): Promise<T> {
     const server = http.createServer();
     server.keepAliveTimeout = 5_000;
     server.listen(opts.port ?? 0, opts.host ?? '127.0.0.1');
     await once(server, 'listening');
-    const self = new GitHttpServer(opts, server);
+    const self = make(server);
     server.on('connection', (socket: Socket) => {
-      if (self.fault?.kind === 'down') {
+      if (!self.accept(socket)) {
         socket.destroy();
         return;
       }
@@ -199,19 +194,29 @@ export class GitHttpServer {
     this.stat.clear();
   }
 
-  setFault(f: GitHttpFault): void {
-    this.fault = f;
-    if (f?.kind === 'down') {
-      // Kept-alive connections would otherwise still be served.
-      for (const s of this.sockets) s.destroy();
-    }
-  }
-
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
+    this.dropConnections();
     await new Promise<void>((resolve, reject) =>
       this.server.close((err) => (err ? reject(err) : resolve())),
     );
+  }
+
+  /** Destroys every open connection (kept-alive ones included). */
+  protected dropConnections(): void {
+    for (const s of this.sockets) s.destroy();
+  }
+
+  /** Hook: false destroys a new connection at once. */
+  protected accept(_socket: Socket): boolean {
+    return true;
+  }
+
+  /**
+   * Hook, before authentication and counting: true when the request has been
+   * answered (or dropped) here; false serves it normally.
+   */
+  protected async intercept(_req: http.IncomingMessage, _res: http.ServerResponse): Promise<boolean> {
+    return false;
   }
 
   private bump(repo: string | undefined, key: keyof GitRepoStats): void {
@@ -241,23 +246,7 @@ export class GitHttpServer {
   }
 
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
-    let fault = this.fault;
-    if (fault?.kind === 'delay') {
-      const ms = fault.ms;
-      await new Promise((r) => setTimeout(r, ms));
-      fault = this.fault; // may have changed while waiting
-      if (fault?.kind === 'delay') fault = null;
-    }
-    if (fault?.kind === 'down') {
-      req.socket.destroy();
-      return;
-    }
-    if (fault?.kind === 'status') {
-      req.resume();
-      res.writeHead(fault.code, { 'Content-Type': 'text/plain', Connection: 'close' });
-      res.end(`injected fault: HTTP ${fault.code}\n`);
-      return;
-    }
+    if (await this.intercept(req, res)) return;
 
     if (!this.authorized(req)) {
       req.resume();
@@ -314,7 +303,7 @@ export class GitHttpServer {
       }
     }
 
-    await this.runBackend(req, res, pathname, reqUrl.search.replace(/^\?/, ''), body, fault?.kind === 'cut');
+    await this.runBackend(req, res, pathname, reqUrl.search.replace(/^\?/, ''), body);
   }
 
   private async runBackend(
@@ -323,7 +312,6 @@ export class GitHttpServer {
     pathInfo: string,
     query: string,
     body: Buffer,
-    cut: boolean,
   ): Promise<void> {
     const env: NodeJS.ProcessEnv = {
       ...this.env,
@@ -376,21 +364,9 @@ export class GitHttpServer {
 
     let head = Buffer.alloc(0);
     let headersDone = false;
-    let cutDone = false;
 
     const writeBody = (chunk: Buffer): void => {
-      if (cutDone || chunk.length === 0) return;
-      if (cut) {
-        // Send part of the body, then drop the connection.
-        res.write(chunk.subarray(0, Math.max(1, chunk.length >> 1)));
-        cutDone = true;
-        setImmediate(() => {
-          child.kill('SIGKILL');
-          res.socket?.destroy();
-          res.destroy();
-        });
-        return;
-      }
+      if (chunk.length === 0) return;
       if (!res.write(chunk)) {
         child.stdout.pause();
         res.once('drain', () => child.stdout.resume());
@@ -424,7 +400,7 @@ export class GitHttpServer {
       }
       return;
     }
-    if (cutDone || res.destroyed) return;
+    if (res.destroyed) return;
     if (!headersDone) {
       res.writeHead(500, { 'Content-Type': 'text/plain' });
       res.end(`git http-backend failed: ${stderr.trim() || `exit ${child.exitCode ?? child.signalCode}`}\n`);

@@ -7,8 +7,8 @@
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
-import { GitHttpServer } from '../devgit/git-http-server.js';
-import { bareRepoPath, seedRepo, type FileContents } from '../devgit/repo.js';
+import { GitHttpServer } from './git-http-server.js';
+import { bareRepoPath, seedRepo, type FileContents } from './repo.js';
 
 export async function startDemoGit(reposDir: string, gitRoot: string, host: string, port: number) {
   const names: string[] = [];

@@ -18,7 +18,7 @@
  *
  * Credentials: a mirror is keyed by URL and by the Secret that authenticates
  * (namespace/name), so sources with different Secrets, or none, never share one;
- * every fetch runs with the requesting source's own environment (git-auth.ts),
+ * every fetch runs with the requesting source's own environment (auth.ts),
  * and the mirror's config holds only the URL. A source only ever reuses a commit
  * its own resolveRevision just saw on the remote with the same Secret.
  *
@@ -33,25 +33,16 @@
  * the size bound (default 2 GiB).
  */
 import { createHash } from 'node:crypto';
-import { appendFile, mkdir, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { readFile, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { gitRevision } from '../api/revision.js';
-import { redactUrl } from '../api/spec-rules.js';
-import type { GitSource } from '../api/schema.js';
-import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '../errors.js';
-import {
-  checkoutDetached,
-  commitOfRevision,
-  fetchGitRef,
-  fetchMissingBlobs,
-  gitExec,
-  initRepo,
-  fetchTargetRef,
-  remoteConfig,
-  type Checkout,
-  type FetchTarget,
-  type GitOptions,
-} from './git.js';
+import { gitRevision } from '../../api/revision.js';
+import type { GitSource } from '../../api/schema.js';
+import { AuthenticationFailedError, FetchFailedError } from '../../errors.js';
+import { notFound } from './errors.js';
+import { gitExec, type GitOptions } from './exec.js';
+import { checkoutDetached, fetchGitRef, fetchMissingBlobs, fetchTargetRef, type Checkout } from './fetch.js';
+import { pinnedCommit, type FetchTarget } from './refs.js';
+import { initRepo } from './repo.js';
 
 export interface GitCacheOptions {
   /** Directory of the mirrors (created). */
@@ -65,8 +56,8 @@ export interface GitCacheOptions {
 export interface CacheCheckoutInput {
   git: GitSource;
   target: FetchTarget;
-  /** The revision resolveRevision saw in this cycle: if the mirror holds its commit, nothing is fetched. */
-  revision?: string;
+  /** The commit resolveRevision saw in this cycle (refs.ts seenCommit): if the mirror holds it, nothing is fetched. */
+  commit?: string | undefined;
   /** Whose credentials the fetch uses ('' for none), e.g. `namespace/secret-name`: part of the mirror's key. */
   credentials: string;
   /** Work tree to create. */
@@ -189,7 +180,7 @@ export class GitCache {
       // Not made by this process, grown too much, or removed behind our back: start again.
       const stale = !mirror.ready || mirror.fetches >= this.maxFetches || !(await exists(join(mirror.dir, 'HEAD')));
       if (stale && mirror.readers === 0) await this.create(mirror, git.url, options);
-      const known = commitOfRevision(target, input.revision);
+      const known = input.commit;
       if (known !== undefined && mirror.commits.has(known)) {
         sha = known;
       } else {
@@ -250,11 +241,8 @@ export class GitCache {
 
   /** (Re)creates an empty bare mirror. Caller holds its lock and no export reads it. */
   private async create(mirror: Mirror, url: string, options: GitOptions): Promise<void> {
-    if (/[\0\n\r]/.test(url)) throw new InvalidSpecError(`spec.git.url: must be a single line`);
     await rm(mirror.dir, { recursive: true, force: true });
-    await mkdir(mirror.dir, { recursive: true });
-    await gitExec(mirror.dir, ['init', '--quiet', '--bare', '--template='], options, url);
-    await appendFile(join(mirror.dir, 'config'), remoteConfig(url));
+    await initRepo(mirror.dir, { url, bare: true }, options);
     mirror.commits.clear();
     mirror.complete.clear();
     mirror.tips.clear();
@@ -269,7 +257,8 @@ export class GitCache {
    * `known` is the commit resolveRevision saw, asked for by id (fetchTargetRef).
    */
   private async fetch(mirror: Mirror, git: GitSource, target: FetchTarget, known: string | undefined, path: string, options: GitOptions): Promise<string> {
-    const local = target.fetchRef === target.sha ? `refs/arena/commits/${target.sha}` : `refs/arena/${target.fetchRef.replace(/^refs\//, '')}`;
+    const pinned = pinnedCommit(target);
+    const local = pinned !== undefined ? `refs/arena/commits/${pinned}` : `refs/arena/${target.fetchRef.replace(/^refs\//, '')}`;
     // The first fetch of a ref brings no blobs at all (the path's follow in one more request), unless the
     // source wants the whole tree: then all of them at once. Later fetches are incremental (the server sends
     // only what changed since the commit we have) and take the changed blobs along, except big ones, so
@@ -294,7 +283,7 @@ export class GitCache {
     try {
       return (await gitExec(mirror.dir, ['rev-parse', '--verify', '--quiet', `${rev}^{commit}`], options, git.url)).trim();
     } catch (err) {
-      throw new FetchFailedError(`commit ${target.sha ?? target.fetchRef} not found in ${redactUrl(git.url)}`, { cause: err, retryable: false });
+      throw notFound(git, `commit ${target.sha ?? target.fetchRef}`, err);
     }
   }
 

@@ -26,15 +26,18 @@
  * In every case credential helpers from the worker's own git config are
  * switched off (`credential.helper=`), so a source never borrows the worker's
  * credentials, and ours are never handed to a helper to store.
+ *
+ * simple-git refuses GIT_CONFIG_COUNT, `credential.helper` and GIT_SSH_COMMAND
+ * unless allowed: run.ts allows exactly these (and GIT_ASKPASS).
  */
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { GitSource } from '../api/schema.js';
-import { redactUrl } from '../api/spec-rules.js';
-import { AuthenticationFailedError, InvalidSpecError } from '../errors.js';
-import type { SecretObject } from '../resources/types.js';
-import { requireSecretKey } from '../secrets/secret-ref.js';
+import type { GitSource } from '../../api/schema.js';
+import { redactUrl } from '../../api/spec-rules.js';
+import { AuthenticationFailedError, InvalidSpecError } from '../../errors.js';
+import type { SecretObject } from '../../resources/types.js';
+import { requireSecretKey } from '../../secrets/secret-ref.js';
 
 /** The Secret keys this module reads. */
 export const GIT_SECRET_KEYS = {

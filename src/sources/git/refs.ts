@@ -1,0 +1,106 @@
+/**
+ * Which commit a git source means. The spec's ref by precedence commit > tag >
+ * branch (a commit may carry a tag or branch name for its revision string),
+ * else the remote's default branch; and `ls-remote`, one round trip, to learn
+ * where a tag, a branch or the default branch points now.
+ */
+import type { GitSource } from '../../api/schema.js';
+import { redactUrl } from '../../api/spec-rules.js';
+import { FetchFailedError } from '../../errors.js';
+import { notFound } from './errors.js';
+import { gitExec, type GitOptions } from './exec.js';
+
+/** What a fetch asks for; `refName` is what the revision string shows. */
+export interface FetchTarget {
+  refName?: string;
+  /** A full ref name (refs/heads/…, refs/tags/…), or the commit itself. */
+  fetchRef: string;
+  /** The commit, when known (a pinned commit, or what ls-remote said). */
+  sha?: string;
+}
+
+/** A target whose commit is known. */
+export interface ResolvedRef extends FetchTarget {
+  sha: string;
+}
+
+const COMMIT_ID = /^([0-9a-f]{40}|[0-9a-f]{64})$/;
+
+/**
+ * The spec's target without asking the remote, by precedence commit > tag >
+ * branch; undefined when the spec names no ref (the default branch's name
+ * takes an ls-remote: resolveGitRef).
+ */
+export function fetchTargetOf(git: GitSource): FetchTarget | undefined {
+  const ref = git.ref ?? {};
+  if (ref.commit) return { refName: ref.tag ?? ref.branch, sha: ref.commit, fetchRef: ref.commit };
+  if (ref.tag) return { refName: ref.tag, fetchRef: `refs/tags/${ref.tag}` };
+  if (ref.branch) return { refName: ref.branch, fetchRef: `refs/heads/${ref.branch}` };
+  return undefined;
+}
+
+/** The commit the spec pins (fetched by id, never by name), if any. */
+export function pinnedCommit(target: FetchTarget): string | undefined {
+  return target.fetchRef === target.sha ? target.sha : undefined;
+}
+
+export function refKind(target: FetchTarget): 'commit' | 'tag' | 'branch' {
+  if (pinnedCommit(target) !== undefined) return 'commit';
+  return target.fetchRef.startsWith('refs/tags/') ? 'tag' : 'branch';
+}
+
+/** One network round trip (none for a pinned commit): which commit does the spec's ref point at now? */
+export async function resolveGitRef(git: GitSource, opts: GitOptions): Promise<ResolvedRef> {
+  const target = fetchTargetOf(git);
+  if (target?.sha !== undefined) return { ...target, sha: target.sha };
+  const lsRemote = async (args: string[]) => parseLsRemote(await gitExec(undefined, ['ls-remote', ...args], opts, git.url));
+  if (target) {
+    // An annotated tag lists the tag object and, peeled (^{}), the commit: we want the commit.
+    const peeled = `${target.fetchRef}^{}`;
+    const refs = await lsRemote([git.url, target.fetchRef, ...(refKind(target) === 'tag' ? [peeled] : [])]);
+    const sha = refs.get(peeled) ?? refs.get(target.fetchRef);
+    if (!sha) throw notFound(git, `${refKind(target)} '${target.refName}'`);
+    return { ...target, sha };
+  }
+  // No ref: the remote's default branch, as HEAD's symbolic target says.
+  const out = await gitExec(undefined, ['ls-remote', '--symref', git.url, 'HEAD'], opts, git.url);
+  const symref = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out);
+  const sha = parseLsRemote(out).get('HEAD');
+  if (!symref?.[1] || !sha) {
+    throw new FetchFailedError(`${redactUrl(git.url)} has no default branch (empty repository?)`, { retryable: false });
+  }
+  return { refName: symref[1], sha, fetchRef: `refs/heads/${symref[1]}` };
+}
+
+export function parseLsRemote(out: string): Map<string, string> {
+  const refs = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const m = /^([0-9a-f]{40}|[0-9a-f]{64})\t(.+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) refs.set(m[2], m[1]);
+  }
+  return refs;
+}
+
+/** What resolveRevision saw in this cycle: the commit id, and the revision string it reported. */
+export interface SeenRevision {
+  id?: string | undefined;
+  revision?: string | undefined;
+}
+
+/**
+ * The commit resolveRevision saw for `target`, to fetch by id: `seen.id` when
+ * given; without it (a caller that passes only the revision string) the commit
+ * parsed from a revision of `target`'s ref. Undefined when it cannot be this
+ * target's (the spec pins another commit, or the revision names another ref).
+ */
+export function seenCommit(target: FetchTarget, seen: SeenRevision): string | undefined {
+  let id = seen.id;
+  if (id === undefined) {
+    const m = seen.revision ? /^(?:(.+)@)?sha(?:1|256):([0-9a-f]{40}|[0-9a-f]{64})$/.exec(seen.revision) : null;
+    if (!m?.[2] || m[1] !== target.refName) return undefined;
+    id = m[2];
+  }
+  if (!COMMIT_ID.test(id)) return undefined;
+  if (target.sha !== undefined && target.sha !== id) return undefined;
+  return id;
+}
