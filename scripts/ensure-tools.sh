@@ -80,8 +80,14 @@ if [[ "$PROFILE" == "test" ]]; then
   # images built from Debian and npm packages by mmdebstrap (cached; ~2 min cold).
   { command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 || apt_install podman runc mmdebstrap
   bash test/image/base-images.sh
-  # Kubernetes: kube-apiserver + etcd built from Go modules (test/k8s/go.mod pins the release).
+  # Kubernetes built from Go modules (test/k8s/go.mod pins the release): kube-apiserver + etcd,
+  # and for the one-node cluster (test/helpers/node.ts) the controller-manager, scheduler, kubelet, kube-proxy.
   ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
+  # The node's container runtime and network: Debian's containerd 1.6 with runc, the bridge CNI
+  # plugin, iptables and conntrack for kube-proxy.
+  { command -v containerd && command -v runc && command -v iptables && command -v conntrack; } >/dev/null 2>&1 ||
+    apt_install containerd runc iptables conntrack
+  [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || apt_install containernetworking-plugins
   # kustomize renders deploy/base and deploy/overlays/* for the server-side dry-run tests.
   go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1 sigs.k8s.io/kustomize/kustomize/v5
   # helm lints, renders and installs the chart in its tests (~6 min cold build on 2 busy cores).

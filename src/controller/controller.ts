@@ -195,8 +195,12 @@ export class ArenaSourceController {
     const finalizers = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) {
       if (!finalizers.includes(FINALIZER)) return;
-      await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(obj));
-      await this.setFinalizers(obj, finalizers.filter((f) => f !== FINALIZER));
+      // A queued event may predate our own release of the finalizer: acting on it would start
+      // a workflow run only to delete nothing, left running if the workers are going away too.
+      const current = await this.fetch(obj);
+      if (!current?.metadata.finalizers?.includes(FINALIZER)) return;
+      await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(current));
+      await this.releaseFinalizer(current);
       this.handled.delete(key);
       this.log(`${key}: deleted (workflow stopped, artifacts removed)`);
       return;
@@ -224,6 +228,43 @@ export class ArenaSourceController {
         this.log(`${key}: reconcile requested at ${requested} (${name})`);
       }
       current.annotations = { ...current.annotations, [name]: requested };
+    }
+  }
+
+  /**
+   * Removes our finalizer once the source's workflow has deleted everything. The deletion
+   * itself may write status (a workflow started just to delete announces itself), so the
+   * object seen before it is usually stale: on a conflict, retry on the current object
+   * rather than redo the deletion, which would write status again and conflict forever.
+   */
+  private async releaseFinalizer(obj: Resource): Promise<void> {
+    let current = obj;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.setFinalizers(current, (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
+        return;
+      } catch (err) {
+        if (statusCode(err) !== 409 || attempt >= 5) throw err;
+      }
+      const latest = await this.fetch(obj);
+      if (!latest?.metadata.finalizers?.includes(FINALIZER)) return;
+      current = latest;
+    }
+  }
+
+  /** The object as the API server has it now; undefined once it is gone. */
+  private async fetch(obj: Resource): Promise<Resource | undefined> {
+    try {
+      return (await this.opts.kube.custom.getNamespacedCustomObject({
+        group: GROUP,
+        version: VERSION,
+        plural: PLURAL,
+        namespace: obj.metadata.namespace ?? 'default',
+        name: obj.metadata.name,
+      })) as Resource;
+    } catch (err) {
+      if (statusCode(err) === 404) return undefined;
+      throw err;
     }
   }
 

@@ -24,8 +24,8 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { accessSync, constants, createWriteStream, statSync, type WriteStream } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { accessSync, constants, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { freePort } from './free-port.js';
 import { homedir, tmpdir } from 'node:os';
@@ -69,13 +69,34 @@ export interface Kube {
 }
 
 export interface StartKubeOptions {
-  /** Default RBAC; AlwaysAllow skips RBAC bootstrap (slightly faster). */
-  authorizationMode?: 'RBAC' | 'AlwaysAllow';
+  /** Default RBAC; AlwaysAllow skips RBAC bootstrap (slightly faster); a cluster with nodes wants Node,RBAC. */
+  authorizationMode?: 'RBAC' | 'AlwaysAllow' | 'Node,RBAC';
   /** How long to wait for /readyz (default 120 s: first start on a loaded 2-core machine). */
   readyTimeoutMs?: number;
   /** Extra kube-apiserver flags. */
   extraApiserverArgs?: string[];
+  /**
+   * A cluster rather than a bare API server (test/helpers/node.ts): etcd and
+   * kube-apiserver listen on `address` at fixed ports, each started through
+   * `wrap` (e.g. inside a network namespace), with the ServiceAccount admission
+   * plugin and the `kubernetes` Service endpoints on, and extra static tokens
+   * for the components that talk to it.
+   */
+  cluster?: KubeClusterOptions;
 }
+
+export interface KubeClusterOptions {
+  address: string;
+  ports: { etcdClient: number; etcdPeer: number; secure: number };
+  wrap: Wrap;
+  /** Lines `token,user,uid,"group,…"` added to the static token file. */
+  tokens: string[];
+  /** Directory for data, certs and logs (default: a new temp dir, removed by close()). */
+  dir?: string;
+}
+
+/** Turns a command line into the one to spawn (e.g. prefixed by nsenter). */
+export type Wrap = (bin: string, args: string[]) => { command: string; args: string[] };
 
 const BIN_NAMES = { kubeApiserver: 'kube-apiserver', etcd: 'etcd' } as const;
 
@@ -110,24 +131,42 @@ export function kubeSkipReason(): string | false {
   return 'kube-apiserver/etcd not built: run `bash test/k8s/build.sh` (or .ci/run)';
 }
 
-interface Proc {
+export interface Proc {
   name: string;
   child: ChildProcess;
+  /** Sends a signal to the program itself (not a wrapper such as nsenter, which forwards none). */
+  signal(sig: NodeJS.Signals): void;
   log: WriteStream;
   logPath: string;
   exited: Promise<number | null>;
   exitCode: number | null | undefined;
 }
 
-function launch(name: string, bin: string, args: string[], dir: string): Proc {
+/** Starts `bin` with its output in DIR/NAME.log; through `wrap` when given. */
+export function launch(name: string, bin: string, args: string[], dir: string, wrap?: Wrap): Proc {
   const logPath = join(dir, `${name}.log`);
-  const log = createWriteStream(logPath);
-  const child = spawn(bin, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = createWriteStream(logPath, { flags: 'a' });
+  const line = wrap ? wrap(bin, args) : { command: bin, args };
+  const child = spawn(line.command, line.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.pipe(log, { end: false });
   child.stderr!.pipe(log, { end: false });
   const proc: Proc = {
     name,
     child,
+    signal(sig) {
+      if (!wrap) return void child.kill(sig);
+      // The wrapper's only child is the program (nsenter forks once when entering a PID namespace).
+      const pid = child.pid;
+      const inner = pid ? readChildren(pid) : [];
+      for (const p of inner) {
+        try {
+          process.kill(p, sig);
+        } catch {
+          /* gone */
+        }
+      }
+      if (inner.length === 0) child.kill(sig);
+    },
     log,
     logPath,
     exitCode: undefined,
@@ -146,17 +185,26 @@ function launch(name: string, bin: string, args: string[], dir: string): Proc {
   return proc;
 }
 
-async function stop(proc: Proc, graceMs = 10_000): Promise<void> {
+function readChildren(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** SIGTERM, SIGKILL after `graceMs`; then closes the log. */
+export async function stop(proc: Proc, graceMs = 10_000): Promise<void> {
   if (proc.exitCode === undefined) {
-    proc.child.kill('SIGTERM');
-    const timer = setTimeout(() => proc.child.kill('SIGKILL'), graceMs);
+    proc.signal('SIGTERM');
+    const timer = setTimeout(() => proc.signal('SIGKILL'), graceMs);
     await proc.exited;
     clearTimeout(timer);
   }
   await new Promise<void>((resolve) => proc.log.end(resolve));
 }
 
-async function tail(path: string, bytes = 6_000): Promise<string> {
+export async function tail(path: string, bytes = 6_000): Promise<string> {
   const text = await readFile(path, 'utf8').catch(() => '');
   return text.length > bytes ? `…${text.slice(-bytes)}` : text;
 }
@@ -200,7 +248,7 @@ function call(
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The last certificate of kube-apiserver's self-signed bundle is the CA that signed the serving cert. */
-function caOfBundle(pem: string): string {
+export function caOfBundle(pem: string): string {
   const certs = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g) ?? [];
   const last = certs[certs.length - 1];
   if (!last) throw new Error('no certificate in kube-apiserver serving bundle');
@@ -231,10 +279,12 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
     );
   }
   const t0 = Date.now();
-  const dir = await mkdtemp(join(tmpdir(), 'arena-kube-'));
+  const cluster = options.cluster;
+  const dir = cluster?.dir ?? (await mkdtemp(join(tmpdir(), 'arena-kube-')));
+  await mkdir(dir, { recursive: true });
   const procs: Proc[] = [];
   const killNow = () => {
-    for (const p of procs) if (p.exitCode === undefined) p.child.kill('SIGKILL');
+    for (const p of procs) if (p.exitCode === undefined) p.signal('SIGKILL');
   };
   process.once('exit', killNow);
   let closed = false;
@@ -244,15 +294,18 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
     // The API server first (it holds etcd connections), then etcd.
     for (const p of [...procs].reverse()) await stop(p);
     process.removeListener('exit', killNow);
-    if (process.env.ARENA_KUBE_KEEP !== '1') await rm(dir, { recursive: true, force: true });
+    if (process.env.ARENA_KUBE_KEEP !== '1' && !cluster?.dir) await rm(dir, { recursive: true, force: true });
   };
 
   try {
-    const [etcdClient, etcdPeer, securePort] = [await freePort(), await freePort(), await freePort()];
+    const [etcdClient, etcdPeer, securePort] = cluster
+      ? [cluster.ports.etcdClient, cluster.ports.etcdPeer, cluster.ports.secure]
+      : [await freePort(), await freePort(), await freePort()];
+    const address = cluster?.address ?? '127.0.0.1';
 
     // --- etcd ---------------------------------------------------------------
-    const etcdUrl = `http://127.0.0.1:${etcdClient}`;
-    const peerUrl = `http://127.0.0.1:${etcdPeer}`;
+    const etcdUrl = `http://${address}:${etcdClient}`;
+    const peerUrl = `http://${address}:${etcdPeer}`;
     const etcd = launch(
       'etcd',
       bins.etcd,
@@ -270,14 +323,14 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
         '--log-level=warn',
       ],
       dir,
+      cluster?.wrap,
     );
     procs.push(etcd);
 
     // --- credentials --------------------------------------------------------
     const token = randomBytes(24).toString('hex');
-    await writeFile(join(dir, 'tokens.csv'), `${token},arena-test-admin,arena-test-admin,"system:masters"\n`, {
-      mode: 0o600,
-    });
+    const tokens = [`${token},arena-test-admin,arena-test-admin,"system:masters"`, ...(cluster?.tokens ?? [])];
+    await writeFile(join(dir, 'tokens.csv'), tokens.join('\n') + '\n', { mode: 0o600 });
     const sa = generateKeyPairSync('rsa', {
       modulusLength: 2048,
       publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -299,8 +352,8 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
       bins.kubeApiserver,
       [
         `--etcd-servers=${etcdUrl}`,
-        '--bind-address=127.0.0.1',
-        '--advertise-address=127.0.0.1',
+        `--bind-address=${address}`,
+        `--advertise-address=${address}`,
         `--secure-port=${securePort}`,
         `--cert-dir=${certDir}`,
         `--token-auth-file=${join(dir, 'tokens.csv')}`,
@@ -309,21 +362,26 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
         `--service-account-key-file=${join(dir, 'sa.pub')}`,
         `--service-account-signing-key-file=${join(dir, 'sa.key')}`,
         '--service-cluster-ip-range=10.96.0.0/24',
-        // No token controller runs: the ServiceAccount plugin would make every Pod wait for one.
-        '--disable-admission-plugins=ServiceAccount',
-        // Nobody else talks to this server: no need to keep the `kubernetes` Endpoints current,
-        // nor for API priority and fairness (its bootstrap configuration slows startup).
-        '--endpoint-reconciler-type=none',
+        ...(cluster
+          ? []
+          : [
+              // No token controller runs: the ServiceAccount plugin would make every Pod wait for one.
+              '--disable-admission-plugins=ServiceAccount',
+              // Nobody else talks to this server: no need to keep the `kubernetes` Endpoints current.
+              '--endpoint-reconciler-type=none',
+            ]),
+        // API priority and fairness: its bootstrap configuration slows startup.
         '--enable-priority-and-fairness=false',
         '--profiling=false',
         '--v=1',
         ...(options.extraApiserverArgs ?? []),
       ],
       dir,
+      cluster?.wrap,
     );
     procs.push(apiserver);
 
-    const server = `https://127.0.0.1:${securePort}`;
+    const server = `https://${address}:${securePort}`;
     let lastReadyz = '';
     await waitUntil('kube-apiserver /readyz', apiserver, options.readyTimeoutMs ?? 120_000, async () => {
       const res = await call(server, '/readyz', token, undefined).catch((e: Error) => ({ status: 0, body: e.message }));
@@ -370,7 +428,7 @@ async function startOnce(options: StartKubeOptions): Promise<Kube> {
   }
 }
 
-async function waitUntil(what: string, proc: Proc, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
+export async function waitUntil(what: string, proc: Proc, timeoutMs: number, ready: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (proc.exitCode !== undefined) throw new Error(`${proc.name} exited (code ${proc.exitCode}) before ${what} was ready`);
@@ -380,7 +438,7 @@ async function waitUntil(what: string, proc: Proc, timeoutMs: number, ready: () 
   }
 }
 
-function kubeconfig(server: string, caPem: string, token: string): string {
+export function kubeconfig(server: string, caPem: string, token: string): string {
   const ca = Buffer.from(caPem).toString('base64');
   return [
     'apiVersion: v1',

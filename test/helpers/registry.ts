@@ -53,6 +53,8 @@ export interface TestRegistry {
 export interface RegistryOptions {
   tls?: boolean;
   auth?: { username: string; password: string };
+  /** Address to listen on (default 127.0.0.1), e.g. the host end of a test node's veth pair. */
+  address?: string;
 }
 
 export function registryBinary(): string {
@@ -81,10 +83,11 @@ export async function requireRegistryTools(): Promise<void> {
 export async function startRegistry(opts: RegistryOptions = {}): Promise<TestRegistry> {
   const dir = await mkdtemp(join(tmpdir(), 'arena-registry-'));
   const tls = opts.tls ?? false;
+  const address = opts.address ?? '127.0.0.1';
   let certFile: string | undefined;
   let keyFile: string | undefined;
   let caFile: string | undefined;
-  if (tls) ({ certFile, keyFile, caFile } = await makeCertificates(dir));
+  if (tls) ({ certFile, keyFile, caFile } = await makeCertificates(dir, address));
   let htpasswdFile: string | undefined;
   if (opts.auth) {
     htpasswdFile = join(dir, 'htpasswd');
@@ -96,7 +99,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const configFile = join(dir, 'config.yml');
-    await writeFile(configFile, registryConfig({ dir, port, certFile, keyFile, htpasswdFile }));
+    await writeFile(configFile, registryConfig({ dir, address, port, certFile, keyFile, htpasswdFile }));
     const child = spawn(registryBinary(), ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let partial = '';
@@ -117,14 +120,14 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
       exited = true;
       lines.push(`spawn error: ${err.message}`);
     });
-    const ready = await waitListening(port, () => exited, 15_000);
+    const ready = await waitListening(address, port, () => exited, 15_000);
     if (!ready) {
       child.kill('SIGKILL');
       if (attempt < 3) continue; // port taken meanwhile: try another
       await rm(dir, { recursive: true, force: true });
-      throw new Error(`docker-registry did not start on 127.0.0.1:${port}:\n${lines.slice(-30).join('\n')}`);
+      throw new Error(`docker-registry did not start on ${address}:${port}:\n${lines.slice(-30).join('\n')}`);
     }
-    const host = `127.0.0.1:${port}`;
+    const host = `${address}:${port}`;
     return {
       host,
       tls,
@@ -139,7 +142,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   }
 }
 
-function registryConfig(o: { dir: string; port: number; certFile?: string; keyFile?: string; htpasswdFile?: string }): string {
+function registryConfig(o: { dir: string; address: string; port: number; certFile?: string; keyFile?: string; htpasswdFile?: string }): string {
   const y = [
     'version: 0.1',
     'log:',
@@ -156,7 +159,7 @@ function registryConfig(o: { dir: string; port: number; certFile?: string; keyFi
     '    uploadpurging:',
     '      enabled: false',
     'http:',
-    `  addr: 127.0.0.1:${o.port}`,
+    `  addr: ${o.address}:${o.port}`,
     `  secret: ${randomBytes(16).toString('hex')}`,
   ];
   if (o.certFile && o.keyFile) {
@@ -166,8 +169,8 @@ function registryConfig(o: { dir: string; port: number; certFile?: string; keyFi
   return y.join('\n') + '\n';
 }
 
-/** A CA and a server certificate for 127.0.0.1/localhost, made with the openssl CLI (EC keys: fast). */
-async function makeCertificates(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+/** A CA and a server certificate for the address (and localhost), made with the openssl CLI (EC keys: fast). */
+async function makeCertificates(dir: string, address: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
   const p = (name: string) => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await run('openssl', [
@@ -176,10 +179,10 @@ async function makeCertificates(dir: string): Promise<{ caFile: string; certFile
     '-addext', 'basicConstraints=critical,CA:TRUE',
     '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ]);
-  await run('openssl', ['req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', '/CN=127.0.0.1']);
+  await run('openssl', ['req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', `/CN=${address}`]);
   await writeFile(
     p('server.ext'),
-    'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n',
+    `subjectAltName=IP:${address},DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
   await run('openssl', [
     'x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',
@@ -211,12 +214,12 @@ async function stop(child: ChildProcess, dir: string): Promise<void> {
 }
 
 
-async function waitListening(port: number, exited: () => boolean, timeoutMs: number): Promise<boolean> {
+async function waitListening(host: string, port: number, exited: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited()) return false;
     const ok = await new Promise<boolean>((resolve) => {
-      const sock = connect({ host: '127.0.0.1', port });
+      const sock = connect({ host, port });
       const done = (v: boolean) => {
         sock.destroy();
         resolve(v);

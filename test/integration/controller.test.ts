@@ -164,4 +164,14 @@ describe('controller on a real API server', { skip: kubeSkipReason() }, () => {
     const desc = await env.stack.client.workflow.getHandle(`arena-source/${NS}/while-down`).describe();
     assert.equal(desc.status.name, 'COMPLETED');
   });
+
+  it('delete with no workflow running: the run started to delete writes status, the finalizer is still released', async () => {
+    // Found by the install test: the resource seen before the deletion is stale once that run has
+    // written status, and redoing the deletion on a conflict wrote status again, forever.
+    await create('orphaned', { type: 'git', interval: '1h', git: { url: repoUrl, path: 'a' } });
+    await waitCr('orphaned', 'Ready', (o) => o.status?.phase === 'Ready');
+    await env.stack.client.workflow.getHandle(`arena-source/${NS}/orphaned`).terminate('test: the workflow is gone');
+    assert.equal((await kube.request('DELETE', `${BASE}/orphaned`)).status, 200);
+    await waitFor('resource gone', () => kube.request('GET', `${BASE}/orphaned`), (r) => r.status === 404, 30_000);
+  });
 });
