@@ -16,6 +16,7 @@
  *   TEST_CONCURRENCY       test files run at once (default 2)
  *   TEST_TIMEOUT_MS        per-test timeout (default 600000)
  *   TEMPORAL_STARTUP_TIMEOUT_MS  how long to wait for the dev server (default 90000)
+ *   TEST_EXCLUDE           comma-separated path substrings of test files not to run (each is logged)
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -32,8 +33,9 @@ function log(msg) {
   process.stderr.write(`[run-tests] ${msg}\n`);
 }
 
-/** Lists dist/test/**\/*.test.js, sorted, skipping files whose test/ source is gone. */
+/** Lists dist/test/**\/*.test.js, sorted, skipping files whose test/ source is gone (and TEST_EXCLUDE's). */
 function findTestFiles(filters) {
+  const excluded = (process.env.TEST_EXCLUDE ?? '').split(',').map((x) => x.trim()).filter(Boolean);
   const out = [];
   const walk = (dir) => {
     let entries;
@@ -55,6 +57,10 @@ function findTestFiles(filters) {
     const srcBase = path.join(SRC_TEST, rel.replace(/\.js$/, ''));
     if (!['.ts', '.mts', '.js', '.mjs'].some((ext) => existsSync(srcBase + ext))) {
       log(`skipping stale ${path.relative(ROOT, file)} (no source in test/)`);
+      return false;
+    }
+    if (excluded.some((x) => rel.includes(x))) {
+      log(`not run here: ${path.relative(ROOT, file)} (TEST_EXCLUDE)`);
       return false;
     }
     return filters.length === 0 || filters.some((f) => rel.includes(f));
