@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { decodeTimeoutType } from '@temporalio/common';
+import type { Client } from '@temporalio/client';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
 import { parseArenaSource } from '../../src/api/validate.js';
@@ -20,7 +21,7 @@ import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo
 import { startLocalStack } from '../../src/local/stack.js';
 import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
-import { freePort, startCli } from '../helpers/processes.js';
+import { freePort, startCli, type Proc } from '../helpers/processes.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -49,6 +50,26 @@ async function startWorkerProcess(dir: string, taskQueue: string, env: NodeJS.Pr
   return startCli([...args, 'worker', '--metrics-port', String(await freePort())], env);
 }
 
+/**
+ * The first worker of a kill test (a process the test kills) and a client; `run` gets both once the
+ * worker is up, and the worker, the source's workflow and the client are cleaned up whatever happens.
+ */
+async function withWorkerToKill(
+  opts: { dir: string; taskQueue: string; workflowId: string; env?: NodeJS.ProcessEnv },
+  run: (first: Proc, client: Client) => Promise<void>,
+): Promise<void> {
+  const first = await startWorkerProcess(opts.dir, opts.taskQueue, opts.env);
+  const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+  try {
+    await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+    await run(first, client);
+  } finally {
+    await first.kill();
+    await client.workflow.getHandle(opts.workflowId).terminate('done').catch(() => undefined);
+    await client.connection.close();
+  }
+}
+
 describe('a worker killed in the middle of a fetch', () => {
   const fx = gitServerFixture('arena-kill-', 'slow', () => ({ 'pack.json': '{"v":1}', 'more/data.txt': 'x'.repeat(10_000) }));
 
@@ -56,10 +77,7 @@ describe('a worker killed in the middle of a fetch', () => {
     const taskQueue = uniqueTaskQueue('kill');
     const ns = 'killed';
     const { dir, git } = fx;
-    const first = await startWorkerProcess(dir, taskQueue);
-    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
-    try {
-      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+    await withWorkerToKill({ dir, taskQueue, workflowId: `arena-source/${ns}/victim` }, async (first, client) => {
       // Every request waits, so the fetch is still running when the worker dies.
       git.setFault({ kind: 'delay', ms: 1_500 });
       await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('slow') } }), {
@@ -82,11 +100,7 @@ describe('a worker killed in the middle of a fetch', () => {
       } finally {
         await second.stop();
       }
-    } finally {
-      await first.kill();
-      await client.workflow.getHandle(`arena-source/${ns}/victim`).terminate('done').catch(() => undefined);
-      await client.connection.close();
-    }
+    });
   });
 });
 
@@ -98,21 +112,18 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
     const taskQueue = uniqueTaskQueue('pinned');
     const ns = 'pinned';
     const { dir, git } = fx;
-    // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
-    const first = await startWorkerProcess(dir, taskQueue, { ARENA_SOURCE_LOG_LEVEL: 'debug' });
-    const killedAtPack = new Promise<void>((resolve) => {
-      first.child.stdout!.on('data', (chunk: Buffer) => {
-        const started = chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundle"') && line.includes('Activity started'));
-        if (started) {
-          first.child.kill('SIGKILL');
-          resolve();
-        }
-      });
-    });
-    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
     const workflowId = `arena-source/${ns}/orphaned`;
-    try {
-      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+    // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
+    await withWorkerToKill({ dir, taskQueue, workflowId, env: { ARENA_SOURCE_LOG_LEVEL: 'debug' } }, async (first, client) => {
+      const killedAtPack = new Promise<void>((resolve) => {
+        first.child.stdout!.on('data', (chunk: Buffer) => {
+          const started = chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundle"') && line.includes('Activity started'));
+          if (started) {
+            first.child.kill('SIGKILL');
+            resolve();
+          }
+        });
+      });
       await applySource(client, taskQueue, source(ns, 'orphaned', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('pinned') } }), {
         heartbeatTimeoutMs: 2_000,
         pinnedScheduleToStartMs: 2_000,
@@ -154,11 +165,7 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
       } finally {
         await second.stop();
       }
-    } finally {
-      await first.kill();
-      await client.workflow.getHandle(workflowId).terminate('done').catch(() => undefined);
-      await client.connection.close();
-    }
+    });
   });
 });
 
@@ -176,11 +183,8 @@ describe('a worker killed while it writes a version to the content volume', () =
     const { dir, git } = fx;
     const contentRoot = join(dir, 'workspace-content');
     const arena = join(contentRoot, ns, ns, 'arena', 'victim', '.arena');
-    const first = await startWorkerProcess(dir, taskQueue, { ARENA_SOURCE_CONTENT_ROOT: contentRoot });
-    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
     const workflowId = `arena-source/${ns}/victim`;
-    try {
-      await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
+    await withWorkerToKill({ dir, taskQueue, workflowId, env: { ARENA_SOURCE_CONTENT_ROOT: contentRoot } }, async (first, client) => {
       // Heartbeats every 2 s: a 6 s timeout notices the kill quickly without tripping on a loaded machine.
       await applySource(client, taskQueue, source(ns, 'victim', { type: 'git', interval: '1h', timeout: '120s', git: { url: git.repoUrl('many') } }), {
         heartbeatTimeoutMs: 6_000,
@@ -207,11 +211,7 @@ describe('a worker killed while it writes a version to the content volume', () =
       } finally {
         await second.stop();
       }
-    } finally {
-      await first.kill();
-      await client.workflow.getHandle(workflowId).terminate('done').catch(() => undefined);
-      await client.connection.close();
-    }
+    });
   });
 });
 
