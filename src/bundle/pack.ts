@@ -64,7 +64,7 @@ type Entry =
 const EPOCH = new Date(0);
 const BASE_HEADER = { uid: 0, gid: 0, uname: '', gname: '', mtime: EPOCH } as const;
 // Resolving a chain of links deeper than this is treated as a loop (Linux uses 40 too).
-const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
+export const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
 
 /**
  * Packs `root` into `outFile` (created or truncated). Nothing is written when

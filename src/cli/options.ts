@@ -184,6 +184,11 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: strin
   { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
 ];
 
+/** The applied default of an option, e.g. optionDefault('--shutdown-grace'). */
+export function optionDefault(long: string): string | number | boolean | undefined {
+  return OPTIONS.find((o) => longFlag(o) === long)?.default;
+}
+
 export function optionsFor(command: CommandName): OptionSpec[] {
   return OPTIONS.filter((o) => o.commands !== GLOBAL && o.commands.includes(command));
 }

@@ -20,7 +20,7 @@ import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar, { type Header } from 'tar-stream';
-import type { PackLimits } from '../bundle/pack.js';
+import { LIMITS_HINT, type PackLimits } from '../bundle/pack.js';
 import { ArenaSourceError, ArtifactTooLargeError, FetchFailedError, UnsafeContentError } from '../errors.js';
 
 /** Shared by every layer of one artifact, so limits hold for the artifact as a whole. */
@@ -45,7 +45,6 @@ export interface ExtractOptions {
   requirePrefix?: string;
 }
 
-const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
 /** Tar framing around the content: a header and padding per entry, plus PAX/long-name records. */
 const FRAMING_PER_ENTRY = 4096;
 const FRAMING_SLACK = 1024 * 1024;

@@ -13,12 +13,11 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import type { PackLimits } from '../bundle/pack.js';
+import { LIMITS_HINT, type PackLimits } from '../bundle/pack.js';
 import { ArtifactTooLargeError, FetchFailedError, InvalidTargetPathError, UnsafeContentError } from '../errors.js';
 import { namespaceParts, relativeParts } from '../content/layout.js';
 
 const SKIPPED = new Set(['.git', '.arena']);
-const LIMITS_HINT = 'limits are configurable with --max-bundle-bytes / --max-bundle-files';
 
 /** {root}/{workspace}/{namespace}/{path}, every component a real directory (no symlink detours). */
 export async function workspaceSourceDir(root: string, loc: { workspace: string; namespace: string }, rel: string): Promise<string> {

@@ -22,6 +22,7 @@ import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 import { ContentVolume } from '../../content/content-volume.js';
 import { exitWhenDone, exitWithin, whenSignalled } from '../shutdown.js';
+import { optionDefault } from '../options.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
@@ -55,10 +56,9 @@ export function contentVolume(flags: Pick<WorkerFlags, 'contentRoot' | 'contentK
   return new ContentVolume(root, { ...(keep !== undefined ? { keep } : {}), ...(ttlMs !== undefined ? { ttlMs } : {}) });
 }
 
-/** --shutdown-grace: how long in-flight activities may finish on SIGTERM (the table's default, for direct callers). */
-export const DEFAULT_SHUTDOWN_GRACE = '30s';
+/** --shutdown-grace: how long in-flight activities may finish on SIGTERM (default from the options table). */
 function shutdownGraceMs(flags: WorkerFlags): number {
-  return parseTtl(flags.shutdownGrace ?? DEFAULT_SHUTDOWN_GRACE);
+  return parseTtl(flags.shutdownGrace ?? String(optionDefault('--shutdown-grace')));
 }
 
 /** --retention-keep / --retention-ttl (env ARENA_SOURCE_RETENTION_KEEP / _TTL); defaults keep 2 for 1h. */
