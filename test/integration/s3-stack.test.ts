@@ -134,6 +134,9 @@ describe('full stack on S3', () => {
     const before = await envA.get('alpha');
     const old = before.status!.artifact!;
     const oldSum = old.checksum!;
+    // S3's LastModified has one-second resolution: publish v2 in a later second than v1, so that
+    // "newest" is not a tie (retention breaks ties by key, which could keep the older one).
+    await new Promise((r) => setTimeout(r, Math.max(0, Date.parse(old.lastUpdateTime) + 1_100 - Date.now())));
     const next = await commitFiles(bareRepoPath(envA.gitRoot, 'alpha'), { 'pack.json': pack('alpha', '2') }, { branch: 'main', message: 'v2' });
     await reconcileSource(envA.stack.client, { namespace: envA.namespace, name: 'alpha' });
     const after = await envA.waitFor('alpha', 'v2', (s) => s.status?.artifact?.revision === `main@sha1:${next}` && s.status.phase === 'Ready', 60_000);
