@@ -158,6 +158,8 @@ describe('the source workflow with stub activities', () => {
     revisions.set('phases', 'main@sha1:' + 'c'.repeat(40));
     await reconcileSource(client, ref('phases'));
     await until('phases', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('phases'));
+    // The query shows the new state before the last status write lands in the stub: wait for it.
+    await waitFor('the last status write', async () => phases('phases'), (p) => p.length >= 5, 10_000, 20);
     assert.deepEqual(phases('phases'), ['Pending', 'Initializing', 'Ready', 'Fetching', 'Ready']);
   });
 
