@@ -5,8 +5,9 @@
 import { rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
 import { packDirectory } from '../src/bundle/pack.js';
+import { BundleValidator } from '../src/bundle/validation.js';
 import { artifactBytes } from '../src/observability/metrics.js';
-import { FetchFailedError, StorageFailedError } from '../src/errors.js';
+import { FetchFailedError, InvalidBundleError, StorageFailedError } from '../src/errors.js';
 import { contentPlaces } from './content.js';
 import type { ActivityDeps } from './deps.js';
 import type {
@@ -30,7 +31,7 @@ export function bundleActivities(deps: ActivityDeps) {
   }
 
   return {
-    async packBundle({ workDir, bundleDir }: PackBundleInput): Promise<PackBundleResult> {
+    async packBundle({ workDir, bundleDir, validation }: PackBundleInput): Promise<PackBundleResult> {
       const root = ownWorkDir(workDir);
       const archivePath = join(root, 'artifact.tar.gz');
       const info = await stat(bundleDir).catch(() => null);
@@ -39,8 +40,16 @@ export function bundleActivities(deps: ActivityDeps) {
         const shown = relative(join(root, 'content'), bundleDir) || '.';
         throw new FetchFailedError(`the bundle path "${shown}" does not exist in this revision`, { retryable: false });
       }
-      const packed = await packDirectory(bundleDir, archivePath, deps.packLimits);
-      return { archivePath, checksum: packed.checksum, size: packed.size, files: packed.files };
+      const validator = validation ? new BundleValidator(validation) : undefined;
+      const packed = await packDirectory(bundleDir, archivePath, deps.packLimits, validator);
+      const bundle = validator?.report();
+      if (bundle && !bundle.valid && validation?.mode === 'strict') {
+        // The workflow discards the work directory (archive included) and keeps the last artifact.
+        throw new InvalidBundleError(
+          `the bundle is not valid and spec.validation is strict, so it is not published (fix it, or set spec.validation: warn): ${bundle.message}`,
+        );
+      }
+      return { archivePath, checksum: packed.checksum, size: packed.size, files: packed.files, ...(bundle ? { bundle } : {}) };
     },
 
     /**

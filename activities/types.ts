@@ -5,7 +5,8 @@
  */
 import type { Artifact, ArenaSourceSpec, ArenaSourceStatus } from '../src/api/schema.js';
 import type { SourceRef } from '../src/api/source-ref.js';
-import type { StatusContext } from '../src/api/status.js';
+import type { BundleValidationRequest } from '../src/api/spec-rules.js';
+import type { BundleReport, StatusContext } from '../src/api/status.js';
 import type { StatusReport } from '../src/status/types.js';
 
 export type { SourceRef } from '../src/api/source-ref.js';
@@ -86,12 +87,16 @@ export interface FetchSourceResult {
 export interface PackBundleInput {
   workDir: string;
   bundleDir: string;
+  /** Validate the bundle while packing it (absent in histories from before validation: not validated). */
+  validation?: BundleValidationRequest;
 }
 export interface PackBundleResult {
   archivePath: string;
   checksum: string;
   size: number;
   files: number;
+  /** Set when `validation` was asked for (strict and invalid throws InvalidBundle instead). */
+  bundle?: BundleReport;
 }
 
 export interface UploadArtifactInput {

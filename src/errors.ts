@@ -14,6 +14,7 @@ export const ConditionReasons = [
   'ArtifactTooLarge',
   'UnsafeContent',
   'StorageFailed',
+  'InvalidBundle',
 ] as const;
 export type FailureReason = (typeof ConditionReasons)[number];
 
@@ -83,6 +84,12 @@ export class StorageFailedError extends ArenaSourceError {
   readonly retryable = true;
 }
 
+/** The bundle fails validation and spec.validation is strict: the revision is not published. */
+export class InvalidBundleError extends ArenaSourceError {
+  readonly reason = 'InvalidBundle' as const;
+  readonly retryable = false;
+}
+
 /** The error class of each reason (a new reason without a class does not compile). */
 const ERROR_CLASSES: { readonly [R in FailureReason]: new (message: string) => ArenaSourceError & { readonly reason: R } } = {
   InvalidSpec: InvalidSpecError,
@@ -93,6 +100,7 @@ const ERROR_CLASSES: { readonly [R in FailureReason]: new (message: string) => A
   ArtifactTooLarge: ArtifactTooLargeError,
   UnsafeContent: UnsafeContentError,
   StorageFailed: StorageFailedError,
+  InvalidBundle: InvalidBundleError,
 };
 
 /**

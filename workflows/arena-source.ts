@@ -21,8 +21,8 @@ import {
 import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
-import { contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
-import { nextStatus, type ContentReport, type Outcome } from '../src/api/status.js';
+import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
+import { INVALID_BUNDLE, nextStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
 import { NON_RETRYABLE_REASONS, SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
@@ -43,7 +43,7 @@ const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
 /** Failures decided by the content of a revision: retrying the same revision cannot succeed. */
-const CONTENT_REJECTIONS = ['UnsafeContent', 'ArtifactTooLarge'];
+const CONTENT_REJECTIONS = ['UnsafeContent', 'ArtifactTooLarge', INVALID_BUNDLE];
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
@@ -62,6 +62,8 @@ const STALLED_SOURCE_HANDLES_EVERY_SIGNAL = 'stalled-source-handles-every-signal
 const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
 /** An unchanged cycle's status is written by resolveRevision: one activity per unchanged cycle (before: two). */
 const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
+/** packBundle validates the bundle (spec.validation): BundleValid, and strict refuses an invalid one (before: not validated). */
+const BUNDLE_VALIDATION = 'bundle-validation';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -237,7 +239,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Step 3: fetch, pack and upload the revision resolve saw. */
   async function fetchNew(checked: CheckedSpec, resolved: Awaited<ReturnType<typeof resolve>>) {
-    const { artifact, content } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
+    const { artifact, content, bundle } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
       const failure = describeFailure(err, checked);
       if (CONTENT_REJECTIONS.includes(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
       throw err;
@@ -245,12 +247,13 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     carried.rejected = undefined;
     carried.artifactIdentity = resolved.identity;
     carried.counters.fetches += 1;
-    const event: SourceEvent = {
-      type: 'Normal',
-      reason: 'FetchSucceeded',
-      message: `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`,
-    };
-    return { outcome: { kind: 'ready', artifact, ...(content ? { content } : {}) } as Outcome, result: 'fetched' as const, event };
+    const stored = `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`;
+    const event: SourceEvent =
+      bundle && !bundle.valid
+        ? { type: 'Warning', reason: INVALID_BUNDLE, message: `${stored}, but the bundle is not valid (spec.validation: warn): ${bundle.message}` }
+        : { type: 'Normal', reason: 'FetchSucceeded', message: stored };
+    const outcome: Outcome = { kind: 'ready', artifact, ...(content ? { content } : {}), ...(bundle ? { bundle } : {}) };
+    return { outcome, result: 'fetched' as const, event };
   }
 
   function failed(err: unknown, checked: CheckedSpec): { outcome: Outcome; result: 'failed'; event?: SourceEvent } {
@@ -321,7 +324,12 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
   /** `id` is the commit or digest resolveRevision saw (older histories have none: the revision is parsed). */
-  async function fetchPackUpload(checked: CheckedSpec, resolved: string, id?: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
+  async function fetchPackUpload(
+    checked: CheckedSpec,
+    resolved: string,
+    id?: string,
+  ): Promise<{ artifact: Artifact; content?: ContentReport; bundle?: BundleReport }> {
+    const validation = patched(BUNDLE_VALIDATION) ? bundleValidationOf(state.spec) : undefined;
     for (let attempt = 1; ; attempt++) {
       const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
         source,
@@ -339,7 +347,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           summary,
         });
       try {
-        const packed = await pinned(`pack ${fetched.revision}`).packBundle({ workDir: fetched.workDir, bundleDir: fetched.bundleDir });
+        const packed = await pinned(`pack ${fetched.revision}`).packBundle({
+          workDir: fetched.workDir,
+          bundleDir: fetched.bundleDir,
+          ...(validation ? { validation } : {}),
+        });
         const uploaded = await pinned(`upload ${packed.checksum} (${packed.size} bytes, ${packed.files} entries)`).uploadArtifact({
           source,
           workDir: fetched.workDir,
@@ -347,7 +359,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           checksum: packed.checksum,
           target: contentTarget(),
         });
-        return artifactOf(fetched.revision, uploaded);
+        return { ...artifactOf(fetched.revision, uploaded), ...(packed.bundle ? { bundle: packed.bundle } : {}) };
       } catch (err) {
         if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });

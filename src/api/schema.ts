@@ -74,7 +74,9 @@ const SECTION_RULES: CelRule[] = (
 export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
 /** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
 export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'] as const;
+export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'] as const;
+/** warn: an invalid bundle is published and reported (BundleValid=False); strict: it is not published. */
+export const ValidationModes = ['warn', 'strict'] as const;
 
 /**
  * A relative path that stays where it is put (targetPath, workspace.path): the same
@@ -211,6 +213,16 @@ export const ArenaSourceSpecSchema = Type.Object(
       }),
     ),
     suspend: opts(Type.Boolean({ default: false, description: 'suspend stops reconciliation while true.' })),
+    validation: opts(
+      StringEnum([...ValidationModes], {
+        default: 'warn',
+        description:
+          'validation says what an invalid bundle does (pack.json and *.pack.json against the PromptPack schema v1.4.0, ' +
+          'config.arena.yaml references present in the bundle; reported in the BundleValid condition). ' +
+          '"warn" (default): it is published and reported. "strict": it is not published (phase Error, reason InvalidBundle), ' +
+          'the last good artifact stays served, and the revision is not fetched again until it changes.',
+      }),
+    ),
     timeout: opts(
       Type.String({
         pattern: GO_DURATION_PATTERN,
@@ -260,7 +272,10 @@ export const ArtifactSchema = Type.Object(
 
 export const ConditionSchema = Type.Object(
   {
-    type: Type.String({ maxLength: 316, description: 'type of condition: Ready, Fetching or ArtifactAvailable.' }),
+    type: Type.String({
+      maxLength: 316,
+      description: 'type of condition: Ready, Fetching, ArtifactAvailable, SourceValid or BundleValid.',
+    }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'status of the condition: True, False or Unknown.' }),
     observedGeneration: opts(
       Type.Integer({
@@ -287,7 +302,7 @@ export const ArenaSourceStatusSchema = Type.Object(
     artifact: opts(ArtifactSchema),
     conditions: opts(
       Type.Array(ConditionSchema, {
-        description: 'conditions are Ready, Fetching, ArtifactAvailable and SourceValid, one of each at most.',
+        description: 'conditions are Ready, Fetching, ArtifactAvailable, SourceValid and BundleValid, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
@@ -342,6 +357,7 @@ export const ArenaSourceSchema = Type.Object(
 );
 
 export type SourceType = (typeof SourceTypes)[number];
+export type ValidationMode = (typeof ValidationModes)[number];
 export type Phase = (typeof Phases)[number];
 export type ConditionType = (typeof ConditionTypes)[number];
 export type SecretRef = Static<typeof SecretRefSchema>;

@@ -7,12 +7,13 @@
  */
 import { canonicalJson } from './canonical.js';
 import { durationToMillis, parseGoDuration } from './duration.js';
-import type { ArenaSourceSpec, SourceType } from './schema.js';
+import type { ArenaSourceSpec, SourceType, ValidationMode } from './schema.js';
 
 export const MIN_INTERVAL_MS = 1_000;
 export const MAX_TIMEOUT_MS = 60 * 60 * 1_000;
 export const DEFAULT_TIMEOUT = '60s';
 export const DEFAULT_CONFIGMAP_KEY = 'pack.json';
+export const DEFAULT_VALIDATION: ValidationMode = 'warn';
 
 /** What the rest of the system works from once a spec is known to be sound. */
 export interface CheckedSpec {
@@ -218,7 +219,24 @@ export function contentIdentity(spec: ArenaSourceSpec): string {
   if (spec.oci) parts.oci = { url: spec.oci.url };
   if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };
   if (spec.workspace) parts.workspace = { path: normalizeBundlePath(spec.workspace.path) };
+  // Strict validation decides whether a revision is published, so switching it re-judges the
+  // current one (and lifts a rejection). Left out for warn, so existing sources keep their identity.
+  if (spec.validation === 'strict') parts.validation = 'strict';
   return canonicalJson(parts);
+}
+
+/** What packBundle checks, and how strictly (see src/bundle/validation.ts). */
+export interface BundleValidationRequest {
+  mode: ValidationMode;
+  /** Files (relative to the bundle root) that are PromptPacks whatever their name; `*.pack.json` always are. */
+  packFiles: string[];
+}
+
+/** The bundle's pack.json; for a ConfigMap, its key when that is a `.json` (the ConfigMap's bundle is that one file). */
+export function bundleValidationOf(spec: ArenaSourceSpec): BundleValidationRequest {
+  const key = spec.configMap?.key ?? DEFAULT_CONFIGMAP_KEY;
+  const packFiles = spec.type === 'configmap' ? (key.endsWith('.json') ? [key] : []) : ['pack.json'];
+  return { mode: spec.validation ?? DEFAULT_VALIDATION, packFiles };
 }
 
 export interface OciReference {

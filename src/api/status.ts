@@ -12,8 +12,8 @@ export type Outcome =
   | { kind: 'pending' }
   /** A cycle started. Ready/ArtifactAvailable keep their values so consumers are not churned. */
   | { kind: 'fetching' }
-  /** The cycle ended with this artifact (new, or unchanged and re-verified). */
-  | { kind: 'ready'; artifact: Artifact; content?: ContentReport }
+  /** The cycle ended with this artifact (new, or unchanged and re-verified); `bundle` when it was validated now. */
+  | { kind: 'ready'; artifact: Artifact; content?: ContentReport; bundle?: BundleReport }
   /** The cycle failed; `stalled` means it will not be retried until the spec changes. */
   | { kind: 'failed'; reason: string; message: string; stalled: boolean }
   | { kind: 'suspended' };
@@ -25,6 +25,16 @@ export interface ContentReport {
   /** Set when this cycle wrote a new version directory (not when it reused one). */
   created?: string;
 }
+
+/** Bundle validation's result (src/bundle/validation.ts), small enough for history and a condition. */
+export interface BundleReport {
+  valid: boolean;
+  /** What was checked (valid), or the first problems, each naming its file and JSON path or field. */
+  message: string;
+}
+
+/** The failure reason of a revision that strict validation refused. */
+export const INVALID_BUNDLE = 'InvalidBundle';
 
 export interface StatusContext {
   now: string;
@@ -40,6 +50,8 @@ export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: Statu
   const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
   const { phase, conditions } = derive(prev, outcome, artifact);
   conditions.push(sourceValid(outcome));
+  const bundle = bundleValid(outcome);
+  if (bundle) conditions.push(bundle);
   let merged = prev.conditions ?? [];
   for (const c of conditions) merged = setCondition(merged, c, ctx.now, ctx.generation);
   const status: ArenaSourceStatus = {
@@ -159,6 +171,21 @@ function sourceValid(outcome: Outcome): ConditionInput {
   return { type: 'SourceValid', status: 'True', reason: 'Valid', message: 'the spec is valid' };
 }
 
+/**
+ * BundleValid: set when a bundle was validated (a fetched revision, or one strict validation
+ * refused); otherwise it keeps what it said about the artifact before.
+ */
+function bundleValid(outcome: Outcome): ConditionInput | undefined {
+  if (outcome.kind === 'ready' && outcome.bundle) {
+    const { valid, message } = outcome.bundle;
+    return { type: 'BundleValid', status: valid ? 'True' : 'False', reason: valid ? 'Valid' : INVALID_BUNDLE, message: truncate(message) };
+  }
+  if (outcome.kind === 'failed' && outcome.reason === INVALID_BUNDLE) {
+    return { type: 'BundleValid', status: 'False', reason: INVALID_BUNDLE, message: truncate(outcome.message) };
+  }
+  return undefined;
+}
+
 /** Upserts a condition; lastTransitionTime moves only when the status flips (Kubernetes convention). */
 export function setCondition(
   conditions: Condition[],
@@ -179,7 +206,7 @@ export function setCondition(
   return sortConditions([...others, next]);
 }
 
-const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'];
+const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'];
 function sortConditions(conditions: Condition[]): Condition[] {
   const rank = (t: string) => {
     const i = ORDER.indexOf(t as ConditionType);

@@ -7,7 +7,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { InvalidSpecError } from '../errors.js';
 import { API_VERSION, ArenaSourceSchema, KIND, type ArenaSource, type ArenaSourceSpec } from './schema.js';
-import { checkSpec, DEFAULT_CONFIGMAP_KEY, DEFAULT_TIMEOUT } from './spec-rules.js';
+import { checkSpec, DEFAULT_CONFIGMAP_KEY, DEFAULT_TIMEOUT, DEFAULT_VALIDATION } from './spec-rules.js';
 
 const compiled = TypeCompiler.Compile(ArenaSourceSchema);
 
@@ -50,6 +50,7 @@ function applyDefaults(obj: Record<string, unknown>): void {
   spec.timeout ??= DEFAULT_TIMEOUT;
   spec.suspend ??= false;
   spec.createVersionOnSync ??= true;
+  spec.validation ??= DEFAULT_VALIDATION;
   if (spec.configMap && typeof spec.configMap === 'object') spec.configMap.key ??= DEFAULT_CONFIGMAP_KEY;
   if (spec.oci && typeof spec.oci === 'object') spec.oci.insecure ??= false;
 }

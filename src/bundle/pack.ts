@@ -55,6 +55,25 @@ export interface ArchiveEntry {
   linkname?: string;
 }
 
+/** One entry of the tree being packed, as an observer sees it. */
+export interface TreeEntry {
+  /** Relative to the bundle root, '/'-separated. */
+  path: string;
+  kind: 'directory' | 'file' | 'symlink';
+  /** A symlink's target, as written. */
+  target?: string;
+}
+
+/**
+ * Sees the bundle while it is packed (e.g. to validate it): the whole tree first, then
+ * the bytes of each regular file it wants, as they are read for the archive (no second read).
+ */
+export interface PackObserver {
+  setTree(entries: readonly TreeEntry[]): void;
+  wants(path: string, size: number): boolean;
+  file(path: string, content: Buffer): void;
+}
+
 type Entry =
   | { kind: 'directory'; rel: string }
   | { kind: 'file'; rel: string; size: number; executable: boolean }
@@ -74,6 +93,7 @@ export async function packDirectory(
   root: string,
   outFile: string,
   limits?: Partial<PackLimits>,
+  observer?: PackObserver,
 ): Promise<PackResult> {
   const lim: PackLimits = { ...DEFAULT_PACK_LIMITS, ...definedOnly(limits) };
   const absRoot = path.resolve(root);
@@ -83,9 +103,10 @@ export async function packDirectory(
   // before a byte is written.
   const entries = await collectEntries(absRoot, lim);
   entries.sort((a, b) => Buffer.compare(Buffer.from(a.rel, 'utf8'), Buffer.from(b.rel, 'utf8')));
+  observer?.setTree(entries.map((e) => ({ path: e.rel, kind: e.kind, ...(e.kind === 'symlink' ? { target: e.target } : {}) })));
 
   try {
-    return await writeArchive(absRoot, entries, outFile, lim);
+    return await writeArchive(absRoot, entries, outFile, lim, observer);
   } catch (err) {
     await rm(outFile, { force: true }).catch(() => undefined);
     throw err;
@@ -203,7 +224,13 @@ function tooManyBytes(lim: PackLimits, bytes: number): ArtifactTooLargeError {
   );
 }
 
-async function writeArchive(absRoot: string, entries: Entry[], outFile: string, lim: PackLimits): Promise<PackResult> {
+async function writeArchive(
+  absRoot: string,
+  entries: Entry[],
+  outFile: string,
+  lim: PackLimits,
+  observer: PackObserver | undefined,
+): Promise<PackResult> {
   const hash = createHash('sha256');
   let size = 0;
   const tap = new Transform({
@@ -235,7 +262,7 @@ async function writeArchive(absRoot: string, entries: Entry[], outFile: string, 
   let feedError: unknown;
   let unpackedBytes = 0;
   try {
-    for (const entry of entries) unpackedBytes += await addEntry(pack, absRoot, entry, lim, unpackedBytes);
+    for (const entry of entries) unpackedBytes += await addEntry(pack, absRoot, entry, lim, unpackedBytes, observer);
     pack.finalize();
   } catch (err) {
     feedError = err;
@@ -259,7 +286,14 @@ async function writeArchive(absRoot: string, entries: Entry[], outFile: string, 
 }
 
 /** Writes one entry; returns the content bytes it added. */
-async function addEntry(pack: TarPack, absRoot: string, entry: Entry, lim: PackLimits, soFar: number): Promise<number> {
+async function addEntry(
+  pack: TarPack,
+  absRoot: string,
+  entry: Entry,
+  lim: PackLimits,
+  soFar: number,
+  observer: PackObserver | undefined,
+): Promise<number> {
   switch (entry.kind) {
     case 'directory':
       await writeEntry(pack, { ...BASE_HEADER, name: `${entry.rel}/`, type: 'directory', mode: 0o755 });
@@ -268,7 +302,7 @@ async function addEntry(pack: TarPack, absRoot: string, entry: Entry, lim: PackL
       await writeEntry(pack, { ...BASE_HEADER, name: entry.rel, type: 'symlink', mode: 0o777, linkname: entry.target });
       return 0;
     case 'file':
-      return addFile(pack, absRoot, entry, lim, soFar);
+      return addFile(pack, absRoot, entry, lim, soFar, observer);
   }
 }
 
@@ -278,6 +312,7 @@ async function addFile(
   entry: Extract<Entry, { kind: 'file' }>,
   lim: PackLimits,
   soFar: number,
+  observer: PackObserver | undefined,
 ): Promise<number> {
   // O_NOFOLLOW: if the file was swapped for a symlink since the walk, fail
   // instead of archiving whatever the link points at.
@@ -294,6 +329,8 @@ async function addFile(
     if (soFar + st.size > lim.maxBytes) throw tooManyBytes(lim, soFar + st.size);
     const mode = (st.mode & 0o111) !== 0 ? 0o755 : 0o644;
     const header = { ...BASE_HEADER, name: entry.rel, type: 'file' as const, mode, size: st.size };
+    // The observer gets the same bytes the archive does, collected from this one read.
+    const seen: Buffer[] | undefined = observer?.wants(entry.rel, st.size) ? [] : undefined;
     if (st.size === 0) {
       await writeEntry(pack, header);
     } else {
@@ -312,9 +349,11 @@ async function addFile(
           sink.destroy(err);
           reject(err);
         });
+        if (seen) src.on('data', (chunk) => seen.push(chunk as Buffer));
         src.pipe(sink);
       });
     }
+    if (seen) observer!.file(entry.rel, Buffer.concat(seen));
     return st.size;
   } finally {
     await handle.close();

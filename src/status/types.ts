@@ -1,10 +1,10 @@
 import type { ArenaSourceStatus } from '../api/schema.js';
 import type { SourceRef } from '../api/source-ref.js';
 
-/** A Kubernetes-style event about a source (FetchStarted, FetchSucceeded, FetchFailed). */
+/** A Kubernetes-style event about a source (FetchStarted, FetchSucceeded, FetchFailed; InvalidBundle: published, but not valid). */
 export interface SourceEvent {
   type: 'Normal' | 'Warning';
-  reason: 'FetchStarted' | 'FetchSucceeded' | 'FetchFailed';
+  reason: 'FetchStarted' | 'FetchSucceeded' | 'FetchFailed' | 'InvalidBundle';
   message: string;
 }
 

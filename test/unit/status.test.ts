@@ -101,4 +101,26 @@ describe('status: phase and conditions from one function', () => {
     assert.equal(findCondition(s.conditions, 'Ready')!.status, 'False');
     assert.deepEqual(s.artifact, artifact);
   });
+
+  it('BundleValid: set by a validated artifact or a strict refusal, kept by cycles that validated nothing', () => {
+    const invalid = nextStatus({}, { kind: 'ready', artifact, bundle: { valid: false, message: '1 problem: pack.json /: x' } }, at('t1'));
+    assert.equal(invalid.phase, 'Ready', 'warn: published and reported');
+    assert.deepEqual(
+      (({ status, reason, message }) => ({ status, reason, message }))(findCondition(invalid.conditions, 'BundleValid')!),
+      { status: 'False', reason: 'InvalidBundle', message: '1 problem: pack.json /: x' },
+    );
+    assert.deepEqual(invalid.conditions!.map((c) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid']);
+    const noop = nextStatus(invalid, { kind: 'ready', artifact }, at('t2'));
+    assert.equal(findCondition(noop.conditions, 'BundleValid')!.status, 'False', 'a no-op cycle keeps it');
+    const valid = nextStatus(noop, { kind: 'ready', artifact, bundle: { valid: true, message: 'checked pack.json' } }, at('t3'));
+    assert.equal(findCondition(valid.conditions, 'BundleValid')!.reason, 'Valid');
+    const refused = nextStatus(valid, { kind: 'failed', reason: 'InvalidBundle', message: 'not valid: pack.json /id', stalled: false }, at('t4'));
+    assert.equal(refused.phase, 'Error');
+    assert.deepEqual(refused.artifact, artifact, 'strict: the last good artifact stays');
+    assert.equal(findCondition(refused.conditions, 'BundleValid')!.status, 'False');
+    assert.equal(findCondition(refused.conditions, 'SourceValid')!.status, 'True', 'the spec is fine');
+    assert.equal(findCondition(refused.conditions, 'ArtifactAvailable')!.status, 'True');
+    const down = nextStatus(refused, { kind: 'failed', reason: 'FetchFailed', message: 'down', stalled: false }, at('t5'));
+    assert.equal(findCondition(down.conditions, 'BundleValid')!.message, 'not valid: pack.json /id', 'other failures leave it');
+  });
 });

@@ -30,6 +30,7 @@ describe('ArenaSource validation at the edge', () => {
     assert.equal(a.metadata.namespace, 'default');
     assert.equal(a.spec.timeout, '60s');
     assert.equal(a.spec.suspend, false);
+    assert.equal(a.spec.validation, 'warn');
     const cm = parseArenaSource(doc({ type: 'configmap', interval: '1m', configMap: { name: 'p' } }));
     assert.equal(cm.spec.configMap!.key, 'pack.json');
     const oci = parseArenaSource(doc({ type: 'oci', interval: '1h', oci: { url: 'oci://ghcr.io/acme/prompts:v2.0.0' } }));
@@ -60,6 +61,7 @@ describe('ArenaSource validation at the edge', () => {
     assert.match(problems({ type: 'oci', interval: '1m', oci: { url: 'oci://' } }), /spec\.oci\.url/);
     assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: 'main', tag: 'v1' } } }), /spec\.git\.ref: set one of branch or tag/);
     assert.match(problems({ type: 'configmap', interval: '1m', configMap: { name: 'Bad_Name' } }), /spec\.configMap\.name/);
+    assert.match(problems({ ...git, validation: 'strictest' }), /spec\.validation/);
   });
 
   it('refuses a targetPath or workspace.path outside the namespace directory, naming the field (Omnia: InvalidTargetPath)', () => {
@@ -100,5 +102,9 @@ describe('ArenaSource validation at the edge', () => {
     const c = parseArenaSource(doc({ ...git, git: { ...git.git, path: 'b' } })).spec;
     assert.equal(contentIdentity(a), contentIdentity(b));
     assert.notEqual(contentIdentity(a), contentIdentity(c));
+    // Strict validation decides what is published (switching re-judges the revision); warn is the old identity.
+    const { validation: _default, ...unset } = a;
+    assert.equal(contentIdentity({ ...a, validation: 'warn' }), contentIdentity(unset));
+    assert.notEqual(contentIdentity({ ...a, validation: 'strict' }), contentIdentity(a));
   });
 });
