@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { readFile, readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { Worker } from '@temporalio/worker';
 import { findCondition } from '../../src/api/status.js';
+import { workflowBundle } from '../../src/worker.js';
 import { bareRepoPath, commitFiles, seedRepo, type FileContents } from '../../src/dev/demo-git/repo.js';
 import { ARENA_PROJECT_FIXTURE } from '../helpers/arena-project.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
@@ -91,6 +93,10 @@ describe('bundle validation', () => {
     const recovered = await env.waitFor('strict', 'Ready on the fix', (s) => s.status?.phase === 'Ready' && s.status.artifact?.revision === `main@sha1:${fixed}`);
     assert.equal(bundleValid(recovered)!.status, 'True');
     assert.notEqual(recovered.status!.artifact!.checksum, first.status!.artifact!.checksum);
+
+    // The patched path (a refusal, remembered rejections, the recovery) replays deterministically.
+    const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/strict`).fetchHistory();
+    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'strict-validation' }, history);
   });
 
   it('a ConfigMap whose .json key is not a valid pack is reported', async () => {

@@ -124,6 +124,8 @@ describe('generated CRD', () => {
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
       `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,
       'spec.type: enum adds workspace',
+      // Bundle validation (PromptPack schema, arena references): Omnia has none.
+      'spec.validation: only in ours',
       'spec.workspace: only in ours',
       'status.artifact.contentPath: only in ours',
       'status.artifact.version: only in ours',
@@ -168,6 +170,7 @@ describe('generated CRD', () => {
       ...relative('spec.targetPath'),
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
       `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,
+      'spec.validation: only in ours',
       ...relative('spec.workspace.path'),
       // We always serve the tarball too (Omnia writes url empty and calls it deprecated).
       'status.artifact: requires url',
