@@ -28,7 +28,7 @@ export function parseArenaSource(doc: unknown): ArenaSource {
   applyDefaults(candidate);
 
   const problems = [...compiled.Errors(candidate)].map(
-    (e) => `${fieldName(e.path)}: ${e.message}${e.value === undefined ? '' : ` (got ${short(e.value)})`}`,
+    (e) => `${fieldName(e.path)}: ${expected(e.schema, e.message)}${e.value === undefined ? '' : ` (got ${short(e.value)})`}`,
   );
   if (problems.length === 0) {
     const check = checkSpec((candidate as unknown as ArenaSource).spec);
@@ -53,6 +53,12 @@ function applyDefaults(obj: Record<string, unknown>): void {
   spec.validation ??= DEFAULT_VALIDATION;
   if (spec.configMap && typeof spec.configMap === 'object') spec.configMap.key ??= DEFAULT_CONFIGMAP_KEY;
   if (spec.oci && typeof spec.oci === 'object') spec.oci.insecure ??= false;
+}
+
+/** TypeBox says "Expected kind 'StringEnum'" for our string enums; say which values are allowed. */
+function expected(schema: unknown, message: string): string {
+  const values = (schema as { enum?: unknown }).enum;
+  return Array.isArray(values) ? `must be one of ${values.join(', ')}` : message;
 }
 
 /** "/spec/git/url" → "spec.git.url"; "" → "ArenaSource". */

@@ -7,48 +7,13 @@ import { readFile, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { parse } from 'yaml';
 import { repoRoot } from '../../src/api/crd.js';
+import { ARENA_CONFIG_FILE, arenaReferences } from '../../src/bundle/arena-project.js';
 
-export const ARENA_CONFIG_FILE = 'config.arena.yaml';
+export { ARENA_CONFIG_FILE };
 
 // The repository root, not a fixed '../..': this file runs from dist/test/helpers, and tsc does not copy fixtures.
 /** A small offline project (mock provider, 2 prompts, 2 scenarios); see its README.md. */
 export const ARENA_PROJECT_FIXTURE = join(repoRoot(), 'test', 'fixtures', 'arena-project');
-
-// The spec lists whose entries carry a `file:` the loader opens (promptarena
-// arena/arenaconfig/types.go + loader.go). `skills` is left out on purpose: it names
-// directories, not files. A provider's `additional_config.mock_config` is not followed either:
-// it is read by the mock provider at run time, not by the config loader.
-const FILE_LISTS = [
-  'prompt_configs',
-  'providers',
-  'tts_providers',
-  'stt_providers',
-  'embedding_providers',
-  'image_providers',
-  'scenarios',
-  'evals',
-  'tools',
-] as const;
-
-function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-}
-
-function fileRefs(spec: Record<string, unknown>): string[] {
-  const refs: string[] = [];
-  const fromList = (list: unknown): void => {
-    if (!Array.isArray(list)) return;
-    for (const entry of list) {
-      const file = record(entry)?.file;
-      // The loader skips an empty `file:` (a prompt config may be inline instead).
-      if (typeof file === 'string' && file !== '') refs.push(file);
-    }
-  };
-  for (const key of FILE_LISTS) fromList(spec[key]);
-  fromList(record(spec.self_play)?.personas);
-  if (typeof spec.pack_file === 'string' && spec.pack_file !== '') refs.push(spec.pack_file);
-  return refs;
-}
 
 async function loadProject(projectDir: string): Promise<{ config: unknown; files: string[] }> {
   const root = resolve(projectDir);
@@ -60,12 +25,13 @@ async function loadProject(projectDir: string): Promise<{ config: unknown; files
     throw new Error(`no readable ${ARENA_CONFIG_FILE} in ${root}`, { cause: err });
   }
   const config: unknown = parse(text);
-  const doc = record(config);
-  const spec = record(doc?.spec);
-  if (doc?.kind !== 'Arena' || !spec) throw new Error(`${configPath} is not a PromptKit Arena manifest (kind: Arena with a spec)`);
+  // The references PromptArena's loader follows, as the source's bundle validation reads them
+  // (skills name directories, not files, so they are left out here).
+  const read = arenaReferences(text);
+  if (!read.ok) throw new Error(`${configPath}: ${read.problem}`);
 
   const files: string[] = [];
-  for (const ref of fileRefs(spec)) {
+  for (const ref of read.references.filter((r) => r.kind === 'file').map((r) => r.path)) {
     // PromptKit's ResolveFilePath: absolute as is, otherwise relative to config.arena.yaml's directory.
     const abs = isAbsolute(ref) ? ref : join(root, ref);
     const rel = relative(root, abs);

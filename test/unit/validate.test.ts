@@ -61,7 +61,7 @@ describe('ArenaSource validation at the edge', () => {
     assert.match(problems({ type: 'oci', interval: '1m', oci: { url: 'oci://' } }), /spec\.oci\.url/);
     assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: 'main', tag: 'v1' } } }), /spec\.git\.ref: set one of branch or tag/);
     assert.match(problems({ type: 'configmap', interval: '1m', configMap: { name: 'Bad_Name' } }), /spec\.configMap\.name/);
-    assert.match(problems({ ...git, validation: 'strictest' }), /spec\.validation/);
+    assert.match(problems({ ...git, validation: 'strictest' }), /spec\.validation: must be one of warn, strict \(got "strictest"\)/);
   });
 
   it('refuses a targetPath or workspace.path outside the namespace directory, naming the field (Omnia: InvalidTargetPath)', () => {
