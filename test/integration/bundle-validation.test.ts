@@ -99,6 +99,19 @@ describe('bundle validation', () => {
     await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'strict-validation' }, history);
   });
 
+  it('strict with nothing published yet: Error without an artifact; switching to warn publishes the refused revision', async () => {
+    const sha = await seedRepo(env.gitRoot, 'switch', { 'pack.json': BROKEN_PACK });
+    const spec = { type: 'git' as const, git: { url: env.git.repoUrl('switch') } };
+    await env.apply('switch', { ...spec, validation: 'strict' });
+    const refused = await env.waitFor('switch', 'Error', (s) => s.status?.phase === 'Error');
+    assert.equal(refused.status!.artifact, undefined);
+    assert.equal(findCondition(refused.status!.conditions, 'ArtifactAvailable')!.reason, 'InvalidBundle');
+    await env.apply('switch', { ...spec, validation: 'warn' });
+    const published = await env.waitFor('switch', 'Ready', (s) => s.status?.phase === 'Ready');
+    assert.equal(published.status!.artifact!.revision, `main@sha1:${sha}`);
+    assert.equal(bundleValid(published)!.status, 'False');
+  });
+
   it('a ConfigMap whose .json key is not a valid pack is reported', async () => {
     await env.stack.resources.putConfigMap({ namespace: env.namespace, name: 'cm', data: { 'bundle.json': '{"id": "cm"}' }, binaryData: {} });
     await env.apply('cm', { type: 'configmap', configMap: { name: 'cm', key: 'bundle.json' } });
