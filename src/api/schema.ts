@@ -74,7 +74,7 @@ const SECTION_RULES: CelRule[] = (
 export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
 /** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
 export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'] as const;
+export const ConditionTypes = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid'] as const;
 
 /**
  * A relative path that stays where it is put (targetPath, workspace.path): the same
@@ -260,7 +260,7 @@ export const ArtifactSchema = Type.Object(
 
 export const ConditionSchema = Type.Object(
   {
-    type: Type.String({ maxLength: 316, description: 'type of condition: Ready, Fetching or ArtifactAvailable.' }),
+    type: Type.String({ maxLength: 316, description: 'type of condition: Ready, Reconciling, Stalled, Fetching, ArtifactAvailable or SourceValid.' }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'status of the condition: True, False or Unknown.' }),
     observedGeneration: opts(
       Type.Integer({
@@ -287,15 +287,16 @@ export const ArenaSourceStatusSchema = Type.Object(
     artifact: opts(ArtifactSchema),
     conditions: opts(
       Type.Array(ConditionSchema, {
-        description: 'conditions are Ready, Fetching, ArtifactAvailable and SourceValid, one of each at most.',
+        description:
+          'conditions are Ready, Reconciling (present while a cycle has work or retries), Stalled (present while only a spec change can help), Fetching, ArtifactAvailable and SourceValid, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
     lastFetchTime: opts(DateTime('lastFetchTime is the time of the last fetch attempt.')),
-    nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch.')),
+    nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch (after a failure, of the backoff retry).')),
     observedGeneration: opts(
-      Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled.' }),
+      Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled to the end (Ready, stalled or suspended).' }),
     ),
     lastHandledReconcileAt: opts(
       Type.String({
