@@ -37,13 +37,12 @@ import {
   type SourceWorkflowInput,
 } from './definitions.js';
 import { SourceState } from './source-state.js';
+import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
-/** Failures decided by the content of a revision: retrying the same revision cannot succeed. */
-const CONTENT_REJECTIONS = ['UnsafeContent', 'ArtifactTooLarge', INVALID_BUNDLE];
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
@@ -64,6 +63,8 @@ const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
 const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
 /** packBundle validates the bundle (spec.validation): BundleValid, and strict refuses an invalid one (before: not validated). */
 const BUNDLE_VALIDATION = 'bundle-validation';
+/** A failed cycle is retried after an exponential backoff (workflows/backoff.ts), not a whole interval. */
+const FAILURE_BACKOFF = 'failure-backoff';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -159,6 +160,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         // A reconcile requested while resolveRevision ran is echoed by the next status, not lost.
         if (carried.pendingReconcileAt === ifUnchanged?.context.lastHandledReconcileAt) carried.pendingReconcileAt = undefined;
         carried.lastFailure = undefined;
+        carried.failedCycles = undefined;
         upsertStateAttributes();
         await pruneIfDue(false, resolved.written.artifact!);
         return;
@@ -178,15 +180,25 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     }
     const { outcome, result, event } = done;
     const stalled = outcome.kind === 'failed' && outcome.stalled;
-    const dueAt = oneActivity ? carried.nextCycleAt! : Date.now() + jitteredInterval(checked);
+    const dueAt = retryAt(outcome, checked) ?? (oneActivity ? carried.nextCycleAt! : Date.now() + jitteredInterval(checked));
     carried.nextCycleAt = dueAt;
     const nextFetchTime = stalled ? undefined : new Date(dueAt).toISOString();
-    if (outcome.kind === 'ready') carried.lastFailure = undefined;
+    if (outcome.kind === 'ready') {
+      carried.lastFailure = undefined;
+      carried.failedCycles = undefined;
+    }
     const cycle: CycleReport = { result, type: state.spec.type, durationMs: Date.now() - startedAt };
     await announced;
     await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
     if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
     if (stalled) await untilSpecChanges(patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
+  }
+
+  /** After a failure worth retrying, the next cycle is due after the backoff (the first success returns to the interval). */
+  function retryAt(outcome: Outcome, checked: CheckedSpec): number | undefined {
+    if (outcome.kind !== 'failed' || !backsOff(outcome.reason, outcome.stalled) || !patched(FAILURE_BACKOFF)) return undefined;
+    carried.failedCycles = (carried.failedCycles ?? 0) + 1;
+    return Date.now() + retryDelayMs(carried.failedCycles, checked.intervalMs, Math.random());
   }
 
   /** What an unchanged cycle's status is computed from (by nextStatus, in resolveRevision). */

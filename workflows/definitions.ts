@@ -73,6 +73,8 @@ export interface CarriedState {
   lastFailure?: string;
   /** contentIdentity() of the spec the current artifact was built from. */
   artifactIdentity?: string;
+  /** Failed cycles in a row: the backoff attempt (workflows/backoff.ts); cleared by a success. */
+  failedCycles?: number;
   /** When the next cycle is due (epoch ms); carried so continue-as-new does not fetch early. */
   nextCycleAt?: number;
   /** Where content versions were published (workspace + targetPath), so deleting the source removes them all. */

@@ -74,7 +74,7 @@ const SECTION_RULES: CelRule[] = (
 export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
 /** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
 export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'] as const;
+export const ConditionTypes = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'] as const;
 /** warn: an invalid bundle is published and reported (BundleValid=False); strict: it is not published. */
 export const ValidationModes = ['warn', 'strict'] as const;
 
@@ -274,7 +274,7 @@ export const ConditionSchema = Type.Object(
   {
     type: Type.String({
       maxLength: 316,
-      description: 'type of condition: Ready, Fetching, ArtifactAvailable, SourceValid or BundleValid.',
+      description: 'type of condition: Ready, Reconciling, Stalled, Fetching, ArtifactAvailable, SourceValid or BundleValid.',
     }),
     status: StringEnum(['True', 'False', 'Unknown'], { description: 'status of the condition: True, False or Unknown.' }),
     observedGeneration: opts(
@@ -302,15 +302,16 @@ export const ArenaSourceStatusSchema = Type.Object(
     artifact: opts(ArtifactSchema),
     conditions: opts(
       Type.Array(ConditionSchema, {
-        description: 'conditions are Ready, Fetching, ArtifactAvailable, SourceValid and BundleValid, one of each at most.',
+        description:
+          'conditions are Ready, Reconciling (present while a cycle has work or retries), Stalled (present while only a spec change can help), Fetching, ArtifactAvailable, SourceValid and BundleValid, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
     ),
     lastFetchTime: opts(DateTime('lastFetchTime is the time of the last fetch attempt.')),
-    nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch.')),
+    nextFetchTime: opts(DateTime('nextFetchTime is the scheduled time of the next fetch (after a failure, of the backoff retry).')),
     observedGeneration: opts(
-      Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled.' }),
+      Type.Integer({ format: 'int64', description: 'observedGeneration is the last .metadata.generation reconciled to the end (Ready, stalled or suspended).' }),
     ),
     lastHandledReconcileAt: opts(
       Type.String({

@@ -50,15 +50,23 @@ export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: Statu
   const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
   const { phase, conditions } = derive(prev, outcome, artifact);
   conditions.push(sourceValid(outcome));
+  const progress = progressConditions(prev, outcome, ctx);
+  conditions.push(...progress.set);
+  let merged = (prev.conditions ?? []).filter((c) => !progress.remove.includes(c.type as ConditionType));
   const bundle = bundleValid(outcome);
   if (bundle) conditions.push(bundle);
-  let merged = prev.conditions ?? [];
   for (const c of conditions) merged = setCondition(merged, c, ctx.now, ctx.generation);
+  const observedGeneration = observesGeneration(outcome) ? ctx.generation : prev.observedGeneration;
+  // A condition this cycle kept (e.g. BundleValid after a cycle that fetched nothing) still holds for the
+  // generation just handled: kstatus reads a condition older than the object as "not yet answered".
+  if (observesGeneration(outcome) && ctx.generation !== undefined) {
+    merged = merged.map((c) => (c.observedGeneration === ctx.generation ? c : { ...c, observedGeneration: ctx.generation }));
+  }
   const status: ArenaSourceStatus = {
     phase,
     conditions: merged,
     ...(artifact ? { artifact } : {}),
-    ...(ctx.generation !== undefined ? { observedGeneration: ctx.generation } : {}),
+    ...(observedGeneration !== undefined ? { observedGeneration } : {}),
   };
   const lastFetchTime = ctx.lastFetchTime ?? prev.lastFetchTime;
   if (lastFetchTime) status.lastFetchTime = lastFetchTime;
@@ -162,6 +170,55 @@ function derive(
   }
 }
 
+/**
+ * kstatus' abnormal-true conditions (sigs.k8s.io/cli-utils kstatus; Flux's conventions):
+ * `Reconciling=True` while a cycle has work (a fetch under way, the first one pending) or retries
+ * after a failure (reason ProgressingWithRetry), `Stalled=True` when only a spec change can help.
+ * Each is removed, not set False, when it does not hold, and never both at once.
+ */
+function progressConditions(
+  prev: ArenaSourceStatus,
+  outcome: Outcome,
+  ctx: StatusContext,
+): { set: ConditionInput[]; remove: ConditionType[] } {
+  const reconciling = (reason: 'Progressing' | 'ProgressingWithRetry', message: string) => ({
+    set: [{ type: 'Reconciling' as const, status: 'True' as const, reason, message }],
+    remove: ['Stalled' as const],
+  });
+  switch (outcome.kind) {
+    case 'pending':
+      return reconciling('Progressing', 'waiting for the first fetch');
+    case 'fetching':
+      // A fetch that follows a failed cycle is still the retry.
+      return findCondition(prev.conditions, 'Reconciling')?.reason === 'ProgressingWithRetry'
+        ? reconciling('ProgressingWithRetry', 'fetching the current revision again after a failure')
+        : reconciling('Progressing', 'fetching the current revision');
+    case 'failed':
+      if (outcome.stalled) {
+        return {
+          set: [{ type: 'Stalled', status: 'True', reason: outcome.reason, message: truncate(`${outcome.message}; not retried until the spec changes`) }],
+          remove: ['Reconciling'],
+        };
+      }
+      return reconciling(
+        'ProgressingWithRetry',
+        truncate(`${outcome.reason}: ${outcome.message}; retrying${ctx.nextFetchTime ? ` at ${ctx.nextFetchTime}` : ''}`),
+      );
+    case 'ready':
+    case 'suspended':
+      return { set: [], remove: ['Reconciling', 'Stalled'] };
+  }
+}
+
+/**
+ * status.observedGeneration advances only when the generation has been handled to the end: Ready,
+ * stalled on it, or suspended by it. While a cycle runs or retries it stays behind, so kstatus reports
+ * InProgress (and `kubectl wait` keeps waiting) until the new spec's outcome is known.
+ */
+function observesGeneration(outcome: Outcome): boolean {
+  return outcome.kind === 'ready' || outcome.kind === 'suspended' || (outcome.kind === 'failed' && outcome.stalled);
+}
+
 /** SourceValid: False only when the spec (or its target path) is what stops the source. */
 function sourceValid(outcome: Outcome): ConditionInput {
   if (outcome.kind === 'failed' && SPEC_REASONS.includes(outcome.reason as FailureReason)) {
@@ -206,7 +263,7 @@ export function setCondition(
   return sortConditions([...others, next]);
 }
 
-const ORDER: ConditionType[] = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'];
+const ORDER: ConditionType[] = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'];
 function sortConditions(conditions: Condition[]): Condition[] {
   const rank = (t: string) => {
     const i = ORDER.indexOf(t as ConditionType);

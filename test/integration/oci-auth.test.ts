@@ -89,7 +89,7 @@ describe('OCI registry credentials', () => {
     assert.match(ready.message, new RegExp(`Secret ${env.namespace}/bad`));
     assert.equal(src.status!.artifact, undefined);
     const c = await env.counters('bad-creds');
-    assert.equal(c.failures, 1, 'an authentication failure is not retried in a loop');
+    assert.equal(c.failures, 1, 'an authentication failure is not retried within the cycle (the next cycle is a backoff away)');
   });
 
   it('no credentials for a registry that needs them: AuthenticationFailed that says so', async () => {

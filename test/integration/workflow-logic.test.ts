@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { ApplicationFailure } from '@temporalio/common';
 import { Worker } from '@temporalio/worker';
 import type { PinnedActivities, ReportStatusInput, SharedActivities } from '../../activities/types.js';
 import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
@@ -25,6 +26,8 @@ describe('the source workflow with stub activities', () => {
   const pinnedQueue = `${taskQueue}/worker/stub`;
   const namespace = 'logic';
   const revisions = new Map<string, string>();
+  /** How many more resolveRevision calls fail, per source (a source that is down). */
+  const failuresLeft = new Map<string, number>();
   const calls: Calls = {};
   const record = (name: string, input: Record<string, unknown>) => (calls[name] ??= []).push(input);
   const count = (name: string, source: string) => (calls[name] ?? []).filter((c) => (c.source as { name?: string })?.name === source).length;
@@ -35,6 +38,11 @@ describe('the source workflow with stub activities', () => {
   const shared: SharedActivities = {
     async resolveRevision(input) {
       record('resolveRevision', input as never);
+      const left = failuresLeft.get(input.source.name) ?? 0;
+      if (left > 0) {
+        failuresLeft.set(input.source.name, left - 1);
+        throw ApplicationFailure.create({ type: 'FetchFailed', message: 'stub: the source is down', nonRetryable: true });
+      }
       const revision = revisions.get(input.source.name) ?? 'main@sha1:' + 'a'.repeat(40);
       const currentValid = input.current ? input.current.revision === revision : undefined;
       // As the real activity does: an unchanged cycle's status is computed and written here.
@@ -161,6 +169,26 @@ describe('the source workflow with stub activities', () => {
     // The query shows the new state before the last status write lands in the stub: wait for it.
     await waitFor('the last status write', async () => phases('phases'), (p) => p.length >= 5, 10_000, 20);
     assert.deepEqual(phases('phases'), ['Pending', 'Initializing', 'Ready', 'Fetching', 'Ready']);
+  });
+
+  it('failed cycles back off 5 s, then 10 s (the count survives continue-as-new); the first success returns to the interval', async () => {
+    failuresLeft.set('flaky', 2);
+    const source = { apiVersion: API_VERSION, kind: KIND, metadata: { name: 'flaky', namespace }, spec: { type: 'git', interval: '1h', git: { url: 'https://example.com/r.git' } } } as ArenaSource;
+    // A tiny history budget: the workflow continues as new after each cycle.
+    await applySource(client, taskQueue, source, { maxHistoryEvents: 10 });
+    const ready = await waitFor('flaky: Ready after two failures', () => getSource(client, ref('flaky')), (s) => s.status?.phase === 'Ready', 60_000, 50);
+    const ahead = (st: { nextFetchTime?: string; lastFetchTime?: string }) => Date.parse(st.nextFetchTime!) - Date.parse(st.lastFetchTime!);
+    const failures = (calls.reportStatus ?? [])
+      .filter((c) => (c.source as { name: string }).name === 'flaky' && (c.status as { phase: string }).phase === 'Error')
+      .map((c) => c.status as { nextFetchTime?: string; lastFetchTime?: string });
+    assert.equal(failures.length, 2);
+    const [first, second] = failures.map(ahead) as [number, number];
+    // Lower bounds are exact (5 s and 10 s −10%); the upper ones allow for a loaded machine, and are far from an hour.
+    assert.ok(first >= 4_500 && first < 60_000, `first retry ${first} ms after the cycle started`);
+    assert.ok(second >= 9_000 && second < 60_000, `second retry ${second} ms after its cycle started: doubled, not reset by continue-as-new`);
+    assert.ok((await getCounters(client, ref('flaky'))).runs >= 3, 'each failed cycle ended its run');
+    assert.ok(ahead(ready.status!) > 50 * 60_000, 'back on the hourly interval');
+    assert.equal(findCondition(ready.status!.conditions, 'Reconciling'), undefined);
   });
 
   it('delete removes every place the source published to and completes the workflow', async () => {

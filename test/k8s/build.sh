@@ -4,7 +4,8 @@
 # (default ~/.cache/arena-source/bin): kube-apiserver and etcd for
 # test/helpers/kube.ts, plus kube-controller-manager, kube-scheduler, kubelet,
 # kube-proxy and arena-pause (pause/main.go: the node's sandbox image) for the
-# one-node cluster of test/helpers/node.ts.
+# one-node cluster of test/helpers/node.ts, and kubectl and arena-kstatus
+# (kstatus/main.go: sigs.k8s.io/cli-utils' kstatus rules) for the status tests.
 #
 # The versions are those pinned by go.mod/go.sum beside this script: one
 # k8s.io/kubernetes release, its staging modules replaced by their published
@@ -18,7 +19,10 @@
 # All binaries come from one `go build`, so the packages they share compile
 # once: a cold build (empty module and build caches) is about 580 CPU-seconds,
 # ~5 minutes on 2 idle cores, of which kube-apiserver and etcd alone are ~460;
-# with a warm build cache it only links (~20-40 s).
+# with a warm build cache it only links (~20-40 s). kubectl and arena-kstatus
+# add 195 packages to the ~2 600 the others share (kubectl's commands,
+# kustomize, cli-utils' kstatus): ~45 CPU-seconds more, measured as the
+# increment over a warm cache (43 s user+sys, links included).
 #
 # To move to another release: set k8s.io/kubernetes to v1.N.P in go.mod, each
 # k8s.io/* replace to v0.N.P (the staging modules k8s.io/kubernetes's own
@@ -42,9 +46,11 @@ etcd_version="$(mod_version go.etcd.io/etcd/server/v3)"
 RECIPE=2
 KUBE_CMDS=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
 # arena-pause (pause/main.go): the sandbox image and test server of the node.
-BINS=("${KUBE_CMDS[@]}" etcd arena-pause)
+# kubectl (`kubectl wait`) and arena-kstatus (kstatus/main.go, cli-utils' kstatus
+# rules) check the conditions the controller writes (test/integration/kstatus.test.ts).
+BINS=("${KUBE_CMDS[@]}" kubectl etcd arena-pause arena-kstatus)
 want_stamp="kubernetes=$k8s_version etcd=$etcd_version go=$(go env GOVERSION) recipe=$RECIPE mod=$(
-  cat go.mod go.sum pause/main.go | sha256sum | cut -c1-16
+  cat go.mod go.sum pause/main.go kstatus/main.go | sha256sum | cut -c1-16
 )"
 
 all_present() { local b; for b in "${BINS[@]}"; do [[ -x "$BIN_DIR/$b" ]] || return 1; done; }
@@ -73,12 +79,14 @@ export GOFLAGS="-mod=readonly -buildvcs=false"
 start=$SECONDS
 # One build for all: -o DIR names each binary after its package (etcd's is "server").
 go build -trimpath -ldflags="-s -w$version_ldflags" -o "$tmp/" \
-  "${KUBE_CMDS[@]/#/k8s.io/kubernetes/cmd/}" go.etcd.io/etcd/server/v3 ./pause
+  "${KUBE_CMDS[@]/#/k8s.io/kubernetes/cmd/}" k8s.io/kubernetes/cmd/kubectl go.etcd.io/etcd/server/v3 ./pause ./kstatus
 mv "$tmp/server" "$tmp/etcd"
 mv "$tmp/pause" "$tmp/arena-pause"
+mv "$tmp/kstatus" "$tmp/arena-kstatus"
 echo "built in $((SECONDS - start))s"
 
 for b in "${KUBE_CMDS[@]}"; do "$tmp/$b" --version; done
+"$tmp/kubectl" version --client
 # sed reads all of it: `head -1` could kill etcd with SIGPIPE, failing the build (pipefail).
 "$tmp/etcd" --version | sed -n 1p
 for b in "${BINS[@]}"; do mv -f "$tmp/$b" "$BIN_DIR/"; done

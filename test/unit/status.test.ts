@@ -18,7 +18,7 @@ describe('status: phase and conditions from one function', () => {
     assert.equal(s.phase, 'Pending');
     assert.equal(findCondition(s.conditions, 'Ready')!.status, 'Unknown');
     assert.equal(findCondition(s.conditions, 'ArtifactAvailable')!.status, 'False');
-    assert.deepEqual(s.conditions!.map((c) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid']);
+    assert.deepEqual(s.conditions!.map((c) => c.type), ['Ready', 'Reconciling', 'Fetching', 'ArtifactAvailable', 'SourceValid']);
     assert.equal(findCondition(s.conditions, 'SourceValid')!.status, 'Unknown');
   });
 
