@@ -142,10 +142,28 @@ describe('refs by semver and name, ignore rules', () => {
     assert.ok(tagLists() >= lists0 + 2, 'each cycle lists the tags');
 
     const p13 = await push('1.3.0', { 'pack.json': '{"v":"1.3.0"}' });
-    await revisionIs('oci-semver', `1.3.0@${p13.digest}`);
+    const at13 = await revisionIs('oci-semver', `1.3.0@${p13.digest}`);
+
+    // A re-pushed version tag is not looked up while the stored artifact is intact (one listing per
+    // cycle); when that artifact must be rebuilt anyway, the tag is resolved again instead of trusted.
+    const repushed = await push('1.3.0', { 'pack.json': '{"v":"1.3.0","again":true}' });
+    assert.notEqual(repushed.digest, p13.digest);
+    await rm(join(env.stack.store.root, new URL(at13.status!.artifact!.url).pathname.replace(/^\//, '')));
+    await revisionIs('oci-semver', `1.3.0@${repushed.digest}`);
 
     await env.apply('oci-rc', { type: 'oci', oci: { url, insecure: true, ref: { semver: '>=1.0.0-0', semverFilter: '.*-rc.*' } } });
     await revisionIs('oci-rc', `1.2.0-rc.1@${rc.digest}`);
+  });
+
+  it('ConfigMap: spec.ignore is matched against the key; excluding the only file is InvalidSpec', async () => {
+    await env.stack.resources.putConfigMap({ namespace: env.namespace, name: 'cm-pack', data: { 'pack.json': '{"id":"cm"}' }, binaryData: {} });
+    await env.apply('cm-kept', { type: 'configmap', configMap: { name: 'cm-pack' }, ignore: '*.yaml' });
+    assert.deepEqual(await filesOf(await env.waitFor('cm-kept', 'Ready', (s) => s.status?.phase === 'Ready')), ['pack.json']);
+    await env.apply('cm-excluded', { type: 'configmap', configMap: { name: 'cm-pack' }, ignore: '*.json' });
+    const src = await env.waitFor('cm-excluded', 'Error', (s) => s.status?.phase === 'Error');
+    const ready = src.status!.conditions!.find((c) => c.type === 'Ready')!;
+    assert.equal(ready.reason, 'InvalidSpec');
+    assert.match(ready.message, /spec\.ignore excludes the ConfigMap key 'pack\.json'/);
   });
 
   it('reports a range no tag matches, and waits for one', async () => {
