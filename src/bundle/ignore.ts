@@ -99,6 +99,8 @@ export async function ignoredEntries(root: string, bundlePath: string, rules: Ig
     let kept = 0;
     let gone = 0;
     for (const entry of entries) {
+      // Git's metadata is never content (the packer skips it) and stays where it is for git itself.
+      if (entry.name === '.git') continue;
       const childRel = join2(rel, entry.name);
       const isDir = entry.isDirectory();
       const path = join2(bundlePath, childRel);

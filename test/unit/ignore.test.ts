@@ -45,7 +45,8 @@ describe('ignore rules', () => {
   });
 
   it("applies Flux's VCS exclusions, and only those (pictures are content)", async () => {
-    const dir = await tree({ '.gitignore': '', '.gitattributes': '', '.gitmodules': '', 'sub/.gitignore': '', 'pic.png': '', '.github/x.yml': '', 'pack.json': '{}' });
+    const dir = await tree({ '.git/HEAD': '', '.gitignore': '', '.gitattributes': '', '.gitmodules': '', 'sub/.gitignore': '', 'pic.png': '', '.github/x.yml': '', 'pack.json': '{}' });
+    // `.git` itself is left in place (the packer skips it; a checkout's git still needs it).
     assert.deepEqual(await ignoredEntries(dir, '', rules()), ['.gitattributes', '.gitignore', '.gitmodules', 'sub']);
     // A pattern of the user's can take a default back.
     assert.deepEqual(await ignoredEntries(dir, '', rules('!.gitignore')), ['.gitattributes', '.gitmodules']);
