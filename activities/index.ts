@@ -24,11 +24,18 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
    * stored bytes and (with a content volume) that HEAD still names the artifact's version.
    */
   async function resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult> {
-    const result = await sources.resolveRevision(input);
+    let result = await sources.resolveRevision(input);
     const { current, target } = input;
     if (current && current.revision === result.revision) {
       const { version, ...artifact } = current;
       result.currentValid = await verifyArtifact({ source: input.source, artifact: { ...artifact, url: '', lastUpdateTime: '' } });
+      if (!result.currentValid && input.spec.type === 'oci' && input.spec.oci?.ref?.semver) {
+        // An OCI semver cycle took the digest from the stored revision (src/sources/oci.ts); about to
+        // re-fetch, ask the registry what the tag names now instead.
+        result = await sources.resolveRevision({ ...input, current: undefined });
+        if (result.revision !== current.revision) return result;
+        result.currentValid = false;
+      }
       if (deps.content && target) {
         // No version yet (the volume was just configured) or HEAD moved or lost: publish again.
         const check = version ? await deps.content.check(await places.locate(input.source, target.targetPath), version) : undefined;

@@ -8,13 +8,14 @@ import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
+import { ignoreRulesOf, ignoresFile, pruneIgnored } from '../src/bundle/ignore.js';
 import { FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
-import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, type GitOptions } from '../src/sources/git/index.js';
+import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, semverTargetOf, type GitOptions } from '../src/sources/git/index.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
-import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, parseOciSource, resolveOciRevision } from '../src/sources/oci.js';
+import { fetchOciArtifact, ociContextFor, ociPickOf, resolveOciRevision } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
@@ -55,7 +56,7 @@ export function sourceActivities(deps: ActivityDeps) {
   }
 
   return {
-    async resolveRevision({ source, spec }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
+    async resolveRevision({ source, spec, current }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
         case 'git': {
           const ref = await withGit(source.namespace, spec, (git, options) => resolveGitRef(git, options));
@@ -67,11 +68,12 @@ export function sourceActivities(deps: ActivityDeps) {
         }
         case 'oci': {
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
-          const { revision, digest } = await resolveOciRevision(requireSection(spec, 'oci'), ctx);
+          // The stored artifact's revision lets a semver range stay one tag listing when its tag is unchanged.
+          const { revision, digest } = await resolveOciRevision(requireSection(spec, 'oci'), ctx, current?.revision);
           return { revision, id: digest };
         }
         case 'workspace':
-          return { revision: await workspaceRevision(await workspaceDir(source, spec), deps.packLimits) };
+          return { revision: await workspaceRevision(await workspaceDir(source, spec), deps.packLimits, ignoreRulesOf(spec)) };
         default:
           throw new InvalidSpecError(`spec.type: "${spec.type}" sources are not supported by this worker yet`);
       }
@@ -87,8 +89,9 @@ export function sourceActivities(deps: ActivityDeps) {
       switch (spec.type) {
         case 'git': {
           const { git, checkout } = await withGit(source.namespace, spec, async (git, options) => {
-            // A branch or tag is resolved by the fetch itself; only "the default branch" needs ls-remote first.
-            const target = fetchTargetOf(git) ?? (await resolveGitRef(git, options));
+            // A branch, tag or name is resolved by the fetch itself, a semver range by the revision resolveRevision
+            // reported; only "the default branch" (or a spec changed since) needs ls-remote first.
+            const target = fetchTargetOf(git) ?? semverTargetOf(git, revision) ?? (await resolveGitRef(git, options));
             Context.current().heartbeat('resolved');
             const path = normalizeBundlePath(git.path);
             // One mirror per repository and Secret on this worker, shared by its sources (src/sources/git/cache.ts).
@@ -99,6 +102,8 @@ export function sourceActivities(deps: ActivityDeps) {
             const checkout = cache
               ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options })
               : await fetchGitRef(git, target, contentDir, options, { path, commit });
+            // Excluded files leave the checkout before packing (spec.ignore, .sourceignore: src/bundle/ignore.ts).
+            await pruneIgnored(checkout.dir, path, ignoreRulesOf(spec));
             return { git, checkout };
           });
           return {
@@ -112,6 +117,9 @@ export function sourceActivities(deps: ActivityDeps) {
         case 'configmap': {
           const configMap = requireSection(spec, 'configMap');
           const bundle = await readConfigMapBundle(deps.resources, source.namespace, configMap);
+          if (ignoresFile(spec.ignore, bundle.key)) {
+            throw new InvalidSpecError(`spec.ignore excludes the ConfigMap key '${bundle.key}', the only file of the bundle; remove that pattern`);
+          }
           await writeConfigMapBundle(bundle, contentDir, `ConfigMap ${source.namespace}/${configMap.name}`);
           return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: bundle.revision };
         }
@@ -119,13 +127,14 @@ export function sourceActivities(deps: ActivityDeps) {
           const oci = requireSection(spec, 'oci');
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
           // Pull exactly what resolveRevision saw (its id; without one, read back from the revision).
-          const digest = parseOciSource(oci).digest ?? id ?? digestOfRevision(oci, revision) ?? (await resolveOciRevision(oci, ctx)).digest;
-          await fetchOciArtifact(oci, digest, contentDir, ctx, deps.packLimits);
-          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest), id: digest };
+          const pick = ociPickOf(oci, revision, id) ?? (await resolveOciRevision(oci, ctx));
+          await fetchOciArtifact(oci, pick.digest, contentDir, ctx, deps.packLimits);
+          await pruneIgnored(contentDir, '', ignoreRulesOf(spec));
+          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: pick.revision, id: pick.digest };
         }
         case 'workspace': {
           // A copy, so the bytes packed are the bytes hashed even if the directory is edited meanwhile.
-          const revision = await snapshotWorkspace(await workspaceDir(source, spec), contentDir, deps.packLimits);
+          const revision = await snapshotWorkspace(await workspaceDir(source, spec), contentDir, deps.packLimits, ignoreRulesOf(spec));
           return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision };
         }
         default:

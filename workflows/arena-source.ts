@@ -428,10 +428,24 @@ function sharedActivities(checked: CheckedSpec, summary: string, heartbeatTimeou
 function describeSource(spec: SourceWorkflowInput['spec']): string {
   if (spec.type === 'git' && spec.git) {
     const ref = spec.git.ref ?? {};
-    const which = ref.commit ? `commit ${ref.commit}` : ref.tag ? `tag ${ref.tag}` : ref.branch ? `branch ${ref.branch}` : 'default branch';
+    const which = ref.commit
+      ? `commit ${ref.commit}`
+      : ref.name
+        ? `ref ${ref.name}`
+        : ref.semver
+          ? `semver ${ref.semver}`
+          : ref.tag
+            ? `tag ${ref.tag}`
+            : ref.branch
+              ? `branch ${ref.branch}`
+              : 'default branch';
     return `git ${spec.git.url} ${which}${spec.git.path ? ` path ${spec.git.path}` : ''}`;
   }
-  if (spec.type === 'oci' && spec.oci) return `oci ${spec.oci.url}`;
+  if (spec.type === 'oci' && spec.oci) {
+    const ref = spec.oci.ref;
+    const which = ref?.digest ? ` digest ${ref.digest}` : ref?.semver ? ` semver ${ref.semver}` : ref?.tag ? ` tag ${ref.tag}` : '';
+    return `oci ${spec.oci.url}${which}`;
+  }
   if (spec.type === 'configmap' && spec.configMap) return `configmap ${spec.configMap.name} key ${spec.configMap.key ?? 'pack.json'}`;
   if (spec.type === 'workspace' && spec.workspace) return `workspace directory ${spec.workspace.path}`;
   return spec.type;

@@ -1,7 +1,9 @@
 /**
  * Revision strings, exactly as the specification formats them. Pure.
  *   git branch  main@sha1:<sha>        git tag  v1.0.0@sha1:<sha>    git commit only  sha1:<sha>
+ *   git semver  <chosen tag>@sha1:<sha>                              git ref.name  refs/pull/42/head@sha1:<sha>
  *   oci tag     v1.0.0@sha256:<hex>    oci digest  @sha256:<hex>     configmap  <resourceVersion>
+ *   oci semver  <chosen tag>@sha256:<hex>
  */
 
 /** `sha1:` also for SHA-256 object-format repositories would lie; name the algorithm by length. */

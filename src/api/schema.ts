@@ -107,20 +107,46 @@ export const GitRefSchema = Type.Object(
   {
     branch: opts(Type.String({ minLength: 1, description: 'branch to check out.' })),
     tag: opts(Type.String({ minLength: 1, description: 'tag to check out. Takes precedence over branch.' })),
+    semver: opts(
+      Type.String({
+        minLength: 1,
+        description:
+          'semver is a semver range (e.g. ">=1.0.0 <2.0.0", "^1.2", "1.x") over the repository\'s tags: the highest ' +
+          'matching tag is checked out, and the revision is "<tag>@sha1:<commit>". Takes precedence over tag and branch.',
+      }),
+    ),
+    name: opts(
+      Type.String({
+        minLength: 1,
+        description:
+          'name is a full git reference to check out, e.g. "refs/pull/42/head" or "refs/heads/main". ' +
+          'Takes precedence over semver, tag and branch.',
+        ...cel({ rule: "self.startsWith('refs/')", message: 'spec.git.ref.name must be a full reference starting with "refs/"' }),
+      }),
+    ),
     commit: opts(
       Type.String({
         minLength: 1,
         description:
-          'commit SHA (full 40 or 64 hex characters) to check out. Takes precedence over tag and branch; ' +
-          'a branch or tag given with it only names the revision.',
+          'commit SHA (full 40 or 64 hex characters) to check out. Takes precedence over name, semver, tag and branch; ' +
+          'a branch, tag or name given with it only names the revision.',
       }),
     ),
   },
   {
     additionalProperties: false,
-    // A branch and a tag name two different commits; which one was meant cannot be guessed.
-    ...cel({ rule: '!(has(self.branch) && has(self.tag))', message: 'set one of spec.git.ref.branch or spec.git.ref.tag, not both' }),
-    description: 'ref specifies the Git reference to check out. If not specified, the remote default branch.',
+    ...cel(
+      // Two names for the commit to check out; which one was meant cannot be guessed.
+      {
+        rule: "[has(self.branch), has(self.tag), has(self.semver), has(self.name)].filter(x, x).size() <= 1",
+        message: 'set at most one of spec.git.ref.branch, tag, semver or name (a commit may accompany branch, tag or name)',
+      },
+      // A range picks among tags; a commit pins one: together they contradict each other.
+      { rule: '!(has(self.commit) && has(self.semver))', message: 'spec.git.ref.semver cannot be combined with spec.git.ref.commit' },
+    ),
+    description:
+      'ref specifies the Git reference to check out, by precedence commit > name > semver > tag > branch. ' +
+      'If not specified, the remote default branch.',
   },
 );
 
@@ -139,18 +165,61 @@ export const GitSourceSchema = Type.Object(
   { additionalProperties: false, description: 'git specifies the Git repository source. Required when type is "git".' },
 );
 
+export const OciRefSchema = Type.Object(
+  {
+    tag: opts(Type.String({ pattern: '^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$', description: 'tag to pull.' })),
+    semver: opts(
+      Type.String({
+        minLength: 1,
+        description:
+          'semver is a semver range over the repository\'s tags: the highest matching tag is pulled, and the revision is "<tag>@sha256:<digest>".',
+      }),
+    ),
+    semverFilter: opts(
+      Type.String({
+        minLength: 1,
+        description: 'semverFilter is a regular expression the tags must match before the semver range picks among them (e.g. ".*-rc.*").',
+      }),
+    ),
+    digest: opts(Type.String({ pattern: '^sha256:[0-9a-f]{64}$', description: 'digest of the manifest to pull (sha256:<hex>).' })),
+  },
+  {
+    additionalProperties: false,
+    ...cel(
+      {
+        rule: '[has(self.tag), has(self.semver), has(self.digest)].filter(x, x).size() == 1',
+        message: 'set exactly one of spec.oci.ref.tag, semver or digest',
+      },
+      { rule: '!has(self.semverFilter) || has(self.semver)', message: 'spec.oci.ref.semverFilter needs spec.oci.ref.semver' },
+    ),
+    description: 'ref selects the artifact in the repository of url, which then names no tag or digest.',
+  },
+);
+
 export const OciSourceSchema = Type.Object(
   {
     url: Type.String({
       pattern: '^oci://.*$',
-      description: 'url is the OCI artifact URL: oci://registry/repository:tag or oci://registry/repository@sha256:digest.',
+      description:
+        'url is the OCI artifact URL: oci://registry/repository:tag or oci://registry/repository@sha256:digest, ' +
+        'or oci://registry/repository with spec.oci.ref.',
     }),
+    ref: opts(OciRefSchema),
     secretRef: opts(SecretRefSchema),
     insecure: opts(
       Type.Boolean({ default: false, description: 'insecure allows plain HTTP or unverified TLS for this registry.' }),
     ),
   },
-  { additionalProperties: false, description: 'oci specifies the OCI registry source. Required when type is "oci".' },
+  {
+    additionalProperties: false,
+    ...cel({
+      // A tag or digest in the URL and a ref would be two answers to one question.
+      rule: "!has(self.ref) || !(self.url.contains('@') || self.url.matches('^oci://[^/]+/.*:[^/]*$'))",
+      message: 'spec.oci.url must not name a tag or digest when spec.oci.ref is set (use one or the other)',
+      fieldPath: '.ref',
+    }),
+    description: 'oci specifies the OCI registry source. Required when type is "oci".',
+  },
 );
 
 export const ConfigMapSourceSchema = Type.Object(
@@ -196,6 +265,13 @@ export const ArenaSourceSpecSchema = Type.Object(
     oci: opts(OciSourceSchema),
     configMap: opts(ConfigMapSourceSchema),
     workspace: opts(WorkspaceSourceSchema),
+    ignore: opts(
+      Type.String({
+        description:
+          'ignore holds gitignore-style patterns (one a line, as Flux\'s spec.ignore) of files to leave out of the artifact, ' +
+          'relative to the bundle root. Added after the patterns of the source\'s .sourceignore files, so they win.',
+      }),
+    ),
     targetPath: opts(
       Type.String({
         description:
@@ -364,6 +440,7 @@ export type ConditionType = (typeof ConditionTypes)[number];
 export type SecretRef = Static<typeof SecretRefSchema>;
 export type GitRef = Static<typeof GitRefSchema>;
 export type GitSource = Static<typeof GitSourceSchema>;
+export type OciRef = Static<typeof OciRefSchema>;
 export type OciSource = Static<typeof OciSourceSchema>;
 export type ConfigMapSource = Static<typeof ConfigMapSourceSchema>;
 export type WorkspaceSource = Static<typeof WorkspaceSourceSchema>;

@@ -61,7 +61,7 @@ export function checkSpec(spec: ArenaSourceSpec): SpecCheck {
   });
 
   if (type === 'git' && spec.git) checkGit(spec.git, problems);
-  if (type === 'oci' && spec.oci) checkOci(spec.oci.url, problems);
+  if (type === 'oci' && spec.oci) checkOci(spec.oci, problems);
   if (type === 'configmap' && spec.configMap) checkConfigMap(spec.configMap, problems);
   if (type === 'workspace' && spec.workspace) checkContentPath('spec.workspace.path', spec.workspace.path, problems);
   const targetProblems: string[] = [];
@@ -118,11 +118,25 @@ function checkGit(git: NonNullable<ArenaSourceSpec['git']>, problems: string[]):
       `spec.git.ref.commit: must be a full commit SHA (40 hex characters, or 64 for SHA-256 repositories), got ${JSON.stringify(ref.commit)}`,
     );
   }
-  if (ref.branch !== undefined && ref.tag !== undefined) {
-    problems.push('spec.git.ref: set one of branch or tag, not both (a commit may accompany either to pin it)');
+  const named = (['branch', 'tag', 'semver', 'name'] as const).filter((k) => ref[k] !== undefined);
+  if (named.length > 1) {
+    problems.push(
+      `spec.git.ref: set at most one of branch, tag, semver or name (got ${named.join(' and ')}); a commit may accompany branch, tag or name to pin it`,
+    );
+  }
+  if (ref.commit !== undefined && ref.semver !== undefined) {
+    problems.push('spec.git.ref: semver cannot be combined with commit (a range picks among tags, a commit pins one revision)');
   }
   if (ref.branch !== undefined) checkRefName('spec.git.ref.branch', ref.branch, problems);
   if (ref.tag !== undefined) checkRefName('spec.git.ref.tag', ref.tag, problems);
+  if (ref.name !== undefined) {
+    if (typeof ref.name !== 'string' || !ref.name.startsWith('refs/')) {
+      problems.push(`spec.git.ref.name: must be a full reference starting with "refs/", e.g. refs/pull/42/head (got ${JSON.stringify(ref.name)})`);
+    } else checkRefName('spec.git.ref.name', ref.name, problems);
+  }
+  if (ref.semver !== undefined && (typeof ref.semver !== 'string' || ref.semver.trim() === '')) {
+    problems.push('spec.git.ref.semver: must be a semver range such as ">=1.0.0 <2.0.0"');
+  }
   if (git.path !== undefined) {
     const problem = bundlePathProblem(git.path);
     if (problem) problems.push(`spec.git.path: ${problem}`);
@@ -216,7 +230,9 @@ export function normalizeBundlePath(path: string | undefined): string {
 export function contentIdentity(spec: ArenaSourceSpec): string {
   const parts: Record<string, unknown> = { type: spec.type };
   if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path) };
-  if (spec.oci) parts.oci = { url: spec.oci.url };
+  if (spec.oci) parts.oci = { url: spec.oci.url, ...(spec.oci.ref ? { ref: spec.oci.ref } : {}) };
+  // Only when set, so that sources without it keep the identity their artifacts were stored under.
+  if (spec.ignore !== undefined) parts.ignore = spec.ignore;
   if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };
   if (spec.workspace) parts.workspace = { path: normalizeBundlePath(spec.workspace.path) };
   // Strict validation decides whether a revision is published, so switching it re-judges the
@@ -256,7 +272,9 @@ export function parseOciUrl(url: string): OciReference | undefined {
   return { registry, repository, tag: tag ?? (digest ? undefined : 'latest'), digest };
 }
 
-function checkOci(url: unknown, problems: string[]): void {
+function checkOci(oci: NonNullable<ArenaSourceSpec['oci']>, problems: string[]): void {
+  const url: unknown = oci.url;
+  if (oci.ref !== undefined && oci.ref !== null) checkOciRef(oci.ref, typeof url === 'string' ? url : '', problems);
   if (typeof url !== 'string' || !parseOciUrl(url)) {
     problems.push(
       `spec.oci.url: ${JSON.stringify(typeof url === 'string' ? redactUrl(url) : url)} is not oci://registry/repository:tag or oci://registry/repository@sha256:<digest>`,
@@ -264,6 +282,29 @@ function checkOci(url: unknown, problems: string[]): void {
   } else if (/^oci:\/\/[^/]*@/.test(url)) {
     problems.push('spec.oci.url: must not embed credentials; use spec.oci.secretRef');
   }
+}
+
+const OCI_TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
+
+/** spec.oci.ref: exactly one of tag, semver or digest, and a URL that names neither. */
+function checkOciRef(ref: NonNullable<NonNullable<ArenaSourceSpec['oci']>['ref']>, url: string, problems: string[]): void {
+  const set = (['tag', 'semver', 'digest'] as const).filter((k) => ref[k] !== undefined);
+  if (set.length !== 1) {
+    problems.push(`spec.oci.ref: set exactly one of tag, semver or digest${set.length > 1 ? ` (got ${set.join(' and ')})` : ''}`);
+  }
+  if (ref.semverFilter !== undefined && ref.semver === undefined) problems.push('spec.oci.ref.semverFilter: only works with spec.oci.ref.semver');
+  if (ref.tag !== undefined && !OCI_TAG.test(ref.tag)) problems.push(`spec.oci.ref.tag: ${JSON.stringify(ref.tag)} is not a valid tag`);
+  if (ref.digest !== undefined && !/^sha256:[0-9a-f]{64}$/.test(ref.digest)) {
+    problems.push(`spec.oci.ref.digest: ${JSON.stringify(ref.digest)} is not sha256:<64 hex digits>`);
+  }
+  if (ociUrlNamesReference(url)) {
+    problems.push('spec.oci.url: must not name a tag or digest when spec.oci.ref is set (use one or the other)');
+  }
+}
+
+/** True when the URL carries its own tag or digest (oci://host[:port]/repo:tag or …@sha256:…). */
+export function ociUrlNamesReference(url: string): boolean {
+  return url.includes('@') || /^oci:\/\/[^/]+\/.*:[^/]*$/.test(url);
 }
 
 function checkConfigMap(cm: NonNullable<ArenaSourceSpec['configMap']>, problems: string[]): void {

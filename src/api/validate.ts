@@ -7,6 +7,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler';
 import { Value } from '@sinclair/typebox/value';
 import { InvalidSpecError } from '../errors.js';
 import { API_VERSION, ArenaSourceSchema, KIND, type ArenaSource, type ArenaSourceSpec } from './schema.js';
+import { rangeProblems } from './semver-range.js';
 import { checkSpec, DEFAULT_CONFIGMAP_KEY, DEFAULT_TIMEOUT, DEFAULT_VALIDATION } from './spec-rules.js';
 
 const compiled = TypeCompiler.Compile(ArenaSourceSchema);
@@ -33,6 +34,7 @@ export function parseArenaSource(doc: unknown): ArenaSource {
   if (problems.length === 0) {
     const check = checkSpec((candidate as unknown as ArenaSource).spec);
     if (!check.ok) problems.push(...check.problems);
+    problems.push(...rangeProblems((candidate as unknown as ArenaSource).spec));
   }
   if (problems.length > 0) {
     const unique = [...new Set(problems)];

@@ -1,6 +1,6 @@
 /**
  * The `oras` CLI (https://oras.land) behind a small typed API, the way simple-git
- * wraps git: resolve a reference to a digest (a manifest HEAD, no content), fetch
+ * wraps git: resolve a reference to a digest (a manifest HEAD, no content), list tags, fetch
  * a manifest or a blob by digest, push files as an artifact.
  *
  * Every call runs `oras` with execFile (no shell), a timeout, and a private
@@ -101,6 +101,8 @@ export interface PushedManifest {
 export interface OrasSession {
   /** Digest of the manifest `reference` (a tag or a digest) names: one HEAD request, nothing pulled. */
   resolve(reference: string): Promise<string>;
+  /** The repository's tags (one listing; digest-like tags such as cosign's `sha256-…` left out). */
+  tags(): Promise<string[]>;
   /** The raw manifest bytes, verified against `digest`. */
   fetchManifest(digest: string): Promise<Buffer>;
   /** Writes the blob to `outFile` and verifies digest (and size, when given). Returns its size. */
@@ -212,6 +214,11 @@ export async function withOras<T>(target: OrasTarget, options: OrasOptions, fn: 
           throw new FetchFailedError(`oci: resolving ${what}: unexpected answer from oras (${JSON.stringify(scrub(out.slice(0, 200), secrets))})`);
         }
         return digest;
+      },
+
+      async tags() {
+        const out = await call(`listing the tags of ${repo}`, ['repo', 'tags', '--exclude-digest-tags'], [repo]);
+        return out.split('\n').map((t) => t.trim()).filter((t) => TAG.test(t));
       },
 
       async fetchManifest(digest) {

@@ -23,7 +23,8 @@
  */
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ociRevision } from '../api/revision.js';
+import { ociRevision, revisionDigest } from '../api/revision.js';
+import { filterProblem, highestTag, rangeProblem, tagInRange } from '../api/semver-range.js';
 import { checkSpec, parseOciUrl, redactUrl, type OciReference } from '../api/spec-rules.js';
 import type { ArenaSourceSpec, OciSource } from '../api/schema.js';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
@@ -115,35 +116,90 @@ export function parseOciSource(oci: OciSource): OciReference {
   return ref;
 }
 
-/** One HEAD on the manifest: which digest does the URL name now? */
-export async function resolveOciRevision(oci: OciSource, ctx: OciContext): Promise<OciRevision> {
+/** What spec.oci selects: a digest, a tag (from spec.oci.ref or the URL), or the highest tag in a semver range. */
+export type OciSelector =
+  | { kind: 'digest'; digest: string; tag?: string | undefined }
+  | { kind: 'tag'; tag: string }
+  | { kind: 'semver'; range: string; filter?: string | undefined };
+
+export function ociSelectorOf(oci: OciSource): OciSelector {
   const ref = parseOciSource(oci);
-  const target = await ociTarget(oci, ref, ctx);
-  const digest = await withOras(target, orasOptions(ctx), (s) => s.resolve(ref.digest ?? (ref.tag as string)));
-  if (ref.digest && digest !== ref.digest) {
-    throw new FetchFailedError(`oci: ${ref.registry}/${ref.repository}@${ref.digest} resolved to ${digest}`, { retryable: false });
-  }
-  return { revision: ociRevision(ref.tag, digest), digest };
+  if (oci.ref?.digest) return { kind: 'digest', digest: oci.ref.digest };
+  if (oci.ref?.semver) return { kind: 'semver', range: oci.ref.semver, filter: oci.ref.semverFilter };
+  if (oci.ref?.tag) return { kind: 'tag', tag: oci.ref.tag };
+  if (ref.digest) return { kind: 'digest', digest: ref.digest, tag: ref.tag };
+  return { kind: 'tag', tag: ref.tag ?? 'latest' };
 }
 
-/** The revision a fetch of `digest` produced, for the same URL. */
+/**
+ * Which digest does the spec name now? A tag or digest: one HEAD on the manifest.
+ * A semver range: one tag listing, then a HEAD on the chosen tag — unless it is the
+ * tag of `current` (the stored artifact's revision), whose digest is taken as is:
+ * a released version is not re-pushed, and a no-op cycle stays one round trip.
+ */
+export async function resolveOciRevision(oci: OciSource, ctx: OciContext, current?: string): Promise<OciRevision> {
+  const ref = parseOciSource(oci);
+  const selector = ociSelectorOf(oci);
+  const target = await ociTarget(oci, ref, ctx);
+  return withOras(target, orasOptions(ctx), async (s) => {
+    if (selector.kind === 'digest') {
+      const digest = await s.resolve(selector.digest);
+      if (digest !== selector.digest) {
+        throw new FetchFailedError(`oci: ${ref.registry}/${ref.repository}@${selector.digest} resolved to ${digest}`, { retryable: false });
+      }
+      return { revision: ociRevision(selector.tag, digest), digest };
+    }
+    let tag = selector.kind === 'tag' ? selector.tag : undefined;
+    if (selector.kind === 'semver') {
+      const problem = rangeProblem('spec.oci.ref.semver', selector.range) ?? (selector.filter !== undefined ? filterProblem('spec.oci.ref.semverFilter', selector.filter) : undefined);
+      if (problem) throw new InvalidSpecError(problem);
+      const tags = await s.tags();
+      tag = highestTag(tags, selector.range, selector.filter);
+      if (!tag) {
+        const filtered = selector.filter !== undefined ? ` and filter /${selector.filter}/` : '';
+        throw new FetchFailedError(
+          `oci: no tag of ${ref.registry}/${ref.repository} matches semver range '${selector.range}'${filtered} (${tags.length} tags listed)`,
+          { retryable: false },
+        );
+      }
+      const known = current !== undefined && current.startsWith(`${tag}@`) ? revisionDigest(current) : undefined;
+      if (known && DIGEST.test(known)) return { revision: current!, digest: known };
+    }
+    const digest = await s.resolve(tag!);
+    return { revision: ociRevision(tag, digest), digest };
+  });
+}
+
+/**
+ * What a fetch pulls for the revision resolveRevision reported: its digest and the
+ * tag it names, when that revision still answers the spec (the spec's digest, its tag,
+ * or a tag inside its semver range); undefined otherwise (resolve again).
+ */
+export function ociPickOf(oci: OciSource, revision: string | undefined, id?: string): OciRevision | undefined {
+  const selector = ociSelectorOf(oci);
+  if (selector.kind === 'digest') return { revision: ociRevision(selector.tag, selector.digest), digest: selector.digest };
+  const at = revision?.lastIndexOf('@') ?? -1;
+  if (!revision || at < 0) return undefined;
+  const tag = revision.slice(0, at);
+  const digest = id ?? revision.slice(at + 1);
+  if (!DIGEST.test(digest) || revision.slice(at + 1) !== digest) return undefined;
+  const matches = selector.kind === 'tag' ? tag === selector.tag : tagInRange(tag, selector.range, selector.filter);
+  return matches ? { revision, digest } : undefined;
+}
+
+/** The revision a fetch of `digest` produced, for a tag or digest spec (a semver spec's tag comes from ociPickOf). */
 export function ociRevisionFor(oci: OciSource, digest: string): string {
-  return ociRevision(parseOciSource(oci).tag, digest);
+  const selector = ociSelectorOf(oci);
+  return ociRevision(selector.kind === 'semver' ? undefined : selector.tag, digest);
 }
 
 /**
  * The digest to pull for a revision resolveRevision reported: its digest when
- * it belongs to this URL's tag (or is this URL's pinned digest), else undefined
+ * it belongs to this spec's tag (or is this spec's pinned digest), else undefined
  * (resolve again: the spec changed in between).
  */
 export function digestOfRevision(oci: OciSource, revision: string | undefined): string | undefined {
-  const ref = parseOciSource(oci);
-  if (ref.digest) return ref.digest;
-  if (!revision) return undefined;
-  const prefix = `${ref.tag ?? ''}@`;
-  if (!revision.startsWith(prefix)) return undefined;
-  const digest = revision.slice(prefix.length);
-  return DIGEST.test(digest) ? digest : undefined;
+  return ociPickOf(oci, revision)?.digest;
 }
 
 /**

@@ -3,7 +3,9 @@
  * dashboard writes projects there) snapshotted into a version. The directory
  * is only read. Its revision is a hash of its content (names, file bytes,
  * executable bits, symlink targets), so an unchanged directory is a no-op.
- * `.git` and `.arena` are not content (the packer drops `.git` too).
+ * `.git` and `.arena` are not content (the packer drops `.git` too), nor is
+ * what the ignore rules (spec.ignore, .sourceignore: src/bundle/ignore.ts) drop:
+ * the revision hashes only what is packed, so editing an excluded file is a no-op.
  *
  * Hand-written walk rather than fs.cp: cp would read a device or FIFO it meets
  * (and hang on one); here anything but a file, directory or symlink is refused
@@ -13,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { constants as fsConstants, createReadStream } from 'node:fs';
 import { copyFile, lstat, mkdir, readdir, readlink, symlink } from 'node:fs/promises';
 import path from 'node:path';
+import { ignoredEntries, type IgnoreRules } from '../bundle/ignore.js';
 import { LIMITS_HINT, type PackLimits } from '../bundle/pack.js';
 import { ArtifactTooLargeError, FetchFailedError, InvalidTargetPathError, UnsafeContentError } from '../errors.js';
 import { namespaceParts, relativeParts } from '../content/layout.js';
@@ -38,9 +41,9 @@ export async function workspaceSourceDir(root: string, loc: { workspace: string;
 }
 
 /** The revision of a workspace directory: `sha256:<hex>` of its content. */
-export async function workspaceRevision(dir: string, limits: PackLimits): Promise<string> {
+export async function workspaceRevision(dir: string, limits: PackLimits, rules?: IgnoreRules): Promise<string> {
   const hash = createHash('sha256');
-  await walk(dir, limits, async (entry) => {
+  await walk(dir, limits, await skipped(dir, rules), async (entry) => {
     hash.update(`${entry.kind}\0${entry.rel}\0`);
     if (entry.kind === 'symlink') hash.update(`${await readlink(entry.abs)}\0`);
     if (entry.kind === 'file') {
@@ -53,16 +56,21 @@ export async function workspaceRevision(dir: string, limits: PackLimits): Promis
 }
 
 /** Copies the directory into `dest` (created), so packing reads a stable snapshot; returns its revision. */
-export async function snapshotWorkspace(dir: string, dest: string, limits: PackLimits): Promise<string> {
+export async function snapshotWorkspace(dir: string, dest: string, limits: PackLimits, rules?: IgnoreRules): Promise<string> {
   await mkdir(dest, { recursive: true });
-  await walk(dir, limits, async (entry) => {
+  await walk(dir, limits, await skipped(dir, rules), async (entry) => {
     const target = path.join(dest, entry.rel);
     if (entry.kind === 'directory') await mkdir(target);
     else if (entry.kind === 'symlink') await symlink(await readlink(entry.abs), target);
     else await copyFile(entry.abs, target, fsConstants.COPYFILE_EXCL);
   });
-  // Hash the copy, not the original: the revision is then exactly what gets packed.
+  // Hash the copy, not the original: the revision is then exactly what gets packed (the copy holds no excluded file).
   return workspaceRevision(dest, limits);
+}
+
+/** What the ignore rules leave out of `dir` (top-most paths), or nothing without rules. */
+async function skipped(dir: string, rules: IgnoreRules | undefined): Promise<ReadonlySet<string>> {
+  return new Set(rules ? await ignoredEntries(dir, '', rules) : []);
 }
 
 interface WalkEntry {
@@ -73,7 +81,7 @@ interface WalkEntry {
 }
 
 /** Depth-first in byte order of names (so the hash does not depend on readdir order). */
-async function walk(root: string, limits: PackLimits, visit: (entry: WalkEntry) => Promise<void>): Promise<void> {
+async function walk(root: string, limits: PackLimits, skip: ReadonlySet<string>, visit: (entry: WalkEntry) => Promise<void>): Promise<void> {
   let count = 0;
   let bytes = 0;
   async function visitDir(relDir: string): Promise<void> {
@@ -81,6 +89,7 @@ async function walk(root: string, limits: PackLimits, visit: (entry: WalkEntry) 
     names.sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)));
     for (const name of names) {
       const rel = relDir === '' ? name : `${relDir}/${name}`;
+      if (skip.has(rel)) continue;
       const abs = path.join(root, rel);
       const st = await lstat(abs);
       if (++count > limits.maxFiles) throw new ArtifactTooLargeError(`workspace directory has more than ${limits.maxFiles} entries; ${LIMITS_HINT}`);

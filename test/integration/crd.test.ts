@@ -125,6 +125,7 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
       timeout: '60s',
       suspend: false,
       createVersionOnSync: true,
+      validation: 'warn',
     });
     const cm = await read('simple-prompts');
     assert.deepEqual(cm.spec, {
@@ -134,6 +135,7 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
       timeout: '60s',
       suspend: false,
       createVersionOnSync: true,
+      validation: 'warn',
     });
   });
 
@@ -306,6 +308,26 @@ describe('ArenaSource CRD on a real kube-apiserver', { skip: kubeSkipReason() },
       // Go's duration grammar, as CEL's duration() and Omnia's pattern read it.
       await create(doc('durations', { ...gitSpec, interval: '1.5h', timeout: '1m30.5s' }));
       await create(doc('micro', { ...gitSpec, interval: '1000000us', timeout: '59m59.999s' }));
+    });
+
+    it('rejects contradicting git and OCI refs, and accepts each ref kind (issue 14)', async () => {
+      const ref = (r: Obj) => ({ ...gitSpec, git: { url: gitSpec.git.url, ref: r } });
+      assert.match(
+        await rejection('semver-tag', ref({ semver: '^1', tag: 'v1' })),
+        /spec\.git\.ref: Invalid value: .*set at most one of spec\.git\.ref\.branch, tag, semver or name/,
+      );
+      assert.match(await rejection('commit-semver', ref({ semver: '^1', commit: 'a'.repeat(40) })), /spec\.git\.ref\.semver cannot be combined with spec\.git\.ref\.commit/);
+      assert.match(await rejection('short-name', ref({ name: 'pull/42/head' })), /spec\.git\.ref\.name: Invalid value: .*must be a full reference starting with "refs\/"/);
+      const oci = (o: Obj) => ({ type: 'oci', interval: '1h', oci: o });
+      assert.match(
+        await rejection('oci-both', oci({ url: 'oci://ghcr.io/acme/prompts:v1', ref: { tag: 'v2' } })),
+        /spec\.oci\.ref: Invalid value: .*spec\.oci\.url must not name a tag or digest when spec\.oci\.ref is set/,
+      );
+      assert.match(await rejection('oci-two', oci({ url: 'oci://ghcr.io/acme/prompts', ref: { tag: 'v2', semver: '^1' } })), /set exactly one of spec\.oci\.ref\.tag, semver or digest/);
+      assert.match(await rejection('oci-filter', oci({ url: 'oci://ghcr.io/acme/prompts', ref: { tag: 'v2', semverFilter: 'x' } })), /spec\.oci\.ref\.semverFilter needs spec\.oci\.ref\.semver/);
+      await create(doc('semver-ok', { ...ref({ semver: '>=1.0.0 <2.0.0' }), ignore: '*.tmp\n/drafts/\n' }));
+      await create(doc('name-ok', ref({ name: 'refs/pull/42/head', commit: 'a'.repeat(40) })));
+      await create(doc('oci-ref-ok', oci({ url: 'oci://registry.local:5000/acme/prompts', ref: { semver: '^1', semverFilter: '.*-rc.*' } })));
     });
 
     it('rejects an invalid status through the status subresource', async () => {

@@ -111,14 +111,22 @@ describe('generated CRD', () => {
       'spec.configMap.key: minLength 1 (Omnia: none)',
       // From Omnia's current CRD (the content volume).
       'spec.createVersionOnSync: only in ours',
-      'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
+      // One name for the commit at most (issue 14: semver and name refs, as Flux has them).
+      'spec.git.ref: CEL [has(self.branch), has(self.tag), has(self.semver), has(self.name)].filter(x, x).size() <= 1',
+      'spec.git.ref: CEL !(has(self.commit) && has(self.semver))',
       // Stricter: empty ref names are refused.
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
+      'spec.git.ref.name: only in ours',
+      'spec.git.ref.semver: only in ours',
       'spec.git.ref.tag: minLength 1 (Omnia: none)',
+      'spec.ignore: only in ours',
       // Looser grammar (all of Go's duration syntax, a superset of Omnia's pattern), then at least 1s.
       `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
       `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      // A tag or digest in the URL, or spec.oci.ref: one or the other.
+      "spec.oci: CEL !has(self.ref) || !(self.url.contains('@') || self.url.matches('^oci://[^/]+/.*:[^/]*$'))",
+      'spec.oci.ref: only in ours',
       'spec.targetPath: only in ours',
       // Stricter: Omnia takes any string as timeout.
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
@@ -161,12 +169,18 @@ describe('generated CRD', () => {
         ];
       }),
       'spec.configMap.key: minLength 1 (Omnia: none)',
-      'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
+      'spec.git.ref: CEL [has(self.branch), has(self.tag), has(self.semver), has(self.name)].filter(x, x).size() <= 1',
+      'spec.git.ref: CEL !(has(self.commit) && has(self.semver))',
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
+      'spec.git.ref.name: only in ours',
+      'spec.git.ref.semver: only in ours',
       'spec.git.ref.tag: minLength 1 (Omnia: none)',
+      'spec.ignore: only in ours',
       `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
       `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      "spec.oci: CEL !has(self.ref) || !(self.url.contains('@') || self.url.matches('^oci://[^/]+/.*:[^/]*$'))",
+      'spec.oci.ref: only in ours',
       ...relative('spec.targetPath'),
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
       `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,

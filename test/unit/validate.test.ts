@@ -59,7 +59,7 @@ describe('ArenaSource validation at the edge', () => {
     assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { commit: 'abc123' } } }), /spec\.git\.ref\.commit: must be a full commit SHA/);
     assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: '--upload-pack=evil' } } }), /spec\.git\.ref\.branch/);
     assert.match(problems({ type: 'oci', interval: '1m', oci: { url: 'oci://' } }), /spec\.oci\.url/);
-    assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: 'main', tag: 'v1' } } }), /spec\.git\.ref: set one of branch or tag/);
+    assert.match(problems({ ...git, git: { url: 'https://example.com/x.git', ref: { branch: 'main', tag: 'v1' } } }), /spec\.git\.ref: set at most one of branch, tag, semver or name \(got branch and tag\)/);
     assert.match(problems({ type: 'configmap', interval: '1m', configMap: { name: 'Bad_Name' } }), /spec\.configMap\.name/);
     assert.match(problems({ ...git, validation: 'strictest' }), /spec\.validation: must be one of warn, strict \(got "strictest"\)/);
   });

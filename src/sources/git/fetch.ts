@@ -13,6 +13,7 @@ import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../../api/revision.js';
 import type { GitSource } from '../../api/schema.js';
+import { SOURCE_IGNORE_FILE } from '../../bundle/ignore.js';
 import { AuthenticationFailedError, FetchFailedError } from '../../errors.js';
 import { isMissingCommit, isMissingRef, notFound, refusedCommitWant } from './errors.js';
 import { gitExec, type GitOptions } from './exec.js';
@@ -113,8 +114,8 @@ export async function fetchTargetRef(
 
 /**
  * Fetches, in one request, the blobs under `path` at `rev` that the (partial)
- * repository at `dir` lacks, plus the .gitattributes of the folders above `path`
- * (a checkout reads them). Returns how many blobs were missing. A `path` that is
+ * repository at `dir` lacks, plus the .gitattributes (a checkout reads them) and
+ * .sourceignore files of the folders above `path`. Returns how many blobs were missing. A `path` that is
  * not a folder at `rev` fetches nothing: packing then reports it.
  */
 export async function fetchMissingBlobs(dir: string, rev: string, path: string, opts: GitOptions, url: string): Promise<number> {
@@ -149,11 +150,13 @@ export async function fetchMissingBlobs(dir: string, rev: string, path: string, 
   return missing.length;
 }
 
-/** `.gitattributes` of every folder above `path` (not its own: that one is inside it). */
+/** `.gitattributes` (read by checkout) and `.sourceignore` (src/bundle/ignore.ts) of every folder above `path` (not its own: that one is inside it). */
 function ancestorAttributeFiles(path: string): string[] {
   const parts = path ? path.split('/') : [];
   const out: string[] = [];
-  for (let i = 0; i < parts.length; i++) out.push([...parts.slice(0, i), '.gitattributes'].join('/'));
+  for (let i = 0; i < parts.length; i++) {
+    for (const name of ['.gitattributes', SOURCE_IGNORE_FILE]) out.push([...parts.slice(0, i), name].join('/'));
+  }
   return out;
 }
 

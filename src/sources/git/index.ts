@@ -1,6 +1,6 @@
 /**
  * Git sources, in small modules:
- *   refs.ts    which commit a spec means (commit > tag > branch > default branch), ls-remote
+ *   refs.ts    which commit a spec means (commit > name > semver > tag > branch > default branch), ls-remote
  *   fetch.ts   the fetch strategy: by id or by name, partial and sparse for a path
  *   cache.ts   the per-worker repository cache its fetches go through
  *   auth.ts    credentials from a Secret, as git's environment
@@ -15,4 +15,4 @@ export { classifyGitError } from './errors.js';
 export type { GitOptions } from './exec.js';
 export { fetchGitRef, type Checkout } from './fetch.js';
 export { bundleDirOf } from './paths.js';
-export { fetchTargetOf, resolveGitRef, seenCommit, type FetchTarget, type ResolvedRef, type SeenRevision } from './refs.js';
+export { fetchTargetOf, resolveGitRef, seenCommit, semverTargetOf, type FetchTarget, type ResolvedRef, type SeenRevision } from './refs.js';

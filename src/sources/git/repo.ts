@@ -5,6 +5,7 @@
  */
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SOURCE_IGNORE_FILE } from '../../bundle/ignore.js';
 import { InvalidSpecError } from '../../errors.js';
 import { gitExec, type GitOptions } from './exec.js';
 
@@ -51,9 +52,15 @@ export function remoteConfig(url: string, promisor = false): string {
   return `[remote "origin"]\n\turl = ${quoted}\n${promisor ? '\tpromisor = true\n' : ''}`;
 }
 
-/** A non-cone sparse-checkout pattern selecting exactly the folder `path` ('' = everything). */
+/**
+ * Non-cone sparse-checkout patterns selecting exactly the folder `path` ('' = everything),
+ * plus the .sourceignore files of the folders above it (their rules apply to it: src/bundle/ignore.ts).
+ */
 export function sparsePattern(path: string): string {
   if (path === '') return '/*';
   // Every wildcard or special character is escaped, so the folder name is matched literally.
-  return `/${path.replace(/[\\*?[\]!# ]/g, (c) => `\\${c}`)}/`;
+  const escape = (p: string) => p.replace(/[\\*?[\]!# ]/g, (c) => `\\${c}`);
+  const parts = path.split('/');
+  const above = parts.map((_, i) => `/${[...parts.slice(0, i), SOURCE_IGNORE_FILE].map(escape).join('/')}`);
+  return [...above, `/${escape(path)}/`].join('\n');
 }
