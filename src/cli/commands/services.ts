@@ -23,6 +23,8 @@ import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
 import { ContentVolume } from '../../content/content-volume.js';
 import { exitWhenDone, exitWithin, whenSignalled } from '../shutdown.js';
 import { optionDefault } from '../options.js';
+import { createWebhookReceiver } from '../../webhooks/receiver.js';
+import { loadWebhookSecret } from '../../webhooks/secret.js';
 
 export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, StoreFlags {
   /** Read ConfigMaps/Secrets from the API server and write status to the ArenaSource resources. */
@@ -238,21 +240,30 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
 export interface ServeFlags extends Partial<GlobalOptions>, StoreFlags {
   host?: string;
   port?: number;
+  /** The push webhook receiver's secret; unset (or the file absent): no receiver, no Temporal connection. */
+  webhookSecretFile?: string;
 }
 
 export async function serveCommand(flags: ServeFlags): Promise<void> {
   const opts = globalOptions(flags);
   const { store, where } = artifactStore(flags, localPaths(opts.dataDir).artifacts);
   const redirect = redirectPresignedFromFlags(flags);
+  const secret = await loadWebhookSecret(flags.webhookSecretFile);
+  // The receiver needs Temporal (visibility and signals), never the Kubernetes API.
+  const client = secret ? await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace }) : undefined;
   const server = await startArtifactServer(store, {
     host: flags.host ?? DEFAULTS.artifactHost,
     port: flags.port ?? DEFAULTS.artifactPort,
     ...(redirect ? { redirectPresigned: true } : {}),
+    ...(client && secret ? { webhooks: createWebhookReceiver({ client, secret }) } : {}),
   });
   console.log(`serving artifacts from ${where} at ${server.url}${redirect ? ' (GET redirects to presigned URLs)' : ''}`);
+  if (client) console.log(`push webhooks at ${server.url}/hooks/{github,gitlab,gitea,generic,registry} (Temporal ${opts.temporalAddress})`);
+  else if (flags.webhookSecretFile) console.log(`push webhooks off: ${flags.webhookSecretFile} does not exist`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
   await server.close();
+  await client?.connection.close();
 }
