@@ -151,9 +151,65 @@ describe('push webhooks', () => {
     assert.equal(under, 401);
   });
 
+  it('a source whose spec moves to another repository is found under the new one', async () => {
+    await env.apply('mover', { type: 'git', interval: '1h', git: { url: otherUrl, ref: { branch: 'main' } } });
+    await env.waitFor('mover', 'Ready', (s) => s.status?.phase === 'Ready');
+    await env.apply('mover', { type: 'git', interval: '1h', git: { url: appUrl, ref: { branch: 'dev' } } });
+    await waitFor('mover listed under the new repository and ref', async () => {
+      const found: string[] = [];
+      const query = `ArenaSourceRepository = '${gitRepositoryKey(appUrl)}' AND ArenaSourceRef = 'branch:dev' AND ExecutionStatus = 'Running'`;
+      for await (const wf of env.stack.client.workflow.list({ query })) found.push(wf.workflowId);
+      return found.sort();
+    }, (found) => found.length === 2, 20_000);
+    const body = JSON.stringify({ repository: otherUrl, ref: 'refs/heads/main' });
+    const old = await deliver('generic', body, { 'X-Signature-256': sign(body) });
+    assert.deepEqual(old.body.woken, ids('other'));
+  });
+
   it('answers other paths 404 and other methods 405', async () => {
     assert.equal((await fetch(`${hooks}/bitbucket`, { method: 'POST', body: '{}' })).status, 404);
     assert.equal((await fetch(`${hooks}/github`)).status, 405);
+  });
+
+  it('a workflow started before the attributes were registered takes them up at its next spec update', async () => {
+    const { Client } = await import('@temporalio/client');
+    const { registerSearchAttributes } = await import('../../src/search-attributes-setup.js');
+    const { connectWorker, startWorker } = await import('../../src/worker.js');
+    const { temporalAddress } = await import('../helpers/temporal.js');
+    const { applySource } = await import('../../src/client.js');
+    const { parseArenaSource } = await import('../../src/api/validate.js');
+    const ns = `hooks-${Date.now().toString(36)}`;
+    const conn = env.stack.client.connection;
+    await conn.workflowService.registerNamespace({ namespace: ns, workflowExecutionRetentionPeriod: { seconds: 86400 } as never });
+    const older = new Client({ connection: conn, namespace: ns });
+    await waitFor('namespace ready', () => older.workflow.count().then(() => true), (ok) => ok, 20_000);
+    const queue = `${env.taskQueue}-upgrade`;
+    const wconn = await connectWorker(temporalAddress());
+    const worker = await startWorker({
+      connection: wconn,
+      namespace: ns,
+      taskQueue: queue,
+      workRoot: `${env.dataDir}/work-upgrade`,
+      deps: { store: env.stack.store, artifactBaseUrl: env.stack.artifactServer.url, statusSink: env.stack.statuses, resources: env.stack.resources, packLimits: { maxBytes: 1e8, maxFiles: 1e4 } },
+    });
+    const source = parseArenaSource({ apiVersion: 'omnia.altairalabs.ai/v1alpha1', kind: 'ArenaSource', metadata: { name: 'old', namespace: 'x' }, spec: { type: 'git', interval: '1h', git: { url: appUrl } } });
+    try {
+      await applySource(older, queue, source); // no attributes yet: the workflow must not upsert them
+      await waitFor('first cycle', () => older.workflow.getHandle('arena-source/x/old').query<{ status?: { phase?: string } }>('arenaSource'), (s) => s.status?.phase === 'Ready', 30_000);
+      await registerSearchAttributes(older);
+      // The controller re-applies every source at its resync; the unchanged spec carries the news.
+      await applySource(new Client({ connection: conn, namespace: ns }), queue, source);
+      const found = await waitFor('listed by repository', async () => {
+        const ids: string[] = [];
+        for await (const wf of older.workflow.list({ query: `ArenaSourceRepository = '${gitRepositoryKey(appUrl)}' AND ArenaSourceRef = 'default'` })) ids.push(wf.workflowId);
+        return ids;
+      }, (ids) => ids.length === 1, 20_000);
+      assert.deepEqual(found, ['arena-source/x/old']);
+    } finally {
+      await older.workflow.getHandle('arena-source/x/old').terminate().catch(() => undefined);
+      await worker.shutdown();
+      await wconn.close();
+    }
   });
 
   describe('registry notifications', () => {
