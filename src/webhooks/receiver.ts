@@ -6,7 +6,8 @@
  * moved are woken through Temporal (wake.ts). Mounted on the artifact server's port.
  */
 import { createHash } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Client } from '@temporalio/client';
 import { webhookDeliveries, webhookSourcesWoken } from '../observability/metrics.js';
 import { BadPayloadError, parsePayload, registryEventIds, type Push, type Sender } from './payloads.js';
@@ -114,6 +115,32 @@ export function createWebhookReceiver(opts: WebhookReceiverOptions): WebhookHand
       throw err;
     }
   }
+}
+
+/**
+ * The receiver on a port of its own (`serve --webhook-port`): /hooks/… and /healthz,
+ * nothing else, so a public Service or Ingress in front of it cannot reach the artifacts.
+ */
+export async function startWebhookServer(handler: WebhookHandler, host: string, port: number): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith(HOOKS_PREFIX)) return handler(req, res);
+    const [code, text] = req.url === '/healthz' ? [200, 'ok\n'] : [404, 'not found\n'];
+    res.writeHead(code, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(text) }).end(text);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const addr = server.address() as AddressInfo;
+  const hostPart = addr.address.includes(':') ? `[${addr.address}]` : addr.address;
+  return {
+    url: `http://${hostPart}:${addr.port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
 }
 
 const SCHEMES: Record<Sender, string> = {

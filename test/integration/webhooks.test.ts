@@ -212,6 +212,38 @@ describe('push webhooks', () => {
     }
   });
 
+  it('`serve` with the secret file and a webhook port (as deployed): the receiver there, nothing of it on the artifact port', async () => {
+    const { startCli, freePort } = await import('../helpers/processes.js');
+    const { temporalAddress, temporalNamespace } = await import('../helpers/temporal.js');
+    const { writeFile } = await import('node:fs/promises');
+    const secretFile = `${env.dataDir}/webhook-secret`;
+    await writeFile(secretFile, `${SECRET}\n`); // as `kubectl create secret --from-file` leaves it
+    const [port, hookPort] = [await freePort(), await freePort()];
+    const serve = startCli(['serve', '--port', String(port), '--data-dir', `${env.dataDir}/serve`], {
+      TEMPORAL_ADDRESS: temporalAddress(),
+      TEMPORAL_NAMESPACE: temporalNamespace(),
+      ARENA_SOURCE_WEBHOOK_SECRET_FILE: secretFile,
+      ARENA_SOURCE_WEBHOOK_PORT: String(hookPort),
+    });
+    try {
+      await waitFor('serve listening', () => fetch(`http://127.0.0.1:${hookPort}/healthz`).then((r) => r.status), (s) => s === 200, 20_000);
+      const before = await reconcileSignals('dev');
+      const body = JSON.stringify({ ref: 'refs/heads/dev', repository: { clone_url: appUrl, default_branch: 'main' } });
+      const res = await fetch(`http://127.0.0.1:${hookPort}/hooks/github`, {
+        method: 'POST',
+        headers: { 'X-GitHub-Event': 'push', 'X-Hub-Signature-256': sign(body) },
+        body,
+      });
+      assert.deepEqual(await res.json(), { woken: ids('dev', 'mover') }, serve.output());
+      assert.equal(await reconcileSignals('dev'), before + 1);
+      assert.equal((await fetch(`http://127.0.0.1:${port}/hooks/github`, { method: 'POST', body })).status, 405, 'the artifact port serves artifacts only');
+      assert.equal((await fetch(`http://127.0.0.1:${hookPort}/${env.namespace}/main/${'0'.repeat(64)}.tar.gz`)).status, 404);
+    } finally {
+      await serve.stop();
+    }
+    assert.match(serve.output(), /push webhooks at http:\/\/127\.0\.0\.1:\d+\/hooks\//);
+  });
+
   describe('registry notifications', () => {
     let registry: TestRegistry;
     before(async () => {
