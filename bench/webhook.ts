@@ -71,8 +71,7 @@ export async function runWebhookBench(
     const webhookMs: number[] = [];
     const answerMs: number[] = [];
     const signalMs: number[] = [];
-    for (let i = 0; i < opts.samples; i++) {
-      // The webhook path: push, deliver, Ready.
+    const viaWebhook = async (i: number) => {
       const sha = await quickCommit(hook.bare, changeFiles('support', `hook-${i}`));
       const body = JSON.stringify({ ref: 'refs/heads/main', repository: { clone_url: ctx.infra.url('wh-hook'), default_branch: 'main' } });
       const t0 = performance.now();
@@ -91,12 +90,21 @@ export async function runWebhookBench(
       if (answer.woken?.length !== 1) throw new Error(`the webhook woke ${JSON.stringify(answer)}, not the one source`);
       await waitFor(client, 'hook', (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000);
       webhookMs.push(performance.now() - t0);
-      // The baseline, alternating with it: the reconcile signal right after the push.
-      const sha2 = await quickCommit(sig.bare, changeFiles('support', `sig-${i}`));
-      const t1 = performance.now();
+    };
+    const viaSignal = async (i: number) => {
+      const sha = await quickCommit(sig.bare, changeFiles('support', `sig-${i}`));
+      const t0 = performance.now();
       await reconcileSource(client, { namespace: NS, name: 'signal' });
-      await waitFor(client, 'signal', (s) => s?.status?.artifact?.revision === `main@sha1:${sha2}`, 60_000);
-      signalMs.push(performance.now() - t1);
+      await waitFor(client, 'signal', (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000);
+      signalMs.push(performance.now() - t0);
+    };
+    // One sample of each per round, each going first in every other round; a pause lets the last
+    // cycle's retention step finish, so neither mode starts while the other's source still works.
+    for (let i = 0; i < opts.samples; i++) {
+      for (const run of i % 2 === 0 ? [viaWebhook, viaSignal] : [viaSignal, viaWebhook]) {
+        await run(i);
+        await sleep(300);
+      }
     }
     log(`webhook: p50 ${fmtMs(percentile(webhookMs, 50))}, signal: p50 ${fmtMs(percentile(signalMs, 50))}`);
     const results: WebhookResult[] = [
@@ -152,7 +160,7 @@ function table(results: WebhookResult[], opts: WebhookBenchOptions): Table {
     ]),
     notes: [
       `interval 1h on every source: only the webhook (or the signal) makes one fetch; ${opts.bystanders} bystander sources on other repositories`,
-      'receiver: `arena-source serve --webhook-port` as its own process; worker: its own process; the two modes alternate, one sample each per round',
+      'receiver: `arena-source serve --webhook-port` as its own process; worker: its own process; the two modes alternate (one sample each per round, each first in every other round, 300 ms apart)',
       `p99 is the nearest-rank value (with ${opts.samples} samples: ${opts.samples < 100 ? 'the largest' : 'the 99th percentile'})`,
     ],
   };
