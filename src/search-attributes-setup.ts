@@ -8,18 +8,23 @@
 import type { Client } from '@temporalio/client';
 import { BASE_SEARCH_ATTRIBUTES, SEARCH_ATTRIBUTES } from './api/search-attributes.js';
 
-const known = new WeakMap<Client, Promise<Set<string>>>();
+const known = new WeakMap<Client, { at: number; names: Promise<Set<string>> }>();
+/** An incomplete answer is asked again after this long: attributes registered later are taken up without a restart. */
+const RECHECK_MS = 60_000;
 
-function registeredNames(client: Client): Promise<Set<string>> {
-  let answer = known.get(client);
-  if (!answer) {
-    answer = client.connection.operatorService
-      .listSearchAttributes({ namespace: client.options.namespace })
-      .then((res) => new Set(Object.keys(res.customAttributes ?? {})))
-      .catch(() => new Set<string>());
-    known.set(client, answer);
-  }
-  return answer;
+async function registeredNames(client: Client): Promise<Set<string>> {
+  const cached = known.get(client);
+  if (cached && (Date.now() - cached.at < RECHECK_MS || complete(await cached.names))) return cached.names;
+  const names = client.connection.operatorService
+    .listSearchAttributes({ namespace: client.options.namespace })
+    .then((res) => new Set(Object.keys(res.customAttributes ?? {})))
+    .catch(() => new Set<string>());
+  known.set(client, { at: Date.now(), names });
+  return names;
+}
+
+function complete(names: Set<string>): boolean {
+  return SEARCH_ATTRIBUTES.every((k) => names.has(k.name));
 }
 
 /** The base attributes (name, namespace, type, phase, revision) exist. */
@@ -30,8 +35,7 @@ export async function searchAttributesRegistered(client: Client): Promise<boolea
 
 /** The push-webhook attributes (repository, ref) exist too. */
 export async function watchAttributesRegistered(client: Client): Promise<boolean> {
-  const names = await registeredNames(client);
-  return SEARCH_ATTRIBUTES.every((k) => names.has(k.name));
+  return complete(await registeredNames(client));
 }
 
 /** Adds whichever of the attributes are missing; returns the names added. */
