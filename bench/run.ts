@@ -8,6 +8,7 @@
  *   3 latency  change-to-Ready latency, with the reconcile signal and with polling
  *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
  *   5 pack     packDirectory vs tar czf throughput
+ *   6 webhook  push → signed webhook → Ready, beside the reconcile signal
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -26,8 +27,9 @@ import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
 import { runScaleBench } from './scale.js';
+import { runWebhookBench } from './webhook.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook'] as const;
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -46,6 +48,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
   --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
+  --webhook-samples N      push → webhook → Ready samples, each beside a reconcile-signal one (default 30)
+  --webhook-bystanders N   sources on other repositories during the webhook run (default 20)
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -68,6 +72,8 @@ async function main(): Promise<void> {
       'scale-change': { type: 'string', default: '120' },
       'scale-no-cache': { type: 'boolean', default: false },
       'scale-cached-workflows': { type: 'string' },
+      'webhook-samples': { type: 'string', default: '30' },
+      'webhook-bystanders': { type: 'string', default: '20' },
       'no-eager': { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
@@ -178,6 +184,12 @@ async function main(): Promise<void> {
         { name: 'small-bundle', bare: repos.small.bare, path: repos.small.bundles[0]!, reps: 15 },
       ]);
       results.pack = r.cases;
+      print(r.tables);
+    }
+    if (only.has('webhook')) {
+      log('6. push-to-Ready through a webhook');
+      const r = await runWebhookBench(ctx, await temporalServer(), { samples: int('webhook-samples'), bystanders: int('webhook-bystanders') });
+      results.webhook = r.results;
       print(r.tables);
     }
   } finally {

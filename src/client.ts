@@ -5,8 +5,8 @@
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { SourceRef } from './api/source-ref.js';
 import type { ArenaSource } from './api/schema.js';
-import { identityAttributes, stateAttributes } from './api/search-attributes.js';
-import { searchAttributesRegistered } from './search-attributes-setup.js';
+import { identityAttributes, stateAttributes, watchAttributes } from './api/search-attributes.js';
+import { searchAttributesRegistered, watchAttributesRegistered } from './search-attributes-setup.js';
 import {
   WORKFLOW_TYPE,
   countersQuery,
@@ -60,13 +60,23 @@ export async function applySource(
   };
   const searchable = await searchAttributesRegistered(client);
   if (searchable) input.searchAttributes = true;
+  // Also told to a running workflow (in updateSpec), which may have started before they were registered.
+  const watchable = searchable && (await watchAttributesRegistered(client));
+  if (watchable) input.watchAttributes = true;
+  const attributes = [...identityAttributes(ref, source.spec), ...stateAttributes({}), ...(watchable ? watchAttributes(source.spec) : [])];
   return client.workflow.signalWithStart(WORKFLOW_TYPE, {
     workflowId: workflowIdFor(ref),
     taskQueue,
     args: [input],
-    ...(searchable ? { typedSearchAttributes: [...identityAttributes(ref, source.spec), ...stateAttributes({})] } : {}),
+    ...(searchable ? { typedSearchAttributes: attributes } : {}),
     signal: updateSpecSignal,
-    signalArgs: [{ spec: source.spec, ...(input.generation !== undefined ? { generation: input.generation } : {}) }],
+    signalArgs: [
+      {
+        spec: source.spec,
+        ...(input.generation !== undefined ? { generation: input.generation } : {}),
+        ...(watchable ? { watchAttributes: true } : {}),
+      },
+    ],
   });
 }
 

@@ -1,23 +1,41 @@
 /**
  * Registers the typed search attributes in a Temporal namespace (idempotent), and
  * tells whether they are there. Workflows only upsert them when they are, since
- * upserting an unknown attribute would fail every workflow task.
+ * upserting an unknown attribute would fail every workflow task. The base set and
+ * the push-webhook set (ArenaSourceRepository, ArenaSourceRef) are judged apart:
+ * a namespace registered before the webhook ones existed keeps its base attributes.
  */
 import type { Client } from '@temporalio/client';
-import { SEARCH_ATTRIBUTES } from './api/search-attributes.js';
+import { BASE_SEARCH_ATTRIBUTES, SEARCH_ATTRIBUTES } from './api/search-attributes.js';
 
-const known = new WeakMap<Client, Promise<boolean>>();
+const known = new WeakMap<Client, { at: number; names: Promise<Set<string>> }>();
+/** An incomplete answer is asked again after this long: attributes registered later are taken up without a restart. */
+const RECHECK_MS = 60_000;
 
-export function searchAttributesRegistered(client: Client): Promise<boolean> {
-  let answer = known.get(client);
-  if (!answer) {
-    answer = client.connection.operatorService
-      .listSearchAttributes({ namespace: client.options.namespace })
-      .then((res) => SEARCH_ATTRIBUTES.every((k) => k.name in (res.customAttributes ?? {})))
-      .catch(() => false);
-    known.set(client, answer);
-  }
-  return answer;
+async function registeredNames(client: Client): Promise<Set<string>> {
+  const cached = known.get(client);
+  if (cached && (Date.now() - cached.at < RECHECK_MS || complete(await cached.names))) return cached.names;
+  const names = client.connection.operatorService
+    .listSearchAttributes({ namespace: client.options.namespace })
+    .then((res) => new Set(Object.keys(res.customAttributes ?? {})))
+    .catch(() => new Set<string>());
+  known.set(client, { at: Date.now(), names });
+  return names;
+}
+
+function complete(names: Set<string>): boolean {
+  return SEARCH_ATTRIBUTES.every((k) => names.has(k.name));
+}
+
+/** The base attributes (name, namespace, type, phase, revision) exist. */
+export async function searchAttributesRegistered(client: Client): Promise<boolean> {
+  const names = await registeredNames(client);
+  return BASE_SEARCH_ATTRIBUTES.every((k) => names.has(k.name));
+}
+
+/** The push-webhook attributes (repository, ref) exist too. */
+export async function watchAttributesRegistered(client: Client): Promise<boolean> {
+  return complete(await registeredNames(client));
 }
 
 /** Adds whichever of the attributes are missing; returns the names added. */

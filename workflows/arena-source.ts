@@ -38,6 +38,7 @@ import {
 } from './definitions.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
+import { keepWatchAttributes } from './watch-attributes.js';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
@@ -81,12 +82,16 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   setHandler(sourceQuery, () => state.asObject(new Date(workflowInfo().startTime)));
   setHandler(countersQuery, () => carried.counters);
-  setHandler(updateSpecSignal, (update) => state.updateSpec(update));
+  setHandler(updateSpecSignal, (update) => {
+    state.updateSpec(update);
+    keepWatchAttributes(input, state.spec, update);
+  });
   setHandler(suspendSignal, () => state.suspend());
   setHandler(resumeSignal, () => state.resume());
   setHandler(reconcileSignal, (request) => state.reconcile(request));
   setHandler(deleteSignal, () => state.delete());
   if (carried.reconcileRequested && patched(CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
+  keepWatchAttributes(input, state.spec);
 
   if (carried.counters.runs === 1 && !carried.status.phase) await publish({ kind: 'pending' });
 

@@ -17,6 +17,8 @@ export interface SpecUpdate {
   spec: ArenaSourceSpec;
   /** metadata.generation when the caller has one (Kubernetes); otherwise the workflow counts. */
   generation?: number;
+  /** ArenaSourceRepository/ArenaSourceRef exist in the namespace: keep them current (push webhooks find the source by them). */
+  watchAttributes?: boolean;
 }
 
 export interface SourceMetadata {
@@ -36,6 +38,8 @@ export interface SourceWorkflowInput {
   tuning?: WorkflowTuning;
   /** The ArenaSource* search attributes exist in this Temporal namespace: keep them current. */
   searchAttributes?: boolean;
+  /** ArenaSourceRepository/ArenaSourceRef exist too; also learnt from an updateSpec signal (workflows/watch-attributes.ts). */
+  watchAttributes?: boolean;
 }
 
 export interface WorkflowTuning {

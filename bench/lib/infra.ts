@@ -243,6 +243,35 @@ export async function startWorkerProcess(opts: {
   };
 }
 
+/** `node bin/arena-source.js serve` with the push webhook receiver on its own port, as deployed. */
+export async function startServeProcess(opts: { temporalAddress: string; dataDir: string; secretFile: string }): Promise<{ hooksUrl: string; stop(): Promise<void> }> {
+  const [port, hookPort] = [await freePort(), await freePort()];
+  const args = [resolve('bin/arena-source.js'), 'serve', '--temporal-address', opts.temporalAddress, '--data-dir', opts.dataDir, '--port', String(port)];
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ARENA_SOURCE_WEBHOOK_SECRET_FILE: opts.secretFile, ARENA_SOURCE_WEBHOOK_PORT: String(hookPort) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  child.stderr!.on('data', (d) => (out = (out + d).slice(-20_000)));
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`serve exited: ${out}`);
+    if (await fetch(`http://127.0.0.1:${hookPort}/healthz`).then((r) => r.ok, () => false)) break;
+    if (Date.now() > deadline) throw new Error(`serve not ready: ${out}`);
+    await sleep(200);
+  }
+  const stop = () => stopChild(child);
+  cleanups.add(stop);
+  return {
+    hooksUrl: `http://127.0.0.1:${hookPort}/hooks`,
+    stop: async () => {
+      cleanups.delete(stop);
+      await stop();
+    },
+  };
+}
+
 /**
  * Waits until the worker polls `taskQueue` for workflow and activity tasks: its
  * metrics endpoint answers before it has bundled its workflow code.

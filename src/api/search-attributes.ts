@@ -5,6 +5,7 @@
  */
 import { defineSearchAttributeKey, SearchAttributeType, type SearchAttributePair } from '@temporalio/common';
 import type { ArenaSourceSpec, ArenaSourceStatus } from './schema.js';
+import { watchKeys } from './repository-key.js';
 
 export const SA_NAME = defineSearchAttributeKey('ArenaSourceName', SearchAttributeType.KEYWORD);
 export const SA_NAMESPACE = defineSearchAttributeKey('ArenaSourceNamespace', SearchAttributeType.KEYWORD);
@@ -12,7 +13,15 @@ export const SA_TYPE = defineSearchAttributeKey('ArenaSourceType', SearchAttribu
 export const SA_PHASE = defineSearchAttributeKey('ArenaSourcePhase', SearchAttributeType.KEYWORD);
 export const SA_REVISION = defineSearchAttributeKey('ArenaSourceRevision', SearchAttributeType.KEYWORD);
 
-export const SEARCH_ATTRIBUTES = [SA_NAME, SA_NAMESPACE, SA_TYPE, SA_PHASE, SA_REVISION] as const;
+/** What push webhooks look sources up by: the normalised repository (repository-key.ts) and the ref followed. */
+export const SA_REPOSITORY = defineSearchAttributeKey('ArenaSourceRepository', SearchAttributeType.KEYWORD);
+export const SA_REF = defineSearchAttributeKey('ArenaSourceRef', SearchAttributeType.KEYWORD);
+
+/** Present since the first release; workflows upsert them when `input.searchAttributes`. */
+export const BASE_SEARCH_ATTRIBUTES = [SA_NAME, SA_NAMESPACE, SA_TYPE, SA_PHASE, SA_REVISION] as const;
+/** Added for push webhooks; registered separately, so a namespace with only the base ones keeps working. */
+export const WATCH_SEARCH_ATTRIBUTES = [SA_REPOSITORY, SA_REF] as const;
+export const SEARCH_ATTRIBUTES = [...BASE_SEARCH_ATTRIBUTES, ...WATCH_SEARCH_ATTRIBUTES] as const;
 
 export function identityAttributes(source: { namespace: string; name: string }, spec: ArenaSourceSpec): SearchAttributePair[] {
   return [
@@ -26,5 +35,13 @@ export function stateAttributes(status: ArenaSourceStatus): SearchAttributePair[
   return [
     { key: SA_PHASE, value: status.phase ?? 'Pending' },
     { key: SA_REVISION, value: status.artifact?.revision ?? '' },
+  ];
+}
+
+export function watchAttributes(spec: ArenaSourceSpec): SearchAttributePair[] {
+  const { repository, ref } = watchKeys(spec);
+  return [
+    { key: SA_REPOSITORY, value: repository },
+    { key: SA_REF, value: ref },
   ];
 }

@@ -101,6 +101,21 @@ export const OPTIONS: readonly OptionSpec[] = [
     help: 'answer GET with a 302 to a 5-minute presigned S3 URL instead of streaming',
     commands: ['serve'],
   },
+  {
+    flag: '--webhook-secret-file <file>',
+    env: 'ARENA_SOURCE_WEBHOOK_SECRET_FILE',
+    defaultShown: 'off',
+    help: 'secret of the push webhook receiver (POST /hooks/github|gitlab|gitea|generic|registry on the artifact port); unset or a missing file: no receiver',
+    commands: ['serve', 'dev'],
+  },
+  {
+    flag: '--webhook-port <port>',
+    env: 'ARENA_SOURCE_WEBHOOK_PORT',
+    defaultShown: 'the artifact port',
+    help: 'serve: answer /hooks/… on this port only (and nothing else there), so it can be exposed without the artifacts',
+    commands: ['serve'],
+    parse: 'int',
+  },
   { flag: '--retention-keep <n>', env: 'ARENA_SOURCE_RETENTION_KEEP', defaultShown: '2', help: 'artifacts kept per source whatever their age', commands: ['worker'], parse: 'int' },
   {
     flag: '--retention-ttl <duration>',

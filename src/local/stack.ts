@@ -20,6 +20,7 @@ import { FilesystemArtifactStore } from '../store/fs-store.js';
 import { ContentVolume } from '../content/content-volume.js';
 import type { ActivityDeps } from '../../activities/deps.js';
 import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
+import { createWebhookReceiver, type WebhookReceiverOptions } from '../webhooks/receiver.js';
 
 export interface LocalStackOptions {
   dataDir: string;
@@ -42,6 +43,8 @@ export interface LocalStackOptions {
   contentRoot?: string;
   /** Content versions kept per source (default 10). */
   contentKeep?: number;
+  /** Run the push webhook receiver on the artifact server's port (/hooks/…) with this secret. */
+  webhooks?: Omit<WebhookReceiverOptions, 'client'>;
 }
 
 export interface LocalStack {
@@ -82,11 +85,12 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     ...(opts.contentKeep !== undefined ? { keep: opts.contentKeep } : {}),
     ...(opts.retention?.ttlMs !== undefined ? { ttlMs: opts.retention.ttlMs } : {}),
   });
+  const client = await connectClient({ address: opts.temporalAddress, namespace });
   const artifactServer = await startArtifactServer(artifactStore, {
     host: opts.artifactHost ?? '127.0.0.1',
     port: opts.artifactPort ?? 0,
+    ...(opts.webhooks ? { webhooks: createWebhookReceiver({ ...opts.webhooks, client }) } : {}),
   });
-  const client = await connectClient({ address: opts.temporalAddress, namespace });
   const connections: NativeConnection[] = [];
   const workers: RunningWorker[] = [];
 

@@ -80,6 +80,19 @@ export const artifactRequests = new Counter({
   registers: [registry],
 });
 
+export const webhookDeliveries = new Counter({
+  name: 'arena_source_webhook_deliveries_total',
+  help: 'Push webhook deliveries by sender (github, gitlab, gitea, generic, registry) and status code.',
+  labelNames: ['sender', 'code'] as const,
+  registers: [registry],
+});
+
+export const webhookSourcesWoken = new Counter({
+  name: 'arena_source_webhook_sources_woken_total',
+  help: 'Reconcile signals sent to sources by push webhooks.',
+  registers: [registry],
+});
+
 /** Tracks the last phase per source so sourcesByPhase is a count of sources, not of reports. */
 const phases = new Map<string, string>();
 export function recordPhase(key: string, phase: string | undefined): void {

@@ -27,6 +27,8 @@ export interface ArtifactServerOptions {
    * server's URL. Needs a store with `presign`. `true` means 300 s. Default off.
    */
   redirectPresigned?: boolean | { expiresInSeconds?: number };
+  /** Answers every request under /hooks/ (the push webhook receiver, src/webhooks/receiver.ts). */
+  webhooks?: (req: http.IncomingMessage, res: http.ServerResponse) => void;
 }
 
 export interface StartArtifactServerOptions extends ArtifactServerOptions {
@@ -57,6 +59,7 @@ export function createArtifactServer(store: ArtifactStore, opts: ArtifactServerO
   }
 
   return http.createServer((req, res) => {
+    if (opts.webhooks && req.url?.startsWith('/hooks/')) return opts.webhooks(req, res);
     res.on('finish', () => artifactRequests.inc({ method: req.method ?? '', code: String(res.statusCode) }));
     if (req.url === '/metrics' && req.method === 'GET') {
       registry

@@ -41,6 +41,8 @@ export async function startTestEnv(
     contentKeep?: number;
     /** Artifact store instead of the filesystem one (e.g. an S3 store). */
     store?: LocalStackOptions['store'];
+    /** The push webhook receiver on the artifact server's port. */
+    webhooks?: LocalStackOptions['webhooks'];
   } = {},
 ): Promise<TestEnv> {
   const dataDir = await mkdtemp(join(tmpdir(), `arena-${label}-`));
@@ -58,6 +60,7 @@ export async function startTestEnv(
     ...(opts.packLimits ? { packLimits: opts.packLimits } : {}),
     ...(opts.retention ? { retention: opts.retention } : {}),
     ...(opts.contentKeep !== undefined ? { contentKeep: opts.contentKeep } : {}),
+    ...(opts.webhooks ? { webhooks: opts.webhooks } : {}),
   });
   const ref = (name: string) => ({ namespace, name });
   return {

@@ -55,6 +55,8 @@ export interface RegistryOptions {
   auth?: { username: string; password: string };
   /** Address to listen on (default 127.0.0.1), e.g. the host end of a test node's veth pair. */
   address?: string;
+  /** A notification endpoint (distribution's `notifications:`): every event is POSTed there with these headers. */
+  notify?: { url: string; headers?: Record<string, string> };
 }
 
 export function registryBinary(): string {
@@ -99,7 +101,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const configFile = join(dir, 'config.yml');
-    await writeFile(configFile, registryConfig({ dir, address, port, certFile, keyFile, htpasswdFile }));
+    await writeFile(configFile, registryConfig({ dir, address, port, certFile, keyFile, htpasswdFile, notify: opts.notify }));
     const child = spawn(registryBinary(), ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let partial = '';
@@ -142,7 +144,15 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   }
 }
 
-function registryConfig(o: { dir: string; address: string; port: number; certFile?: string; keyFile?: string; htpasswdFile?: string }): string {
+function registryConfig(o: {
+  dir: string;
+  address: string;
+  port: number;
+  certFile?: string;
+  keyFile?: string;
+  htpasswdFile?: string;
+  notify?: RegistryOptions['notify'];
+}): string {
   const y = [
     'version: 0.1',
     'log:',
@@ -166,6 +176,11 @@ function registryConfig(o: { dir: string; address: string; port: number; certFil
     y.push('  tls:', `    certificate: ${JSON.stringify(o.certFile)}`, `    key: ${JSON.stringify(o.keyFile)}`);
   }
   if (o.htpasswdFile) y.push('auth:', '  htpasswd:', '    realm: arena-test', `    path: ${JSON.stringify(o.htpasswdFile)}`);
+  if (o.notify) {
+    y.push('notifications:', '  endpoints:', '    - name: test', `      url: ${JSON.stringify(o.notify.url)}`, '      timeout: 2s', '      threshold: 5', '      backoff: 200ms');
+    const headers = Object.entries(o.notify.headers ?? {});
+    if (headers.length > 0) y.push('      headers:', ...headers.map(([k, v]) => `        ${k}: [${JSON.stringify(v)}]`));
+  }
   return y.join('\n') + '\n';
 }
 

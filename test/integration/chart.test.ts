@@ -99,6 +99,7 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
       // The artifact server runs 2 replicas: a budget keeps one up during drains.
       'PodDisruptionBudget/arena-source-artifact-server',
       'Service/arena-source-artifacts',
+      'Service/arena-source-webhooks',
       'ServiceAccount/arena-source-artifact-server',
       'ServiceAccount/arena-source-controller',
       'ServiceAccount/arena-source-worker',
@@ -123,7 +124,9 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
       assert.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
       assert.deepEqual(c.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
       const [portName, port, readyPath] = ports[d.metadata.name]!;
-      assert.deepEqual(c.ports, [{ name: portName, containerPort: port }]);
+      // The artifact server also answers push webhooks, on a port of its own.
+      const webhooks = d.metadata.name === 'arena-source-artifact-server' ? [{ name: 'webhooks', containerPort: 9091 }] : [];
+      assert.deepEqual(c.ports, [{ name: portName, containerPort: port }, ...webhooks]);
       assert.deepEqual(c.livenessProbe.httpGet, { path: '/healthz', port: portName });
       assert.deepEqual(c.readinessProbe.httpGet, { path: readyPath, port: portName });
       if (portName === 'metrics') assert.equal(envOf(c).ARENA_SOURCE_METRICS_HOST, '0.0.0.0');
@@ -231,6 +234,23 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
     );
     assert.deepEqual(selected.map(idOf).sort(), ['Service/arena-source-controller-metrics', 'Service/arena-source-worker-metrics']);
     assert.ok(!(await render()).some((d) => d.kind === 'ServiceMonitor' || d.metadata.name.endsWith('-metrics')), 'off by default');
+  });
+
+  it('push webhooks: an optional Secret, a port and a Service of their own, with S3 too; off leaves them out', async () => {
+    for (const values of [undefined, S3]) {
+      const docs = await render(values);
+      const server = find(docs, 'Deployment', 'arena-source-artifact-server');
+      const c = container(server);
+      assert.equal(envOf(c).ARENA_SOURCE_WEBHOOK_SECRET_FILE, '/etc/arena-source/webhook/secret');
+      assert.equal(envOf(c).ARENA_SOURCE_WEBHOOK_PORT, '9091');
+      assert.ok(c.volumeMounts.some((m: any) => m.name === 'webhook-secret' && m.readOnly));
+      assert.deepEqual(server.spec.template.spec.volumes.find((v: any) => v.name === 'webhook-secret').secret, { secretName: 'arena-source-webhook', optional: true });
+      assert.equal(server.spec.template.spec.automountServiceAccountToken, false, 'the receiver needs no Kubernetes API access');
+      assert.deepEqual(find(docs, 'Service', 'arena-source-webhooks').spec.ports, [{ name: 'webhooks', port: 80, targetPort: 'webhooks' }]);
+    }
+    const off = await render({ artifactServer: { webhooks: { enabled: false } } });
+    assert.ok(!off.some((d) => d.metadata.name === 'arena-source-webhooks'));
+    assert.ok(!JSON.stringify(find(off, 'Deployment', 'arena-source-artifact-server')).includes('WEBHOOK'));
   });
 
   it('names follow the release; crds.install=false leaves the CRD out', async () => {

@@ -133,7 +133,7 @@ describe('search attributes', () => {
       const src = parseArenaSource({ apiVersion: 'omnia.altairalabs.ai/v1alpha1', kind: 'ArenaSource', metadata: { name: 'plain', namespace: 'x' }, spec: { type: 'git', interval: '1h', git: { url: env.git.repoUrl('bare') } } });
       await applySource(client, `${env.taskQueue}-bare`, src);
       await waitFor('Ready without search attributes', () => getSource(client, { namespace: 'x', name: 'plain' }), (s) => s.status?.phase === 'Ready', 30_000);
-      assert.deepEqual((await registerSearchAttributes(client)).sort(), ['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourcePhase', 'ArenaSourceRevision', 'ArenaSourceType']);
+      assert.deepEqual((await registerSearchAttributes(client)).sort(), ['ArenaSourceName', 'ArenaSourceNamespace', 'ArenaSourcePhase', 'ArenaSourceRef', 'ArenaSourceRepository', 'ArenaSourceRevision', 'ArenaSourceType']);
       assert.equal(await searchAttributesRegistered(client), true);
       assert.deepEqual(await registerSearchAttributes(client), []);
     } finally {

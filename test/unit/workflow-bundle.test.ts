@@ -10,7 +10,7 @@ import { describe, it } from 'node:test';
 import { workflowBundle } from '../../src/worker.js';
 
 const SDK_PACKAGES = ['@temporalio/common', '@temporalio/workflow', 'nexus-rpc', 'long', 'ms'];
-const OUR_PURE_MODULES = /^\.\/dist\/(workflows\/[\w-]+|src\/api\/(canonical|duration|group-version|search-attributes|spec-rules|status)|src\/errors)\.js$/;
+const OUR_PURE_MODULES = /^\.\/dist\/(workflows\/[\w-]+|src\/api\/(canonical|duration|group-version|repository-key|search-attributes|spec-rules|status)|src\/errors)\.js$/;
 
 describe('workflow bundle', () => {
   it('holds only the Temporal SDK and our pure modules', async () => {

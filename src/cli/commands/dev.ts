@@ -16,6 +16,7 @@ import { loadManifests } from '../../manifests/load.js';
 import { DEFAULTS, globalOptions, type GlobalOptions } from '../config.js';
 import { formatSources } from '../format.js';
 import { UsageError } from '../usage-error.js';
+import { loadWebhookSecret } from '../../webhooks/secret.js';
 
 export interface DevFlags extends Partial<GlobalOptions> {
   sources: string[];
@@ -30,6 +31,8 @@ export interface DevFlags extends Partial<GlobalOptions> {
   once?: boolean;
   /** Omnia's workspace content volume; default <data-dir>/workspace-content. */
   contentRoot?: string;
+  /** The push webhook receiver's secret; unset: no receiver. */
+  webhookSecretFile?: string;
 }
 
 export async function devCommand(flags: DevFlags): Promise<void> {
@@ -63,6 +66,7 @@ export async function devCommand(flags: DevFlags): Promise<void> {
       gitUrls = demo.urls;
     }
 
+    const webhookSecret = await loadWebhookSecret(flags.webhookSecretFile);
     const stack: LocalStack = await startLocalStack({
       dataDir: opts.dataDir,
       temporalAddress: address,
@@ -71,6 +75,7 @@ export async function devCommand(flags: DevFlags): Promise<void> {
       artifactHost: flags.artifactHost ?? DEFAULTS.artifactHost,
       artifactPort: flags.artifactPort ?? DEFAULTS.artifactPort,
       contentRoot: resolve(flags.contentRoot ?? join(opts.dataDir, 'workspace-content')),
+      ...(webhookSecret ? { webhooks: { secret: webhookSecret } } : {}),
     });
     cleanups.push(() => stack.close());
 
@@ -79,6 +84,7 @@ export async function devCommand(flags: DevFlags): Promise<void> {
     console.log(`Temporal UI:      ${temporal ? `${temporal.uiUrl}/namespaces/${opts.temporalNamespace}/workflows` : `(existing server at ${address})`}`);
     console.log(`Temporal server:  ${address}   (temporal binary: ${temporal?.binary ?? 'external'})`);
     console.log(`Artifacts:        ${stack.artifactServer.url}/<namespace>/<name>/<sha256>.tar.gz`);
+    if (webhookSecret) console.log(`Push webhooks:    ${stack.artifactServer.url}/hooks/{github,gitlab,gitea,generic,registry}`);
     for (const url of gitUrls) console.log(`Demo git repo:    ${url}   (clone, commit, push: the source picks it up)`);
     console.log(`Content volume:   ${stack.content.root}/<workspace>/<namespace>/<status.artifact.contentPath>`);
     console.log(`Data directory:   ${opts.dataDir}`);
