@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
-import { FetchFailedError, InvalidSpecError } from '../src/errors.js';
+import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
@@ -34,9 +34,12 @@ export function sourceActivities(deps: ActivityDeps) {
     const git = requireSection(spec, 'git');
     const options = gitOptions(spec);
     const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
-    const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot });
+    const proxySecret = git.proxySecretRef ? await loadSecret(deps.resources, namespace, git.proxySecretRef) : undefined;
+    const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot, ...(proxySecret ? { proxySecret } : {}) });
     try {
       return await fn(git, { ...options, env: { ...options.env, ...auth.env } });
+    } catch (err) {
+      throw withCredentialHint(err, auth.credentials);
     } finally {
       await auth.cleanup();
     }
@@ -81,6 +84,8 @@ export function sourceActivities(deps: ActivityDeps) {
       await deps.statusSink
         .record(source, { type: 'Normal', reason: 'FetchStarted', message: `fetching revision '${revision}'` })
         .catch(() => undefined);
+      // Signature verification lands next; until then a source that asks for it is never published unverified.
+      if (spec.git?.verify || spec.oci?.verify) throw new InvalidSpecError(`spec.${spec.git ? 'git' : 'oci'}.verify: not supported by this worker yet`);
       await mkdir(deps.workRoot, { recursive: true });
       const workDir = await mkdtemp(join(deps.workRoot, `${source.namespace}.${source.name}.`));
       const contentDir = join(workDir, 'content');
@@ -133,6 +138,12 @@ export function sourceActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/** A refusal by the server names the Secret keys that were sent, so a person knows which value to fix. */
+function withCredentialHint(err: unknown, credentials: string | undefined): unknown {
+  if (!credentials || !(err instanceof AuthenticationFailedError) || !/^git: authentication to .* failed/.test(err.message)) return err;
+  return new AuthenticationFailedError(`${err.message} (sent: ${credentials})`, { cause: err });
 }
 
 function requireSection<K extends 'git' | 'oci' | 'configMap' | 'workspace'>(spec: ArenaSourceSpec, key: K): NonNullable<ArenaSourceSpec[K]> {

@@ -74,7 +74,7 @@ const SECTION_RULES: CelRule[] = (
 export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
 /** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
 export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid'] as const;
+export const ConditionTypes = ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'SourceVerified'] as const;
 
 /**
  * A relative path that stays where it is put (targetPath, workspace.path): the same
@@ -99,6 +99,57 @@ export const SecretRefSchema = Type.Object(
     ),
   },
   { additionalProperties: false, description: 'secretRef references a Secret holding credentials.' },
+);
+
+const ProxySecretRefSchema = (section: string) =>
+  Type.Object(SecretRefSchema.properties, {
+    additionalProperties: false,
+    description:
+      `proxySecretRef names a Secret with the HTTP(S) proxy for this ${section} source: key address (http://host:port), ` +
+      'optional keys username and password. The worker\'s own proxy environment is not used for this source then.',
+  });
+
+export const GitVerifyModes = ['HEAD', 'Tag', 'TagAndHEAD'] as const;
+
+export const GitVerifySchema = Type.Object(
+  {
+    mode: opts(
+      StringEnum([...GitVerifyModes], {
+        default: 'HEAD',
+        description:
+          'mode says what must be signed: HEAD (the commit checked out), Tag (the annotated tag of spec.git.ref.tag) ' +
+          'or TagAndHEAD (both). Defaults to HEAD.',
+      }),
+    ),
+    secretRef: Type.Object(SecretRefSchema.properties, {
+      additionalProperties: false,
+      description:
+        'secretRef names a Secret whose keys ending in .asc hold trusted OpenPGP public keys (ASCII armored) and ' +
+        'keys ending in .sshpub hold trusted SSH public keys (one authorized_keys line each).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'verify requires a valid signature (OpenPGP or SSH, checked with gpg / ssh-keygen as git does) by one of the trusted keys; ' +
+      'an unsigned or wrongly signed revision is never published (condition SourceVerified, reason VerificationFailed).',
+  },
+);
+
+export const OciVerifySchema = Type.Object(
+  {
+    provider: StringEnum(['cosign'], { description: 'provider of the signatures; only cosign (key-based) is supported.' }),
+    secretRef: Type.Object(SecretRefSchema.properties, {
+      additionalProperties: false,
+      description: 'secretRef names a Secret whose keys ending in .pub hold trusted cosign public keys (PEM).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'verify requires a cosign signature (the sha256-<digest>.sig tag) of the artifact\'s manifest by one of the trusted keys; ' +
+      'an unsigned or wrongly signed artifact is never published (condition SourceVerified, reason VerificationFailed).',
+  },
 );
 
 export const GitRefSchema = Type.Object(
@@ -132,9 +183,34 @@ export const GitSourceSchema = Type.Object(
     path: opts(
       Type.String({ description: 'path within the repository to the PromptKit bundle. Defaults to the root.' }),
     ),
-    secretRef: opts(SecretRefSchema),
+    secretRef: opts(
+      Type.Object(SecretRefSchema.properties, {
+        additionalProperties: false,
+        description:
+          'secretRef names a Secret with credentials: username/password or bearerToken (HTTPS), identity/known_hosts (SSH), ' +
+          'and for HTTPS optionally ca.crt (a private CA) and tls.crt/tls.key (a client certificate for mutual TLS).',
+      }),
+    ),
+    proxySecretRef: opts(ProxySecretRefSchema('git')),
+    verify: opts(GitVerifySchema),
   },
-  { additionalProperties: false, description: 'git specifies the Git repository source. Required when type is "git".' },
+  {
+    additionalProperties: false,
+    description: 'git specifies the Git repository source. Required when type is "git".',
+    // As spec-rules.ts checkGit says them.
+    ...cel(
+      {
+        rule: "!has(self.proxySecretRef) || !self.url.startsWith('ssh://')",
+        message: 'spec.git.proxySecretRef applies to https:// and http:// URLs only',
+        fieldPath: '.proxySecretRef',
+      },
+      {
+        rule: "!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && has(self.ref.tag))",
+        message: 'spec.git.verify.mode Tag and TagAndHEAD verify the annotated tag of spec.git.ref.tag, which must be set',
+        fieldPath: '.verify.mode',
+      },
+    ),
+  },
 );
 
 export const OciSourceSchema = Type.Object(
@@ -144,6 +220,16 @@ export const OciSourceSchema = Type.Object(
       description: 'url is the OCI artifact URL: oci://registry/repository:tag or oci://registry/repository@sha256:digest.',
     }),
     secretRef: opts(SecretRefSchema),
+    certSecretRef: opts(
+      Type.Object(SecretRefSchema.properties, {
+        additionalProperties: false,
+        description:
+          'certSecretRef names a Secret with TLS material for the registry: ca.crt (a private CA, added to the system roots) ' +
+          'and/or tls.crt and tls.key (a client certificate for mutual TLS).',
+      }),
+    ),
+    proxySecretRef: opts(ProxySecretRefSchema('oci')),
+    verify: opts(OciVerifySchema),
     insecure: opts(
       Type.Boolean({ default: false, description: 'insecure allows plain HTTP or unverified TLS for this registry.' }),
     ),
@@ -346,6 +432,8 @@ export type Phase = (typeof Phases)[number];
 export type ConditionType = (typeof ConditionTypes)[number];
 export type SecretRef = Static<typeof SecretRefSchema>;
 export type GitRef = Static<typeof GitRefSchema>;
+export type GitVerify = Static<typeof GitVerifySchema>;
+export type OciVerify = Static<typeof OciVerifySchema>;
 export type GitSource = Static<typeof GitSourceSchema>;
 export type OciSource = Static<typeof OciSourceSchema>;
 export type ConfigMapSource = Static<typeof ConfigMapSourceSchema>;

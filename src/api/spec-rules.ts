@@ -126,6 +126,13 @@ function checkGit(git: NonNullable<ArenaSourceSpec['git']>, problems: string[]):
     const problem = bundlePathProblem(git.path);
     if (problem) problems.push(`spec.git.path: ${problem}`);
   }
+  if (git.proxySecretRef && typeof git.url === 'string' && git.url.startsWith('ssh://')) {
+    problems.push('spec.git.proxySecretRef: applies to https:// and http:// URLs only; ssh:// URLs connect directly');
+  }
+  const mode = git.verify?.mode ?? 'HEAD';
+  if (git.verify && mode !== 'HEAD' && ref.tag === undefined) {
+    problems.push(`spec.git.verify.mode: ${mode} verifies the annotated tag of spec.git.ref.tag, which is not set (use mode HEAD for a branch or commit)`);
+  }
 }
 
 function checkGitUrl(url: unknown, problems: string[]): void {

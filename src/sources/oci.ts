@@ -27,7 +27,9 @@ import { ociRevision } from '../api/revision.js';
 import { checkSpec, parseOciUrl, redactUrl, type OciReference } from '../api/spec-rules.js';
 import type { ArenaSourceSpec, OciSource } from '../api/schema.js';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
-import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, UnsafeContentError } from '../errors.js';
+import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, SecretNotFoundError, UnsafeContentError } from '../errors.js';
+import { proxyFromSecret } from '../secrets/proxy.js';
+import { TLS_SECRET_KEYS, tlsFromSecret } from '../secrets/tls.js';
 import { registryAuthFromSecret } from '../oci/credentials.js';
 import {
   ensureDirs,
@@ -207,12 +209,35 @@ export async function loadRegistryAuth(oci: OciSource, registry: string, ctx: Pi
 
 async function ociTarget(oci: OciSource, ref: OciReference, ctx: OciContext): Promise<OrasTarget> {
   const auth = await loadRegistryAuth(oci, ref.registry, ctx);
+  const transport = await loadOciTransport(oci, ctx);
   return {
     registry: ref.registry,
     repository: ref.repository,
     insecure: oci.insecure === true,
     ...(auth ? { auth, credentialSource: `Secret ${ctx.namespace}/${oci.secretRef?.name}` } : {}),
+    ...transport,
   };
+}
+
+/** TLS material (spec.oci.certSecretRef) and proxy (spec.oci.proxySecretRef), resolved here in the activity. */
+export async function loadOciTransport(
+  oci: OciSource,
+  ctx: Pick<OciContext, 'namespace' | 'resources'>,
+): Promise<Pick<OrasTarget, 'tls' | 'tlsSource' | 'proxy'>> {
+  const out: Pick<OrasTarget, 'tls' | 'tlsSource' | 'proxy'> = {};
+  if (oci.certSecretRef) {
+    const secret = await loadSecret(ctx.resources, ctx.namespace, oci.certSecretRef);
+    const tls = tlsFromSecret(secret);
+    if (!tls) {
+      throw new SecretNotFoundError(
+        `Secret ${ctx.namespace}/${oci.certSecretRef.name} (spec.oci.certSecretRef) has none of the keys '${TLS_SECRET_KEYS.ca}', '${TLS_SECRET_KEYS.cert}'/'${TLS_SECRET_KEYS.key}'`,
+      );
+    }
+    out.tls = tls;
+    out.tlsSource = `Secret ${ctx.namespace}/${oci.certSecretRef.name}`;
+  }
+  if (oci.proxySecretRef) out.proxy = proxyFromSecret(await loadSecret(ctx.resources, ctx.namespace, oci.proxySecretRef), 'spec.oci.proxySecretRef');
+  return out;
 }
 
 function orasOptions(ctx: OciContext): OrasOptions {

@@ -111,14 +111,22 @@ describe('generated CRD', () => {
       'spec.configMap.key: minLength 1 (Omnia: none)',
       // From Omnia's current CRD (the content volume).
       'spec.createVersionOnSync: only in ours',
+      // Transport and verification (issue 14): Flux's fields.
+      "spec.git: CEL !has(self.proxySecretRef) || !self.url.startsWith('ssh://')",
+      "spec.git: CEL !has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && has(self.ref.tag))",
+      'spec.git.proxySecretRef: only in ours',
       'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
       // Stricter: empty ref names are refused.
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
       'spec.git.ref.tag: minLength 1 (Omnia: none)',
+      'spec.git.verify: only in ours',
       // Looser grammar (all of Go's duration syntax, a superset of Omnia's pattern), then at least 1s.
       `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
       `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      'spec.oci.certSecretRef: only in ours',
+      'spec.oci.proxySecretRef: only in ours',
+      'spec.oci.verify: only in ours',
       'spec.targetPath: only in ours',
       // Stricter: Omnia takes any string as timeout.
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
@@ -159,12 +167,19 @@ describe('generated CRD', () => {
         ];
       }),
       'spec.configMap.key: minLength 1 (Omnia: none)',
+      "spec.git: CEL !has(self.proxySecretRef) || !self.url.startsWith('ssh://')",
+      "spec.git: CEL !has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && has(self.ref.tag))",
+      'spec.git.proxySecretRef: only in ours',
       'spec.git.ref: CEL !(has(self.branch) && has(self.tag))',
       'spec.git.ref.branch: minLength 1 (Omnia: none)',
       'spec.git.ref.commit: minLength 1 (Omnia: none)',
       'spec.git.ref.tag: minLength 1 (Omnia: none)',
+      'spec.git.verify: only in ours',
       `spec.interval: pattern ${GO_DURATION_PATTERN} (Omnia: ^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$)`,
       `spec.interval: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) >= duration('1s'))`,
+      'spec.oci.certSecretRef: only in ours',
+      'spec.oci.proxySecretRef: only in ours',
+      'spec.oci.verify: only in ours',
       ...relative('spec.targetPath'),
       `spec.timeout: pattern ${GO_DURATION_PATTERN} (Omnia: none)`,
       `spec.timeout: CEL !self.matches(r'${GO_DURATION_PATTERN}') || (duration(self) > duration('0s') && duration(self) <= duration('1h'))`,
