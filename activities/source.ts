@@ -3,7 +3,7 @@
  * into a fresh work directory on this worker), for every source type.
  */
 import { Context } from '@temporalio/activity';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
@@ -13,6 +13,8 @@ import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, type GitOptions } from '../src/sources/git/index.js';
+import type { FetchTarget } from '../src/sources/git/refs.js';
+import { verifyGitRevision } from '../src/sources/git/verify.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
 import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, parseOciSource, resolveOciRevision } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
@@ -42,6 +44,25 @@ export function sourceActivities(deps: ActivityDeps) {
       throw withCredentialHint(err, auth.credentials);
     } finally {
       await auth.cleanup();
+    }
+  }
+
+  /** spec.git.verify on the checkout; a failure removes the work directory (nothing unverified stays). */
+  async function verifyCheckout(
+    namespace: string,
+    git: GitSource,
+    checkout: { dir: string; sha: string },
+    target: FetchTarget,
+    options: GitOptions,
+    workDir: string,
+  ): Promise<string> {
+    const verify = git.verify!;
+    try {
+      const secret = await loadSecret(deps.resources, namespace, verify.secretRef);
+      return await verifyGitRevision({ git: { ...git, verify }, dir: checkout.dir, sha: checkout.sha, target, secret, options, tmpRoot: deps.workRoot });
+    } catch (err) {
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -84,14 +105,14 @@ export function sourceActivities(deps: ActivityDeps) {
       await deps.statusSink
         .record(source, { type: 'Normal', reason: 'FetchStarted', message: `fetching revision '${revision}'` })
         .catch(() => undefined);
-      // Signature verification lands next; until then a source that asks for it is never published unverified.
-      if (spec.git?.verify || spec.oci?.verify) throw new InvalidSpecError(`spec.${spec.git ? 'git' : 'oci'}.verify: not supported by this worker yet`);
+      // Signature verification of OCI artifacts lands next; until then such a source is never published unverified.
+      if (spec.oci?.verify) throw new InvalidSpecError('spec.oci.verify: not supported by this worker yet');
       await mkdir(deps.workRoot, { recursive: true });
       const workDir = await mkdtemp(join(deps.workRoot, `${source.namespace}.${source.name}.`));
       const contentDir = join(workDir, 'content');
       switch (spec.type) {
         case 'git': {
-          const { git, checkout } = await withGit(source.namespace, spec, async (git, options) => {
+          const { git, checkout, verified } = await withGit(source.namespace, spec, async (git, options) => {
             // A branch or tag is resolved by the fetch itself; only "the default branch" needs ls-remote first.
             const target = fetchTargetOf(git) ?? (await resolveGitRef(git, options));
             Context.current().heartbeat('resolved');
@@ -104,7 +125,9 @@ export function sourceActivities(deps: ActivityDeps) {
             const checkout = cache
               ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options })
               : await fetchGitRef(git, target, contentDir, options, { path, commit });
-            return { git, checkout };
+            // Before anything is packed: an unverified revision never reaches the store.
+            const verified = git.verify ? await verifyCheckout(source.namespace, git, checkout, target, options, workDir) : undefined;
+            return { git, checkout, verified };
           });
           return {
             workerQueue: deps.workerQueue,
@@ -112,6 +135,7 @@ export function sourceActivities(deps: ActivityDeps) {
             bundleDir: bundleDirOf(checkout.dir, normalizeBundlePath(git.path)),
             revision: checkout.revision,
             id: checkout.sha,
+            ...(verified !== undefined ? { verified } : {}),
           };
         }
         case 'configmap': {

@@ -62,6 +62,8 @@ const STALLED_SOURCE_HANDLES_EVERY_SIGNAL = 'stalled-source-handles-every-signal
 const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
 /** An unchanged cycle's status is written by resolveRevision: one activity per unchanged cycle (before: two). */
 const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
+/** A revision refused by signature verification is not fetched again until a new revision (or spec) appears. */
+const VERIFICATION_FAILED_REJECTS_REVISION = 'verification-failed-rejects-revision';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -237,9 +239,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Step 3: fetch, pack and upload the revision resolve saw. */
   async function fetchNew(checked: CheckedSpec, resolved: Awaited<ReturnType<typeof resolve>>) {
-    const { artifact, content } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
+    const { artifact, content, verified } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
       const failure = describeFailure(err, checked);
-      if (CONTENT_REJECTIONS.includes(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
+      if (rejectsRevision(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
       throw err;
     });
     carried.rejected = undefined;
@@ -250,7 +252,14 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       reason: 'FetchSucceeded',
       message: `stored artifact for revision '${artifact.revision}' (${artifact.checksum ?? ''}, ${artifact.size ?? 0} bytes)`,
     };
-    return { outcome: { kind: 'ready', artifact, ...(content ? { content } : {}) } as Outcome, result: 'fetched' as const, event };
+    return { outcome: { kind: 'ready', artifact, ...(content ? { content } : {}), verified: verified ?? false } as Outcome, result: 'fetched' as const, event };
+  }
+
+  /** Failures decided by the revision itself: the same revision is not fetched again. */
+  function rejectsRevision(reason: string): boolean {
+    if (CONTENT_REJECTIONS.includes(reason)) return true;
+    // patched() only where a verification failed: histories without one never see the marker.
+    return reason === 'VerificationFailed' && patched(VERIFICATION_FAILED_REJECTS_REVISION);
   }
 
   function failed(err: unknown, checked: CheckedSpec): { outcome: Outcome; result: 'failed'; event?: SourceEvent } {
@@ -321,7 +330,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
   /** `id` is the commit or digest resolveRevision saw (older histories have none: the revision is parsed). */
-  async function fetchPackUpload(checked: CheckedSpec, resolved: string, id?: string): Promise<{ artifact: Artifact; content?: ContentReport }> {
+  async function fetchPackUpload(checked: CheckedSpec, resolved: string, id?: string): Promise<{ artifact: Artifact; content?: ContentReport; verified?: string }> {
     for (let attempt = 1; ; attempt++) {
       const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
         source,
@@ -347,7 +356,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           checksum: packed.checksum,
           target: contentTarget(),
         });
-        return artifactOf(fetched.revision, uploaded);
+        return { ...artifactOf(fetched.revision, uploaded), ...(fetched.verified !== undefined ? { verified: fetched.verified } : {}) };
       } catch (err) {
         if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });

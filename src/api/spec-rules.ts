@@ -221,8 +221,9 @@ export function normalizeBundlePath(path: string | undefined): string {
  */
 export function contentIdentity(spec: ArenaSourceSpec): string {
   const parts: Record<string, unknown> = { type: spec.type };
-  if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path) };
-  if (spec.oci) parts.oci = { url: spec.oci.url };
+  // verify is content-relevant: an artifact published unverified must be re-fetched (and verified) once asked.
+  if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path), ...(spec.git.verify ? { verify: spec.git.verify } : {}) };
+  if (spec.oci) parts.oci = { url: spec.oci.url, ...(spec.oci.verify ? { verify: spec.oci.verify } : {}) };
   if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };
   if (spec.workspace) parts.workspace = { path: normalizeBundlePath(spec.workspace.path) };
   return canonicalJson(parts);

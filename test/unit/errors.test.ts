@@ -12,6 +12,7 @@ describe('errors', () => {
       'SecretNotFound',
       'ArtifactTooLarge',
       'UnsafeContent',
+      'VerificationFailed',
     ]);
     const classes = (Object.values(errors) as unknown[]).filter(
       (v): v is new (message: string) => errors.ArenaSourceError => typeof v === 'function' && v.prototype instanceof errors.ArenaSourceError,
