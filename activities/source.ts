@@ -16,7 +16,7 @@ import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, r
 import type { FetchTarget } from '../src/sources/git/refs.js';
 import { verifyGitRevision } from '../src/sources/git/verify.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
-import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, parseOciSource, resolveOciRevision } from '../src/sources/oci.js';
+import { digestOfRevision, fetchOciArtifact, ociContextFor, ociRevisionFor, parseOciSource, resolveOciRevision, verifyOciArtifact } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
@@ -105,8 +105,6 @@ export function sourceActivities(deps: ActivityDeps) {
       await deps.statusSink
         .record(source, { type: 'Normal', reason: 'FetchStarted', message: `fetching revision '${revision}'` })
         .catch(() => undefined);
-      // Signature verification of OCI artifacts lands next; until then such a source is never published unverified.
-      if (spec.oci?.verify) throw new InvalidSpecError('spec.oci.verify: not supported by this worker yet');
       await mkdir(deps.workRoot, { recursive: true });
       const workDir = await mkdtemp(join(deps.workRoot, `${source.namespace}.${source.name}.`));
       const contentDir = join(workDir, 'content');
@@ -149,8 +147,22 @@ export function sourceActivities(deps: ActivityDeps) {
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
           // Pull exactly what resolveRevision saw (its id; without one, read back from the revision).
           const digest = parseOciSource(oci).digest ?? id ?? digestOfRevision(oci, revision) ?? (await resolveOciRevision(oci, ctx)).digest;
+          // Verified before anything is pulled: unverified content never reaches the worker's disk.
+          const verified = oci.verify
+            ? await verifyOciArtifact(oci, digest, ctx).catch(async (err: unknown) => {
+                await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+                throw err;
+              })
+            : undefined;
           await fetchOciArtifact(oci, digest, contentDir, ctx, deps.packLimits);
-          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: ociRevisionFor(oci, digest), id: digest };
+          return {
+            workerQueue: deps.workerQueue,
+            workDir,
+            bundleDir: contentDir,
+            revision: ociRevisionFor(oci, digest),
+            id: digest,
+            ...(verified !== undefined ? { verified } : {}),
+          };
         }
         case 'workspace': {
           // A copy, so the bytes packed are the bytes hashed even if the directory is edited meanwhile.

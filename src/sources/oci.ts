@@ -21,13 +21,16 @@
  * Credentials come from the Secret named by spec.oci.secretRef, resolved here,
  * inside the activity, and reach oras only through a private config file.
  */
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ociRevision } from '../api/revision.js';
 import { checkSpec, parseOciUrl, redactUrl, type OciReference } from '../api/spec-rules.js';
 import type { ArenaSourceSpec, OciSource } from '../api/schema.js';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
-import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, SecretNotFoundError, UnsafeContentError } from '../errors.js';
+import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, SecretNotFoundError, UnsafeContentError, VerificationFailedError } from '../errors.js';
+import { COSIGN_KEY_SUFFIX, MAX_PAYLOAD_BYTES, checkPayload, cosignKeys, refusal, signatureLayers, signatureTag, type PayloadVerdict } from '../oci/cosign.js';
+import { trustedKeys } from '../secrets/trusted-keys.js';
 import { proxyFromSecret } from '../secrets/proxy.js';
 import { TLS_SECRET_KEYS, tlsFromSecret } from '../secrets/tls.js';
 import { registryAuthFromSecret } from '../oci/credentials.js';
@@ -195,6 +198,50 @@ export async function fetchOciArtifact(
   } catch (err) {
     await rm(dir, { recursive: true, force: true }).catch(() => undefined);
     throw err;
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
+/**
+ * spec.oci.verify (provider cosign): the manifest `digest` must carry a cosign
+ * signature by a key of the verify Secret (src/oci/cosign.ts). Checked before any
+ * content is pulled; returns what was verified, or throws VerificationFailedError.
+ */
+export async function verifyOciArtifact(oci: OciSource, digest: string, ctx: OciContext): Promise<string> {
+  const verify = oci.verify;
+  if (!verify) throw new InvalidSpecError('spec.oci.verify: not set');
+  const where = `Secret ${ctx.namespace}/${verify.secretRef.name}`;
+  const keys = cosignKeys(trustedKeys(await loadSecret(ctx.resources, ctx.namespace, verify.secretRef), [COSIGN_KEY_SUFFIX]), where);
+  const ref = parseOciSource(oci);
+  const target = await ociTarget(oci, ref, ctx);
+  const repo = `${ref.registry}/${ref.repository}`;
+  const staging = await mkdtemp(join(tmpdir(), 'arena-cosign-'));
+  try {
+    return await withOras(target, orasOptions(ctx), async (session) => {
+      const tag = signatureTag(digest);
+      let signatures: string;
+      try {
+        signatures = await session.resolve(tag);
+      } catch (err) {
+        if (err instanceof FetchFailedError && !err.retryable && /not found/i.test(err.message)) {
+          throw new VerificationFailedError(`artifact ${digest} is not signed: ${repo} has no cosign signature tag ${tag} (cosign sign --key cosign.key ${repo}@${digest})`);
+        }
+        throw err;
+      }
+      const layers = signatureLayers(await session.fetchManifest(signatures));
+      if (layers.length === 0) throw new VerificationFailedError(`artifact ${digest} is not signed: ${repo}:${tag} holds no cosign signatures`);
+      const verdicts: PayloadVerdict[] = [];
+      for (const [i, layer] of layers.slice(0, 32).entries()) {
+        if (layer.size > MAX_PAYLOAD_BYTES) continue;
+        const file = join(staging, `payload-${i}`);
+        await session.fetchBlob(layer.digest, file, layer.size);
+        const verdict = checkPayload(await readFile(file), layer.signature, digest, keys);
+        if (verdict.ok) return `artifact ${digest} has a good cosign signature by key '${verdict.key}' of ${where}`;
+        verdicts.push(verdict);
+      }
+      throw refusal(digest, verdicts, where);
+    });
   } finally {
     await rm(staging, { recursive: true, force: true });
   }
