@@ -25,6 +25,8 @@ import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
 import { FIXTURE_DIGEST, fixturePublicKey, fixtureSignatureManifest, pushManifest, pushSignedFixture, pushFixtureBlobs } from '../helpers/cosign-fixture.js';
 import { pushFiles, requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { putSecret } from '../helpers/ssh.js';
+import { startTestEnv } from '../helpers/env.js';
+import { findCondition } from '../../src/api/status.js';
 
 const NS = 'team';
 
@@ -119,6 +121,27 @@ describe('OCI signature verification (cosign)', () => {
     await pushFixtureBlobs(registry, 'prompts/copied');
     await pushManifest(registry, 'prompts/copied', `${pushed.digest.replace(':', '-')}.sig`, await fixtureSignatureManifest());
     refused(await fetch(spec('prompts/copied'), 'copied'), /signed payload names another digest/);
+  });
+
+  it('through the workflow: an unsigned artifact is never published; a signed one is, with SourceVerified', async () => {
+    const env = await startTestEnv('ociverify');
+    try {
+      await putSecret(env.stack.resources, env.namespace, 'cosign-keys', { 'cosign.pub': await fixturePublicKey() });
+      await pushFiles(registry, 'prompts/wf-unsigned', 'v1', { 'pack.json': '{"id":"unsigned"}' });
+      const verify = { provider: 'cosign' as const, secretRef: { name: 'cosign-keys' } };
+      await env.apply('unsigned', { type: 'oci', interval: '1h', oci: { url: registry.url('prompts/wf-unsigned', 'v1'), insecure: true, verify } });
+      const failed = await env.waitFor('unsigned', 'Error/VerificationFailed', (s) => s.status?.phase === 'Error');
+      assert.equal(findCondition(failed.status?.conditions, 'Ready')?.reason, 'VerificationFailed');
+      assert.equal(findCondition(failed.status?.conditions, 'SourceVerified')?.status, 'False');
+      assert.equal(failed.status?.artifact, undefined, 'nothing published');
+      await pushSignedFixture(registry, 'prompts/wf-signed', 'v1');
+      await env.apply('signed', { type: 'oci', interval: '1h', oci: { url: registry.url('prompts/wf-signed', 'v1'), insecure: true, verify } });
+      const ready = await env.waitFor('signed', 'Ready', (s) => s.status?.phase === 'Ready');
+      assert.equal(ready.status!.artifact!.revision, `v1@${FIXTURE_DIGEST}`);
+      assert.match(findCondition(ready.status?.conditions, 'SourceVerified')!.message, /good cosign signature by key 'cosign\.pub'/);
+    } finally {
+      await env.close();
+    }
   });
 
   it('a verify Secret without a usable .pub key: SecretNotFound naming it', async () => {
