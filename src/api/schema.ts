@@ -373,7 +373,7 @@ export const ArenaSourceStatusSchema = Type.Object(
     artifact: opts(ArtifactSchema),
     conditions: opts(
       Type.Array(ConditionSchema, {
-        description: 'conditions are Ready, Fetching, ArtifactAvailable and SourceValid, one of each at most.',
+        description: 'conditions are Ready, Fetching, ArtifactAvailable, SourceValid and (with spec.*.verify) SourceVerified, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
