@@ -3,19 +3,21 @@
  * into a fresh work directory on this worker), for every source type.
  */
 import { Context } from '@temporalio/activity';
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
 import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
 import { ignoreRulesOf, ignoresFile, pruneIgnored } from '../src/bundle/ignore.js';
-import { FetchFailedError, InvalidSpecError } from '../src/errors.js';
+import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, semverTargetOf, type GitOptions } from '../src/sources/git/index.js';
+import type { FetchTarget } from '../src/sources/git/refs.js';
+import { verifyGitRevision } from '../src/sources/git/verify.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
-import { fetchOciArtifact, ociContextFor, ociPickOf, resolveOciRevision } from '../src/sources/oci.js';
+import { fetchOciArtifact, ociContextFor, ociPickOf, resolveOciRevision, verifyOciArtifact } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
@@ -35,11 +37,33 @@ export function sourceActivities(deps: ActivityDeps) {
     const git = requireSection(spec, 'git');
     const options = gitOptions(spec);
     const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
-    const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot });
+    const proxySecret = git.proxySecretRef ? await loadSecret(deps.resources, namespace, git.proxySecretRef) : undefined;
+    const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot, ...(proxySecret ? { proxySecret } : {}) });
     try {
       return await fn(git, { ...options, env: { ...options.env, ...auth.env } });
+    } catch (err) {
+      throw withCredentialHint(err, auth.credentials);
     } finally {
       await auth.cleanup();
+    }
+  }
+
+  /** spec.git.verify on the checkout; a failure removes the work directory (nothing unverified stays). */
+  async function verifyCheckout(
+    namespace: string,
+    git: GitSource,
+    checkout: { dir: string; sha: string },
+    target: FetchTarget,
+    options: GitOptions,
+    workDir: string,
+  ): Promise<string> {
+    const verify = git.verify!;
+    try {
+      const secret = await loadSecret(deps.resources, namespace, verify.secretRef);
+      return await verifyGitRevision({ git: { ...git, verify }, dir: checkout.dir, sha: checkout.sha, target, secret, options, tmpRoot: deps.workRoot });
+    } catch (err) {
+      await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
     }
   }
 
@@ -88,7 +112,7 @@ export function sourceActivities(deps: ActivityDeps) {
       const contentDir = join(workDir, 'content');
       switch (spec.type) {
         case 'git': {
-          const { git, checkout } = await withGit(source.namespace, spec, async (git, options) => {
+          const { git, checkout, verified } = await withGit(source.namespace, spec, async (git, options) => {
             // A branch, tag or name is resolved by the fetch itself, a semver range by the revision resolveRevision
             // reported; only "the default branch" (or a spec changed since) needs ls-remote first.
             const target = fetchTargetOf(git) ?? semverTargetOf(git, revision) ?? (await resolveGitRef(git, options));
@@ -102,9 +126,11 @@ export function sourceActivities(deps: ActivityDeps) {
             const checkout = cache
               ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options })
               : await fetchGitRef(git, target, contentDir, options, { path, commit });
+            // Before anything is packed: an unverified revision never reaches the store.
+            const verified = git.verify ? await verifyCheckout(source.namespace, git, checkout, target, options, workDir) : undefined;
             // Excluded files leave the checkout before packing (spec.ignore, .sourceignore: src/bundle/ignore.ts).
             await pruneIgnored(checkout.dir, path, ignoreRulesOf(spec));
-            return { git, checkout };
+            return { git, checkout, verified };
           });
           return {
             workerQueue: deps.workerQueue,
@@ -112,6 +138,7 @@ export function sourceActivities(deps: ActivityDeps) {
             bundleDir: bundleDirOf(checkout.dir, normalizeBundlePath(git.path)),
             revision: checkout.revision,
             id: checkout.sha,
+            ...(verified !== undefined ? { verified } : {}),
           };
         }
         case 'configmap': {
@@ -128,9 +155,23 @@ export function sourceActivities(deps: ActivityDeps) {
           const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
           // Pull exactly what resolveRevision saw (its id; without one, read back from the revision).
           const pick = ociPickOf(oci, revision, id) ?? (await resolveOciRevision(oci, ctx));
+          // Verified before anything is pulled: unverified content never reaches the worker's disk.
+          const verified = oci.verify
+            ? await verifyOciArtifact(oci, pick.digest, ctx).catch(async (err: unknown) => {
+                await rm(workDir, { recursive: true, force: true }).catch(() => undefined);
+                throw err;
+              })
+            : undefined;
           await fetchOciArtifact(oci, pick.digest, contentDir, ctx, deps.packLimits);
           await pruneIgnored(contentDir, '', ignoreRulesOf(spec));
-          return { workerQueue: deps.workerQueue, workDir, bundleDir: contentDir, revision: pick.revision, id: pick.digest };
+          return {
+            workerQueue: deps.workerQueue,
+            workDir,
+            bundleDir: contentDir,
+            revision: pick.revision,
+            id: pick.digest,
+            ...(verified !== undefined ? { verified } : {}),
+          };
         }
         case 'workspace': {
           // A copy, so the bytes packed are the bytes hashed even if the directory is edited meanwhile.
@@ -142,6 +183,12 @@ export function sourceActivities(deps: ActivityDeps) {
       }
     },
   };
+}
+
+/** A refusal by the server names the Secret keys that were sent, so a person knows which value to fix. */
+function withCredentialHint(err: unknown, credentials: string | undefined): unknown {
+  if (!credentials || !(err instanceof AuthenticationFailedError) || !/^git: authentication to .* failed/.test(err.message)) return err;
+  return new AuthenticationFailedError(`${err.message} (sent: ${credentials})`, { cause: err });
 }
 
 function requireSection<K extends 'git' | 'oci' | 'configMap' | 'workspace'>(spec: ArenaSourceSpec, key: K): NonNullable<ArenaSourceSpec[K]> {

@@ -82,6 +82,8 @@ export interface FetchSourceResult {
   revision: string;
   /** The commit (git) or manifest digest (oci) fetched. */
   id?: string;
+  /** Set when spec.*.verify checked the revision's signature: what was verified (for SourceVerified). */
+  verified?: string;
 }
 
 export interface PackBundleInput {

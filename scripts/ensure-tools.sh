@@ -94,4 +94,8 @@ if [[ "$PROFILE" == "test" ]]; then
   ensure_helm
   # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
   go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
+  # --- verify-transport (issue 14 items 3-4): squid, the real HTTP proxy of the proxySecretRef tests
+  # (test/helpers/squid.ts), stunnel4, the TLS terminator in front of the git server
+  # (test/helpers/tls-terminator.ts), and gpg for git signature verification (ssh-keygen is above).
+  { [[ -x /usr/sbin/squid ]] && command -v stunnel4 && command -v gpg; } >/dev/null 2>&1 || apt_install squid stunnel4 gnupg
 fi

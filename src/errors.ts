@@ -15,6 +15,7 @@ export const ConditionReasons = [
   'UnsafeContent',
   'StorageFailed',
   'InvalidBundle',
+  'VerificationFailed',
 ] as const;
 export type FailureReason = (typeof ConditionReasons)[number];
 
@@ -90,6 +91,16 @@ export class InvalidBundleError extends ArenaSourceError {
   readonly retryable = false;
 }
 
+/**
+ * The revision's signature is missing, bad, or by a key the source does not trust
+ * (spec.git.verify / spec.oci.verify). The revision is never published; the workflow
+ * does not fetch it again until a new revision appears (or the spec changes).
+ */
+export class VerificationFailedError extends ArenaSourceError {
+  readonly reason = 'VerificationFailed' as const;
+  readonly retryable = false;
+}
+
 /** The error class of each reason (a new reason without a class does not compile). */
 const ERROR_CLASSES: { readonly [R in FailureReason]: new (message: string) => ArenaSourceError & { readonly reason: R } } = {
   InvalidSpec: InvalidSpecError,
@@ -101,6 +112,7 @@ const ERROR_CLASSES: { readonly [R in FailureReason]: new (message: string) => A
   UnsafeContent: UnsafeContentError,
   StorageFailed: StorageFailedError,
   InvalidBundle: InvalidBundleError,
+  VerificationFailed: VerificationFailedError,
 };
 
 /**

@@ -66,6 +66,8 @@ const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
 const BUNDLE_VALIDATION = 'bundle-validation';
 /** A failed cycle is retried after an exponential backoff (workflows/backoff.ts), not a whole interval. */
 const FAILURE_BACKOFF = 'failure-backoff';
+/** A revision refused by signature verification is not fetched again until a new revision (or spec) appears. */
+const VERIFICATION_FAILED_REJECTS_REVISION = 'verification-failed-rejects-revision';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -256,9 +258,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Step 3: fetch, pack and upload the revision resolve saw. */
   async function fetchNew(checked: CheckedSpec, resolved: Awaited<ReturnType<typeof resolve>>) {
-    const { artifact, content, bundle } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
+    const { artifact, content, bundle, verified } = await fetchPackUpload(checked, resolved.revision, resolved.id).catch((err: unknown) => {
       const failure = describeFailure(err, checked);
-      if (CONTENT_REJECTIONS.includes(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
+      if (rejectsRevision(failure.reason)) carried.rejected = { revision: resolved.revision, identity: resolved.identity, ...failure };
       throw err;
     });
     carried.rejected = undefined;
@@ -269,8 +271,15 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       bundle && !bundle.valid
         ? { type: 'Warning', reason: INVALID_BUNDLE, message: `${stored}, but the bundle is not valid (spec.validation: warn): ${bundle.message}` }
         : { type: 'Normal', reason: 'FetchSucceeded', message: stored };
-    const outcome: Outcome = { kind: 'ready', artifact, ...(content ? { content } : {}), ...(bundle ? { bundle } : {}) };
+    const outcome: Outcome = { kind: 'ready', artifact, ...(content ? { content } : {}), ...(bundle ? { bundle } : {}), verified: verified ?? false };
     return { outcome, result: 'fetched' as const, event };
+  }
+
+  /** Failures decided by the revision itself: the same revision is not fetched again. */
+  function rejectsRevision(reason: string): boolean {
+    if (CONTENT_REJECTIONS.includes(reason)) return true;
+    // patched() only where a verification failed: histories without one never see the marker.
+    return reason === 'VerificationFailed' && patched(VERIFICATION_FAILED_REJECTS_REVISION);
   }
 
   function failed(err: unknown, checked: CheckedSpec): { outcome: Outcome; result: 'failed'; event?: SourceEvent } {
@@ -345,7 +354,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     checked: CheckedSpec,
     resolved: string,
     id?: string,
-  ): Promise<{ artifact: Artifact; content?: ContentReport; bundle?: BundleReport }> {
+  ): Promise<{ artifact: Artifact; content?: ContentReport; bundle?: BundleReport; verified?: string }> {
     const validation = patched(BUNDLE_VALIDATION) ? bundleValidationOf(state.spec) : undefined;
     for (let attempt = 1; ; attempt++) {
       const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
@@ -376,7 +385,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           checksum: packed.checksum,
           target: contentTarget(),
         });
-        return { ...artifactOf(fetched.revision, uploaded), ...(packed.bundle ? { bundle: packed.bundle } : {}) };
+        return {
+          ...artifactOf(fetched.revision, uploaded),
+          ...(packed.bundle ? { bundle: packed.bundle } : {}),
+          ...(fetched.verified !== undefined ? { verified: fetched.verified } : {}),
+        };
       } catch (err) {
         if (workerLost(err) && attempt < PIPELINE_ATTEMPTS) {
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });

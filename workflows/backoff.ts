@@ -31,5 +31,6 @@ export const CONTENT_REJECTIONS: readonly string[] = ['UnsafeContent', 'Artifact
 
 /** Whether a failed cycle with this reason is retried with backoff (stalled ones are not retried at all). */
 export function backsOff(reason: string, stalled: boolean): boolean {
-  return !stalled && !CONTENT_REJECTIONS.includes(reason);
+  // A refused signature, like rejected content, waits for a new revision at the interval.
+  return !stalled && !CONTENT_REJECTIONS.includes(reason) && reason !== 'VerificationFailed';
 }

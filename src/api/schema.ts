@@ -74,7 +74,7 @@ const SECTION_RULES: CelRule[] = (
 export const SourceTypes = ['git', 'oci', 'configmap', 'workspace'] as const;
 /** Initializing: the first fetch is running (no content yet); Fetching: a later one (the last content stays served). */
 export const Phases = ['Pending', 'Initializing', 'Ready', 'Fetching', 'Error'] as const;
-export const ConditionTypes = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'] as const;
+export const ConditionTypes = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'SourceVerified', 'BundleValid'] as const;
 /** warn: an invalid bundle is published and reported (BundleValid=False); strict: it is not published. */
 export const ValidationModes = ['warn', 'strict'] as const;
 
@@ -101,6 +101,57 @@ export const SecretRefSchema = Type.Object(
     ),
   },
   { additionalProperties: false, description: 'secretRef references a Secret holding credentials.' },
+);
+
+const ProxySecretRefSchema = (section: string) =>
+  Type.Object(SecretRefSchema.properties, {
+    additionalProperties: false,
+    description:
+      `proxySecretRef names a Secret with the HTTP(S) proxy for this ${section} source: key address (http://host:port), ` +
+      'optional keys username and password. The worker\'s own proxy environment is not used for this source then.',
+  });
+
+export const GitVerifyModes = ['HEAD', 'Tag', 'TagAndHEAD'] as const;
+
+export const GitVerifySchema = Type.Object(
+  {
+    mode: opts(
+      StringEnum([...GitVerifyModes], {
+        default: 'HEAD',
+        description:
+          'mode says what must be signed: HEAD (the commit checked out), Tag (the annotated tag of spec.git.ref.tag, or the tag spec.git.ref.semver chose) ' +
+          'or TagAndHEAD (both). Defaults to HEAD.',
+      }),
+    ),
+    secretRef: Type.Object(SecretRefSchema.properties, {
+      additionalProperties: false,
+      description:
+        'secretRef names a Secret whose keys ending in .asc hold trusted OpenPGP public keys (ASCII armored) and ' +
+        'keys ending in .sshpub hold trusted SSH public keys (one authorized_keys line each).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'verify requires a valid signature (OpenPGP or SSH, checked with gpg / ssh-keygen as git does) by one of the trusted keys; ' +
+      'an unsigned or wrongly signed revision is never published (condition SourceVerified, reason VerificationFailed).',
+  },
+);
+
+export const OciVerifySchema = Type.Object(
+  {
+    provider: StringEnum(['cosign'], { description: 'provider of the signatures; only cosign (key-based) is supported.' }),
+    secretRef: Type.Object(SecretRefSchema.properties, {
+      additionalProperties: false,
+      description: 'secretRef names a Secret whose keys ending in .pub hold trusted cosign public keys (PEM).',
+    }),
+  },
+  {
+    additionalProperties: false,
+    description:
+      'verify requires a cosign signature (the sha256-<digest>.sig tag) of the artifact\'s manifest by one of the trusted keys; ' +
+      'an unsigned or wrongly signed artifact is never published (condition SourceVerified, reason VerificationFailed).',
+  },
 );
 
 export const GitRefSchema = Type.Object(
@@ -160,9 +211,34 @@ export const GitSourceSchema = Type.Object(
     path: opts(
       Type.String({ description: 'path within the repository to the PromptKit bundle. Defaults to the root.' }),
     ),
-    secretRef: opts(SecretRefSchema),
+    secretRef: opts(
+      Type.Object(SecretRefSchema.properties, {
+        additionalProperties: false,
+        description:
+          'secretRef names a Secret with credentials: username/password or bearerToken (HTTPS), identity/known_hosts (SSH), ' +
+          'and for HTTPS optionally ca.crt (a private CA) and tls.crt/tls.key (a client certificate for mutual TLS).',
+      }),
+    ),
+    proxySecretRef: opts(ProxySecretRefSchema('git')),
+    verify: opts(GitVerifySchema),
   },
-  { additionalProperties: false, description: 'git specifies the Git repository source. Required when type is "git".' },
+  {
+    additionalProperties: false,
+    description: 'git specifies the Git repository source. Required when type is "git".',
+    // As spec-rules.ts checkGit says them.
+    ...cel(
+      {
+        rule: "!has(self.proxySecretRef) || !self.url.startsWith('ssh://')",
+        message: 'spec.git.proxySecretRef applies to https:// and http:// URLs only',
+        fieldPath: '.proxySecretRef',
+      },
+      {
+        rule: "!has(self.verify) || !has(self.verify.mode) || self.verify.mode == 'HEAD' || (has(self.ref) && (has(self.ref.tag) || has(self.ref.semver)))",
+        message: 'spec.git.verify.mode Tag and TagAndHEAD verify the annotated tag of spec.git.ref.tag or spec.git.ref.semver, one of which must be set',
+        fieldPath: '.verify.mode',
+      },
+    ),
+  },
 );
 
 export const OciRefSchema = Type.Object(
@@ -206,6 +282,16 @@ export const OciSourceSchema = Type.Object(
     }),
     ref: opts(OciRefSchema),
     secretRef: opts(SecretRefSchema),
+    certSecretRef: opts(
+      Type.Object(SecretRefSchema.properties, {
+        additionalProperties: false,
+        description:
+          'certSecretRef names a Secret with TLS material for the registry: ca.crt (a private CA, added to the system roots) ' +
+          'and/or tls.crt and tls.key (a client certificate for mutual TLS).',
+      }),
+    ),
+    proxySecretRef: opts(ProxySecretRefSchema('oci')),
+    verify: opts(OciVerifySchema),
     insecure: opts(
       Type.Boolean({ default: false, description: 'insecure allows plain HTTP or unverified TLS for this registry.' }),
     ),
@@ -379,7 +465,7 @@ export const ArenaSourceStatusSchema = Type.Object(
     conditions: opts(
       Type.Array(ConditionSchema, {
         description:
-          'conditions are Ready, Reconciling (present while a cycle has work or retries), Stalled (present while only a spec change can help), Fetching, ArtifactAvailable, SourceValid and BundleValid, one of each at most.',
+          'conditions are Ready, Reconciling (present while a cycle has work or retries), Stalled (present while only a spec change can help), Fetching, ArtifactAvailable, SourceValid, SourceVerified (with spec.*.verify) and BundleValid, one of each at most.',
         'x-kubernetes-list-type': 'map',
         'x-kubernetes-list-map-keys': ['type'],
       }),
@@ -439,6 +525,8 @@ export type Phase = (typeof Phases)[number];
 export type ConditionType = (typeof ConditionTypes)[number];
 export type SecretRef = Static<typeof SecretRefSchema>;
 export type GitRef = Static<typeof GitRefSchema>;
+export type GitVerify = Static<typeof GitVerifySchema>;
+export type OciVerify = Static<typeof OciVerifySchema>;
 export type GitSource = Static<typeof GitSourceSchema>;
 export type OciRef = Static<typeof OciRefSchema>;
 export type OciSource = Static<typeof OciSourceSchema>;

@@ -141,6 +141,13 @@ function checkGit(git: NonNullable<ArenaSourceSpec['git']>, problems: string[]):
     const problem = bundlePathProblem(git.path);
     if (problem) problems.push(`spec.git.path: ${problem}`);
   }
+  if (git.proxySecretRef && typeof git.url === 'string' && git.url.startsWith('ssh://')) {
+    problems.push('spec.git.proxySecretRef: applies to https:// and http:// URLs only; ssh:// URLs connect directly');
+  }
+  const mode = git.verify?.mode ?? 'HEAD';
+  if (git.verify && mode !== 'HEAD' && ref.tag === undefined && ref.semver === undefined) {
+    problems.push(`spec.git.verify.mode: ${mode} verifies the annotated tag of spec.git.ref.tag or spec.git.ref.semver, neither of which is set (use mode HEAD for a branch, name or commit)`);
+  }
 }
 
 function checkGitUrl(url: unknown, problems: string[]): void {
@@ -229,8 +236,9 @@ export function normalizeBundlePath(path: string | undefined): string {
  */
 export function contentIdentity(spec: ArenaSourceSpec): string {
   const parts: Record<string, unknown> = { type: spec.type };
-  if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path) };
-  if (spec.oci) parts.oci = { url: spec.oci.url, ...(spec.oci.ref ? { ref: spec.oci.ref } : {}) };
+  // verify is content-relevant: an artifact published unverified must be re-fetched (and verified) once asked.
+  if (spec.git) parts.git = { url: spec.git.url, ref: spec.git.ref ?? {}, path: normalizeBundlePath(spec.git.path), ...(spec.git.verify ? { verify: spec.git.verify } : {}) };
+  if (spec.oci) parts.oci = { url: spec.oci.url, ...(spec.oci.ref ? { ref: spec.oci.ref } : {}), ...(spec.oci.verify ? { verify: spec.oci.verify } : {}) };
   // Only when set, so that sources without it keep the identity their artifacts were stored under.
   if (spec.ignore !== undefined) parts.ignore = spec.ignore;
   if (spec.configMap) parts.configMap = { name: spec.configMap.name, key: spec.configMap.key ?? DEFAULT_CONFIGMAP_KEY };

@@ -12,8 +12,12 @@ export type Outcome =
   | { kind: 'pending' }
   /** A cycle started. Ready/ArtifactAvailable keep their values so consumers are not churned. */
   | { kind: 'fetching' }
-  /** The cycle ended with this artifact (new, or unchanged and re-verified); `bundle` when it was validated now. */
-  | { kind: 'ready'; artifact: Artifact; content?: ContentReport; bundle?: BundleReport }
+  /**
+   * The cycle ended with this artifact (new, or unchanged and re-verified); `bundle` when it was validated now.
+   * `verified`: what spec.*.verify checked for a new artifact (SourceVerified True), false when a new artifact
+   * was not verified (no SourceVerified), absent when unchanged (SourceVerified stays).
+   */
+  | { kind: 'ready'; artifact: Artifact; content?: ContentReport; bundle?: BundleReport; verified?: string | false }
   /** The cycle failed; `stalled` means it will not be retried until the spec changes. */
   | { kind: 'failed'; reason: string; message: string; stalled: boolean }
   | { kind: 'suspended' };
@@ -55,6 +59,9 @@ export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: Statu
   let merged = (prev.conditions ?? []).filter((c) => !progress.remove.includes(c.type as ConditionType));
   const bundle = bundleValid(outcome);
   if (bundle) conditions.push(bundle);
+  const verified = sourceVerified(outcome);
+  if (verified === 'remove') merged = merged.filter((c) => c.type !== 'SourceVerified');
+  else if (verified) conditions.push(verified);
   for (const c of conditions) merged = setCondition(merged, c, ctx.now, ctx.generation);
   const observedGeneration = observesGeneration(outcome) ? ctx.generation : prev.observedGeneration;
   // A condition this cycle kept (e.g. BundleValid after a cycle that fetched nothing) still holds for the
@@ -219,6 +226,21 @@ function observesGeneration(outcome: Outcome): boolean {
   return outcome.kind === 'ready' || outcome.kind === 'suspended' || (outcome.kind === 'failed' && outcome.stalled);
 }
 
+/**
+ * SourceVerified (only for sources with spec.*.verify): True with what was verified for a
+ * new artifact, False when a revision was refused (VerificationFailed); other outcomes leave it.
+ */
+function sourceVerified(outcome: Outcome): ConditionInput | 'remove' | undefined {
+  if (outcome.kind === 'ready' && typeof outcome.verified === 'string') {
+    return { type: 'SourceVerified', status: 'True', reason: 'Succeeded', message: truncate(outcome.verified) };
+  }
+  if (outcome.kind === 'ready' && outcome.verified === false) return 'remove';
+  if (outcome.kind === 'failed' && outcome.reason === 'VerificationFailed') {
+    return { type: 'SourceVerified', status: 'False', reason: 'VerificationFailed', message: truncate(outcome.message) };
+  }
+  return undefined;
+}
+
 /** SourceValid: False only when the spec (or its target path) is what stops the source. */
 function sourceValid(outcome: Outcome): ConditionInput {
   if (outcome.kind === 'failed' && SPEC_REASONS.includes(outcome.reason as FailureReason)) {
@@ -263,7 +285,7 @@ export function setCondition(
   return sortConditions([...others, next]);
 }
 
-const ORDER: ConditionType[] = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid'];
+const ORDER: ConditionType[] = ['Ready', 'Reconciling', 'Stalled', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'SourceVerified', 'BundleValid'];
 function sortConditions(conditions: Condition[]): Condition[] {
   const rank = (t: string) => {
     const i = ORDER.indexOf(t as ConditionType);

@@ -55,6 +55,8 @@ function applyDefaults(obj: Record<string, unknown>): void {
   spec.validation ??= DEFAULT_VALIDATION;
   if (spec.configMap && typeof spec.configMap === 'object') spec.configMap.key ??= DEFAULT_CONFIGMAP_KEY;
   if (spec.oci && typeof spec.oci === 'object') spec.oci.insecure ??= false;
+  const verify = spec.git && typeof spec.git === 'object' ? spec.git.verify : undefined;
+  if (verify && typeof verify === 'object') verify.mode ??= 'HEAD';
 }
 
 /** TypeBox says "Expected kind 'StringEnum'" for our string enums; say which values are allowed. */

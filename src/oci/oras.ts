@@ -25,6 +25,8 @@ import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { redactUrl } from '../api/spec-rules.js';
+import type { ProxySetting } from '../secrets/proxy.js';
+import { caBundle, type TlsMaterial } from '../secrets/tls.js';
 import {
   type ArenaSourceError,
   AuthenticationFailedError,
@@ -69,6 +71,12 @@ export interface OrasTarget {
   auth?: RegistryAuth;
   /** Where the credentials came from (e.g. "Secret ns/name"), for messages. */
   credentialSource?: string;
+  /** A private CA and/or a client certificate (spec.oci.certSecretRef). */
+  tls?: TlsMaterial;
+  /** Where `tls` came from, for messages. */
+  tlsSource?: string;
+  /** An HTTP(S) proxy for this target only (spec.oci.proxySecretRef). */
+  proxy?: ProxySetting;
 }
 
 export interface PushFile {
@@ -115,12 +123,6 @@ const REGISTRY_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-
 const REPOSITORY = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:\/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*$/;
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/;
 const MAX_OUTPUT = 8 * 1024 * 1024;
-const SYSTEM_CA_BUNDLES = [
-  '/etc/ssl/certs/ca-certificates.crt', // Debian, Ubuntu, Alpine
-  '/etc/pki/tls/certs/ca-bundle.crt', // Fedora, RHEL
-  '/etc/ssl/ca-bundle.pem', // openSUSE
-  '/etc/ssl/cert.pem', // macOS, BSD
-];
 
 /** Which oras binary a call will run. */
 export async function orasBinary(options: Pick<OrasOptions, 'binary'> = {}): Promise<string> {
@@ -151,8 +153,13 @@ export async function withOras<T>(target: OrasTarget, options: OrasOptions, fn: 
   try {
     const configPath = join(dir, 'config.json');
     await writeFile(configPath, dockerConfigJson(target.registry, target.auth), { mode: 0o600, flag: 'wx' });
-    const caBundle = caFile ? await writeCaBundle(dir, caFile) : undefined;
-    const secrets = secretStrings(target.auth);
+    const caFilePath = caFile || target.tls?.ca ? await writeCaBundle(dir, caFile, target.tls?.ca) : undefined;
+    const clientCert = target.tls?.cert && target.tls.key ? await writeClientCert(dir, target.tls.cert, target.tls.key) : undefined;
+    const secrets = [...secretStrings(target.auth), ...(target.proxy?.secrets ?? [])];
+    const proxyEnv: NodeJS.ProcessEnv | undefined = target.proxy
+      ? // Go reads these; the worker's NO_PROXY must not exempt this source's registry from its proxy.
+        { HTTPS_PROXY: target.proxy.url, HTTP_PROXY: target.proxy.url, https_proxy: target.proxy.url, http_proxy: target.proxy.url, NO_PROXY: '', no_proxy: '' }
+      : undefined;
     // Decided on the first call for insecure targets: TLS (unverified) or plain HTTP.
     let plainHttp = false;
 
@@ -160,7 +167,8 @@ export async function withOras<T>(target: OrasTarget, options: OrasOptions, fn: 
       const args = ['--registry-config', configPath];
       if (target.insecure) args.push(plainHttp ? '--plain-http' : '--insecure');
       else args.push('--plain-http=false');
-      if (caBundle && !plainHttp) args.push('--ca-file', caBundle);
+      if (caFilePath && !plainHttp) args.push('--ca-file', caFilePath);
+      if (clientCert && !plainHttp) args.push('--cert-file', clientCert.cert, '--key-file', clientCert.key);
       return args;
     };
 
@@ -174,6 +182,7 @@ export async function withOras<T>(target: OrasTarget, options: OrasOptions, fn: 
           timeoutMs: remaining,
           home: dir,
           ...(cwd ? { cwd } : {}),
+          ...(proxyEnv ? { env: proxyEnv } : {}),
         });
         if (result.ok) return result.stdout;
         if (result.timedOut) {
@@ -197,6 +206,8 @@ export async function withOras<T>(target: OrasTarget, options: OrasOptions, fn: 
           insecure: !!target.insecure,
           plainHttp,
           ...(target.credentialSource ? { credentialSource: target.credentialSource } : {}),
+          ...(target.tlsSource ? { tlsSource: target.tlsSource } : {}),
+          ...(target.proxy ? { proxySource: `${target.proxy.source} (${target.proxy.display})` } : {}),
           secrets,
         });
       }
@@ -342,32 +353,32 @@ function scrub(text: string, secrets: readonly string[]): string {
   return out;
 }
 
-/** System roots + the extra CA file, so private CAs work without breaking public registries. */
-async function writeCaBundle(dir: string, caFile: string): Promise<string> {
-  let extra: string;
-  try {
-    extra = await readFile(caFile, 'utf8');
-  } catch (err) {
-    throw new FetchFailedError(`oci: the registry CA file "${caFile}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`, {
-      retryable: false,
-    });
-  }
-  if (!extra.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new FetchFailedError(`oci: the registry CA file "${caFile}" holds no PEM certificate`, { retryable: false });
-  }
-  let system = '';
-  for (const candidate of [process.env.SSL_CERT_FILE, ...SYSTEM_CA_BUNDLES]) {
-    if (!candidate) continue;
+/** System roots + the worker's CA file + the source's ca.crt, so private CAs work without breaking public registries. */
+async function writeCaBundle(dir: string, caFile: string | undefined, sourceCa: string | undefined): Promise<string> {
+  let extra = '';
+  if (caFile) {
     try {
-      system = await readFile(candidate, 'utf8');
-      break;
-    } catch {
-      // try the next one
+      extra = await readFile(caFile, 'utf8');
+    } catch (err) {
+      throw new FetchFailedError(`oci: the registry CA file "${caFile}" cannot be read: ${(err as NodeJS.ErrnoException).code ?? err}`, {
+        retryable: false,
+      });
+    }
+    if (!extra.includes('-----BEGIN CERTIFICATE-----')) {
+      throw new FetchFailedError(`oci: the registry CA file "${caFile}" holds no PEM certificate`, { retryable: false });
     }
   }
   const out = join(dir, 'ca-bundle.pem');
-  await writeFile(out, `${system}\n${extra}\n`, { mode: 0o600, flag: 'wx' });
+  await writeFile(out, await caBundle(extra, sourceCa ?? ''), { mode: 0o600, flag: 'wx' });
   return out;
+}
+
+/** The client certificate and key, 0600 in the session's 0700 directory (removed with it). */
+async function writeClientCert(dir: string, cert: string, key: string): Promise<{ cert: string; key: string }> {
+  const files = { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') };
+  await writeFile(files.cert, cert, { mode: 0o600, flag: 'wx' });
+  await writeFile(files.key, key, { mode: 0o600, flag: 'wx' });
+  return files;
 }
 
 async function hashFile(file: string): Promise<{ size: number; digest: string }> {
@@ -388,9 +399,9 @@ interface RunResult {
   notFound: boolean;
 }
 
-function runOras(binary: string, args: string[], opts: { timeoutMs: number; home: string; cwd?: string }): Promise<RunResult> {
+function runOras(binary: string, args: string[], opts: { timeoutMs: number; home: string; cwd?: string; env?: NodeJS.ProcessEnv }): Promise<RunResult> {
   // A private HOME: oras finds no ~/.docker or ~/.oras of the worker's user.
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: opts.home, DOCKER_CONFIG: opts.home };
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(opts.env ?? {}), HOME: opts.home, DOCKER_CONFIG: opts.home };
   delete env.ORAS_CACHE;
   return new Promise((resolve) => {
     execFile(
@@ -427,6 +438,10 @@ export interface ErrorContext {
   insecure: boolean;
   plainHttp: boolean;
   credentialSource?: string;
+  /** Where the TLS material came from (spec.oci.certSecretRef), for messages. */
+  tlsSource?: string;
+  /** The proxy in use, e.g. "Secret ns/name (http://host:3128)", for messages. */
+  proxySource?: string;
   /** Strings to remove from any message. */
   secrets?: readonly string[];
 }
@@ -451,9 +466,21 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
       { retryable: false },
     );
   }
+  if (/proxyconnect|Proxy Authentication Required|\b407\b/i.test(stderr)) {
+    const via = c.proxySource ?? 'the proxy';
+    return /Proxy Authentication Required|\b407\b/i.test(stderr)
+      ? new AuthenticationFailedError(`oci: ${via} refused its credentials (HTTP 407): check keys 'username' and 'password' of spec.oci.proxySecretRef (${c.what}: ${detail})`)
+      : new FetchFailedError(`oci: ${via} could not be used to reach ${where}: check key 'address' of spec.oci.proxySecretRef (${c.what}: ${detail})`);
+  }
+  if (/certificate required|bad certificate|unknown certificate authority|remote error: tls/i.test(stderr)) {
+    const from = c.tlsSource ? ` (the one from ${c.tlsSource} was refused)` : '';
+    return new AuthenticationFailedError(
+      `oci: ${where} requires a client certificate it trusts (mutual TLS)${from}: set keys 'tls.crt' and 'tls.key' in spec.oci.certSecretRef (${c.what}: ${detail})`,
+    );
+  }
   if (/x509:|tls: |certificate (is not|has expired|signed by)/i.test(stderr)) {
     return new FetchFailedError(
-      `oci: TLS verification of ${where} failed; give the worker the registry's CA (oras.caFile / ${OCI_CA_FILE_ENV}) or set spec.oci.insecure: true (${c.what}: ${detail})`,
+      `oci: TLS verification of ${where} failed; put the registry's CA in key 'ca.crt' of spec.oci.certSecretRef (or give the worker oras.caFile / ${OCI_CA_FILE_ENV}), or set spec.oci.insecure: true (${c.what}: ${detail})`,
       { retryable: false },
     );
   }

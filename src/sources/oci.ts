@@ -21,14 +21,19 @@
  * Credentials come from the Secret named by spec.oci.secretRef, resolved here,
  * inside the activity, and reach oras only through a private config file.
  */
-import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { ociRevision, revisionDigest } from '../api/revision.js';
 import { filterProblem, highestTag, rangeProblem, tagInRange } from '../api/semver-range.js';
 import { checkSpec, parseOciUrl, redactUrl, type OciReference } from '../api/spec-rules.js';
 import type { ArenaSourceSpec, OciSource } from '../api/schema.js';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
-import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, UnsafeContentError } from '../errors.js';
+import { ArtifactTooLargeError, FetchFailedError, InvalidSpecError, SecretNotFoundError, UnsafeContentError, VerificationFailedError } from '../errors.js';
+import { COSIGN_KEY_SUFFIX, MAX_PAYLOAD_BYTES, checkPayload, cosignKeys, refusal, signatureLayers, signatureTag, type PayloadVerdict } from '../oci/cosign.js';
+import { trustedKeys } from '../secrets/trusted-keys.js';
+import { proxyFromSecret } from '../secrets/proxy.js';
+import { TLS_SECRET_KEYS, tlsFromSecret } from '../secrets/tls.js';
 import { registryAuthFromSecret } from '../oci/credentials.js';
 import {
   ensureDirs,
@@ -254,6 +259,50 @@ export async function fetchOciArtifact(
   }
 }
 
+/**
+ * spec.oci.verify (provider cosign): the manifest `digest` must carry a cosign
+ * signature by a key of the verify Secret (src/oci/cosign.ts). Checked before any
+ * content is pulled; returns what was verified, or throws VerificationFailedError.
+ */
+export async function verifyOciArtifact(oci: OciSource, digest: string, ctx: OciContext): Promise<string> {
+  const verify = oci.verify;
+  if (!verify) throw new InvalidSpecError('spec.oci.verify: not set');
+  const where = `Secret ${ctx.namespace}/${verify.secretRef.name}`;
+  const keys = cosignKeys(trustedKeys(await loadSecret(ctx.resources, ctx.namespace, verify.secretRef), [COSIGN_KEY_SUFFIX]), where);
+  const ref = parseOciSource(oci);
+  const target = await ociTarget(oci, ref, ctx);
+  const repo = `${ref.registry}/${ref.repository}`;
+  const staging = await mkdtemp(join(tmpdir(), 'arena-cosign-'));
+  try {
+    return await withOras(target, orasOptions(ctx), async (session) => {
+      const tag = signatureTag(digest);
+      let signatures: string;
+      try {
+        signatures = await session.resolve(tag);
+      } catch (err) {
+        if (err instanceof FetchFailedError && !err.retryable && /not found/i.test(err.message)) {
+          throw new VerificationFailedError(`artifact ${digest} is not signed: ${repo} has no cosign signature tag ${tag} (cosign sign --key cosign.key ${repo}@${digest})`);
+        }
+        throw err;
+      }
+      const layers = signatureLayers(await session.fetchManifest(signatures));
+      if (layers.length === 0) throw new VerificationFailedError(`artifact ${digest} is not signed: ${repo}:${tag} holds no cosign signatures`);
+      const verdicts: PayloadVerdict[] = [];
+      for (const [i, layer] of layers.slice(0, 32).entries()) {
+        if (layer.size > MAX_PAYLOAD_BYTES) continue;
+        const file = join(staging, `payload-${i}`);
+        await session.fetchBlob(layer.digest, file, layer.size);
+        const verdict = checkPayload(await readFile(file), layer.signature, digest, keys);
+        if (verdict.ok) return `artifact ${digest} has a good cosign signature by key '${verdict.key}' of ${where}`;
+        verdicts.push(verdict);
+      }
+      throw refusal(digest, verdicts, where);
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+}
+
 /** Credentials for the URL's registry from spec.oci.secretRef (none without one). */
 export async function loadRegistryAuth(oci: OciSource, registry: string, ctx: Pick<OciContext, 'namespace' | 'resources'>): Promise<RegistryAuth | undefined> {
   if (!oci.secretRef) return undefined;
@@ -263,12 +312,35 @@ export async function loadRegistryAuth(oci: OciSource, registry: string, ctx: Pi
 
 async function ociTarget(oci: OciSource, ref: OciReference, ctx: OciContext): Promise<OrasTarget> {
   const auth = await loadRegistryAuth(oci, ref.registry, ctx);
+  const transport = await loadOciTransport(oci, ctx);
   return {
     registry: ref.registry,
     repository: ref.repository,
     insecure: oci.insecure === true,
     ...(auth ? { auth, credentialSource: `Secret ${ctx.namespace}/${oci.secretRef?.name}` } : {}),
+    ...transport,
   };
+}
+
+/** TLS material (spec.oci.certSecretRef) and proxy (spec.oci.proxySecretRef), resolved here in the activity. */
+export async function loadOciTransport(
+  oci: OciSource,
+  ctx: Pick<OciContext, 'namespace' | 'resources'>,
+): Promise<Pick<OrasTarget, 'tls' | 'tlsSource' | 'proxy'>> {
+  const out: Pick<OrasTarget, 'tls' | 'tlsSource' | 'proxy'> = {};
+  if (oci.certSecretRef) {
+    const secret = await loadSecret(ctx.resources, ctx.namespace, oci.certSecretRef);
+    const tls = tlsFromSecret(secret);
+    if (!tls) {
+      throw new SecretNotFoundError(
+        `Secret ${ctx.namespace}/${oci.certSecretRef.name} (spec.oci.certSecretRef) has none of the keys '${TLS_SECRET_KEYS.ca}', '${TLS_SECRET_KEYS.cert}'/'${TLS_SECRET_KEYS.key}'`,
+      );
+    }
+    out.tls = tls;
+    out.tlsSource = `Secret ${ctx.namespace}/${oci.certSecretRef.name}`;
+  }
+  if (oci.proxySecretRef) out.proxy = proxyFromSecret(await loadSecret(ctx.resources, ctx.namespace, oci.proxySecretRef), 'spec.oci.proxySecretRef');
+  return out;
 }
 
 function orasOptions(ctx: OciContext): OrasOptions {

@@ -57,6 +57,10 @@ export interface RegistryOptions {
   address?: string;
   /** A notification endpoint (distribution's `notifications:`): every event is POSTed there with these headers. */
   notify?: { url: string; headers?: Record<string, string> };
+  /** TLS only: more DNS names for the server certificate (names a proxy resolves). */
+  dnsNames?: string[];
+  /** TLS only: require client certificates signed by this CA (PEM file): mutual TLS. */
+  clientCaFile?: string;
 }
 
 export function registryBinary(): string {
@@ -89,7 +93,7 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   let certFile: string | undefined;
   let keyFile: string | undefined;
   let caFile: string | undefined;
-  if (tls) ({ certFile, keyFile, caFile } = await makeCertificates(dir, address));
+  if (tls) ({ certFile, keyFile, caFile } = await makeCertificates(dir, address, opts.dnsNames ?? []));
   let htpasswdFile: string | undefined;
   if (opts.auth) {
     htpasswdFile = join(dir, 'htpasswd');
@@ -101,7 +105,10 @@ export async function startRegistry(opts: RegistryOptions = {}): Promise<TestReg
   for (let attempt = 1; ; attempt++) {
     const port = await freePort();
     const configFile = join(dir, 'config.yml');
-    await writeFile(configFile, registryConfig({ dir, address, port, certFile, keyFile, htpasswdFile, notify: opts.notify }));
+    await writeFile(
+      configFile,
+      registryConfig({ dir, address, port, certFile, keyFile, htpasswdFile, notify: opts.notify, ...(opts.clientCaFile ? { clientCaFile: opts.clientCaFile } : {}) }),
+    );
     const child = spawn(registryBinary(), ['serve', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
     const lines: string[] = [];
     let partial = '';
@@ -152,6 +159,7 @@ function registryConfig(o: {
   keyFile?: string;
   htpasswdFile?: string;
   notify?: RegistryOptions['notify'];
+  clientCaFile?: string;
 }): string {
   const y = [
     'version: 0.1',
@@ -174,6 +182,7 @@ function registryConfig(o: {
   ];
   if (o.certFile && o.keyFile) {
     y.push('  tls:', `    certificate: ${JSON.stringify(o.certFile)}`, `    key: ${JSON.stringify(o.keyFile)}`);
+    if (o.clientCaFile) y.push('    clientcas:', `      - ${JSON.stringify(o.clientCaFile)}`);
   }
   if (o.htpasswdFile) y.push('auth:', '  htpasswd:', '    realm: arena-test', `    path: ${JSON.stringify(o.htpasswdFile)}`);
   if (o.notify) {
@@ -185,7 +194,7 @@ function registryConfig(o: {
 }
 
 /** A CA and a server certificate for the address (and localhost), made with the openssl CLI (EC keys: fast). */
-async function makeCertificates(dir: string, address: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {
+async function makeCertificates(dir: string, address: string, dnsNames: string[]): Promise<{ caFile: string; certFile: string; keyFile: string }> {
   const p = (name: string) => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   await run('openssl', [
@@ -197,7 +206,7 @@ async function makeCertificates(dir: string, address: string): Promise<{ caFile:
   await run('openssl', ['req', ...ec, '-keyout', p('server.key'), '-out', p('server.csr'), '-subj', `/CN=${address}`]);
   await writeFile(
     p('server.ext'),
-    `subjectAltName=IP:${address},DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
+    `subjectAltName=IP:${address},DNS:localhost${dnsNames.map((d) => `,DNS:${d}`).join('')}\nbasicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n`,
   );
   await run('openssl', [
     'x509', '-req', '-in', p('server.csr'), '-CA', p('ca.crt'), '-CAkey', p('ca.key'), '-CAcreateserial',

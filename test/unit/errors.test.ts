@@ -13,6 +13,7 @@ describe('errors', () => {
       'ArtifactTooLarge',
       'UnsafeContent',
       'InvalidBundle',
+      'VerificationFailed',
     ]);
     const classes = (Object.values(errors) as unknown[]).filter(
       (v): v is new (message: string) => errors.ArenaSourceError => typeof v === 'function' && v.prototype instanceof errors.ArenaSourceError,

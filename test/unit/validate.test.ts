@@ -75,6 +75,23 @@ describe('ArenaSource validation at the edge', () => {
     assert.equal(ok.spec.createVersionOnSync, true, 'the CRD default');
   });
 
+  it('transport and verify fields: accepted in their shapes, impossible combinations named', () => {
+    const a = parseArenaSource(
+      doc({ ...git, git: { ...git.git, ref: { tag: 'v1' }, secretRef: { name: 'tls' }, proxySecretRef: { name: 'proxy' }, verify: { mode: 'TagAndHEAD', secretRef: { name: 'keys' } } } }),
+    );
+    assert.equal(a.spec.git!.verify!.mode, 'TagAndHEAD');
+    assert.equal(parseArenaSource(doc({ ...git, git: { ...git.git, verify: { secretRef: { name: 'keys' } } } })).spec.git!.verify!.mode, 'HEAD');
+    const oci = parseArenaSource(
+      doc({ type: 'oci', interval: '1h', oci: { url: 'oci://r.example/p:v1', certSecretRef: { name: 'c' }, proxySecretRef: { name: 'p' }, verify: { provider: 'cosign', secretRef: { name: 'k' } } } }),
+    );
+    assert.equal(oci.spec.oci!.verify!.provider, 'cosign');
+    assert.match(problems({ ...git, git: { ...git.git, verify: { mode: 'Tag', secretRef: { name: 'k' } } } }), /spec\.git\.verify\.mode: Tag verifies the annotated tag of spec\.git\.ref\.tag or spec\.git\.ref\.semver, neither of which is set/);
+    assert.match(problems({ ...git, git: { url: 'ssh://git@example.com/a.git', proxySecretRef: { name: 'p' } } }), /spec\.git\.proxySecretRef: applies to https:\/\/ and http:\/\/ URLs only/);
+    assert.match(problems({ ...git, git: { ...git.git, verify: { mode: 'Commit', secretRef: { name: 'k' } } } }), /spec\.git\.verify\.mode/);
+    assert.match(problems({ type: 'oci', interval: '1h', oci: { url: 'oci://r.example/p:v1', verify: { provider: 'notation', secretRef: { name: 'k' } } } }), /spec\.oci\.verify\.provider/);
+    assert.match(problems({ ...git, git: { ...git.git, verify: { mode: 'HEAD' } } }), /spec\.git\.verify\.secretRef/);
+  });
+
   it('refuses credentials embedded in URLs and never echoes them', () => {
     const message = problems({ ...git, git: { url: 'https://bob:hunter2@example.com/x.git' } });
     assert.match(message, /must not embed credentials/);

@@ -4,7 +4,8 @@
  * the Secret's name; values live in the environment of one git process and,
  * for SSH, in a private temporary directory that `cleanup()` removes.
  *
- * HTTPS / HTTP (keys `username` and `password`, both required):
+ * HTTPS / HTTP (keys `username` and `password` together, or `bearerToken`; optional
+ * `ca.crt`, `tls.crt`/`tls.key`; see `prepareHttp`):
  *   The credentials travel as an `Authorization: Basic …` header set through
  *   git's GIT_CONFIG_COUNT / GIT_CONFIG_KEY_n / GIT_CONFIG_VALUE_n environment
  *   (`http.extraHeader`), so they are in no argv, no URL and no file. The header
@@ -37,7 +38,10 @@ import type { GitSource } from '../../api/schema.js';
 import { redactUrl } from '../../api/spec-rules.js';
 import { AuthenticationFailedError, InvalidSpecError } from '../../errors.js';
 import type { SecretObject } from '../../resources/types.js';
-import { requireSecretKey } from '../../secrets/secret-ref.js';
+import { makeKeyDir, type KeyDir } from '../../secrets/key-dir.js';
+import { proxyFromSecret } from '../../secrets/proxy.js';
+import { requireSecretKey, secretValue } from '../../secrets/secret-ref.js';
+import { TLS_SECRET_KEYS, caBundle, tlsFromSecret } from '../../secrets/tls.js';
 
 /** The Secret keys this module reads. */
 export const GIT_SECRET_KEYS = {
@@ -45,6 +49,8 @@ export const GIT_SECRET_KEYS = {
   password: 'password',
   identity: 'identity',
   knownHosts: 'known_hosts',
+  bearerToken: 'bearerToken',
+  ...TLS_SECRET_KEYS,
 } as const;
 
 /** Name prefix of the temporary directories holding SSH key material. */
@@ -55,6 +61,8 @@ export interface GitAuth {
   env: Record<string, string>;
   /** Removes the key material written for this fetch. Idempotent; call it in `finally`. */
   cleanup(): Promise<void>;
+  /** Which Secret keys authenticate, for a message when the server refuses them (no values). */
+  credentials?: string;
 }
 
 export interface GitAuthOptions {
@@ -64,6 +72,8 @@ export interface GitAuthOptions {
   sshBinary?: string;
   /** ssh's ConnectTimeout in seconds (default 30). */
   connectTimeoutSeconds?: number;
+  /** The Secret named by spec.git.proxySecretRef (HTTP(S) URLs only). */
+  proxySecret?: SecretObject;
 }
 
 /**
@@ -81,19 +91,88 @@ export async function prepareGitAuth(git: GitSource, secret: SecretObject | unde
   const config: Array<[string, string]> = [['credential.helper', '']];
   switch (url.protocol) {
     case 'https:':
-    case 'http:': {
-      if (secret) config.push(['http.extraHeader', `Authorization: Basic ${basicCredentials(secret, git.url)}`]);
-      return { env: configEnv(config), cleanup: async () => undefined };
-    }
+    case 'http:':
+      return prepareHttp(git, secret, config, opts);
     case 'ssh:':
+      if (opts.proxySecret) {
+        throw new InvalidSpecError('spec.git.proxySecretRef: applies to https:// and http:// URLs only; ssh:// URLs connect directly');
+      }
       return prepareSsh(git, url, secret, config, opts);
     default:
       throw new InvalidSpecError(`spec.git.url: unsupported scheme "${url.protocol.replace(':', '')}"; use https://, http:// or ssh://`);
   }
 }
 
+/**
+ * HTTP(S): the Authorization header (basic or bearer), TLS files and the proxy.
+ *   - `bearerToken`: `Authorization: Bearer …` (e.g. a GitHub App or GitLab token);
+ *     with `username`/`password` too it is refused: which one was meant cannot be guessed.
+ *   - `ca.crt`: appended to the system roots in a bundle file (http.sslCAInfo alone
+ *     would replace them); `tls.crt` + `tls.key`: the client certificate (http.sslCert/sslKey).
+ *     These files live in a 0700 `git-auth-*` directory that `cleanup()` removes.
+ *   - proxySecretRef: `http.proxy` with the credentials in its URL (git hands them to curl);
+ *     NO_PROXY of the worker is cleared for this process, so the source's proxy is always used.
+ */
+async function prepareHttp(git: GitSource, secret: SecretObject | undefined, config: Array<[string, string]>, opts: GitAuthOptions): Promise<GitAuth> {
+  const tls = secret ? tlsFromSecret(secret) : undefined;
+  const auth = secret ? httpAuthorization(secret, git.url, tls !== undefined) : undefined;
+  const proxy = opts.proxySecret ? proxyFromSecret(opts.proxySecret, 'spec.git.proxySecretRef') : undefined;
+  if (auth) config.push(['http.extraHeader', auth.header]);
+  let dir: KeyDir | undefined;
+  const files: Record<string, string> = {};
+  try {
+    if (tls) {
+      dir = await makeKeyDir(GIT_AUTH_DIR_PREFIX, opts.tmpRoot);
+      // Also as GIT_SSL_* variables: a worker environment's GIT_SSL_CAINFO (common in images) beats config.
+      if (tls.ca) files.GIT_SSL_CAINFO = await dir.write('ca-bundle.pem', await caBundle(tls.ca));
+      if (tls.cert && tls.key) {
+        files.GIT_SSL_CERT = await dir.write('tls.crt', tls.cert);
+        files.GIT_SSL_KEY = await dir.write('tls.key', tls.key);
+        config.push(['http.sslCertPasswordProtected', 'false']);
+      }
+      if (files.GIT_SSL_CAINFO) config.push(['http.sslCAInfo', files.GIT_SSL_CAINFO]);
+      if (files.GIT_SSL_CERT && files.GIT_SSL_KEY) config.push(['http.sslCert', files.GIT_SSL_CERT], ['http.sslKey', files.GIT_SSL_KEY]);
+    }
+    if (proxy) config.push(['http.proxy', proxy.url], ['http.proxyAuthMethod', 'basic']);
+  } catch (err) {
+    await dir?.remove();
+    throw err;
+  }
+  const env = { ...configEnv(config), ...files };
+  if (proxy) Object.assign(env, { NO_PROXY: '', no_proxy: '' });
+  return {
+    env,
+    cleanup: async () => {
+      await dir?.remove();
+    },
+    ...(auth ? { credentials: auth.credentials } : {}),
+  };
+}
+
+function httpAuthorization(secret: SecretObject, url: string, hasTls: boolean): { header: string; credentials: string } | undefined {
+  const name = `Secret ${secret.namespace}/${secret.name}`;
+  const present = (k: string) => (secretValue(secret, k) ?? '') !== '';
+  const basic = present(GIT_SECRET_KEYS.username) || present(GIT_SECRET_KEYS.password);
+  if (present(GIT_SECRET_KEYS.bearerToken)) {
+    if (basic) {
+      throw new AuthenticationFailedError(
+        `${name}: set either key '${GIT_SECRET_KEYS.bearerToken}' or keys '${GIT_SECRET_KEYS.username}'/'${GIT_SECRET_KEYS.password}', not both`,
+      );
+    }
+    const token = requireSecretKey(secret, GIT_SECRET_KEYS.bearerToken, `HTTP bearer auth to ${redactUrl(url)}`).trim();
+    if (/[\r\n]/.test(token)) throw new AuthenticationFailedError(`${name}: key '${GIT_SECRET_KEYS.bearerToken}' must be a single line`);
+    return { header: `Authorization: Bearer ${token}`, credentials: `key '${GIT_SECRET_KEYS.bearerToken}' of ${name}` };
+  }
+  // A Secret that only carries TLS material authenticates with its client certificate (or not at all).
+  if (!basic && hasTls) return undefined;
+  return {
+    header: `Authorization: Basic ${basicCredentials(secret, url)}`,
+    credentials: `keys '${GIT_SECRET_KEYS.username}'/'${GIT_SECRET_KEYS.password}' of ${name}`,
+  };
+}
+
 function basicCredentials(secret: SecretObject, url: string): string {
-  const purpose = `HTTP basic auth to ${redactUrl(url)}`;
+  const purpose = `HTTP basic auth to ${redactUrl(url)}; or set key '${GIT_SECRET_KEYS.bearerToken}' for a token, or only TLS keys`;
   const username = requireSecretKey(secret, GIT_SECRET_KEYS.username, purpose);
   const password = requireSecretKey(secret, GIT_SECRET_KEYS.password, purpose);
   if (username.includes(':')) {

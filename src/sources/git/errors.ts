@@ -30,6 +30,8 @@ export function classifyGitError(err: unknown, url: string): Error {
         `(not a valid key, or protected by a passphrase): ${detail.replace(/Load key "[^"]*"/g, 'Load key "identity"')}`,
     );
   }
+  const transport = classifyTransport(raw, where, detail);
+  if (transport) return transport;
   if (/Authentication failed|could not read (Username|Password)|terminal prompts disabled|403|401|Permission denied \(publickey/i.test(raw)) {
     return new AuthenticationFailedError(`git: authentication to ${where} failed: ${detail}`);
   }
@@ -40,6 +42,37 @@ export function classifyGitError(err: unknown, url: string): Error {
     return new FetchFailedError(`git: repository ${where} not found: ${detail}`);
   }
   return new FetchFailedError(`git: ${where}: ${detail}`);
+}
+
+/** TLS (private CA, client certificates) and proxy failures, named by the Secret key that fixes them. */
+function classifyTransport(raw: string, where: string, detail: string): Error | undefined {
+  if (/Received HTTP code 407|Proxy Authentication Required|CONNECT tunnel failed, response 407|proxy.*\b407\b/i.test(raw)) {
+    return new AuthenticationFailedError(
+      `git: the proxy refused its credentials (HTTP 407) for ${where}: check keys 'username' and 'password' of the Secret in spec.git.proxySecretRef: ${detail}`,
+    );
+  }
+  if (/Could not resolve proxy|Unsupported proxy|proxy CONNECT aborted|CONNECT tunnel failed|Failed to connect to .* port \d+.*proxy/i.test(raw)) {
+    return new FetchFailedError(`git: the proxy (key 'address' of the Secret in spec.git.proxySecretRef) could not reach ${where}: ${detail}`);
+  }
+  // OpenSSL names the alert; GnuTLS (Debian's git) only says a fatal alert came: during the handshake, that is
+  // a server that wants a client certificate it trusts.
+  if (/alert certificate required|alert bad certificate|alert unknown ca|peer did not return a certificate|alert handshake failure|TLS fatal alert has been received|gnutls_handshake\(\) failed: (Handshake failed|CA is unknown|Certificate is bad|The certificate is required)/i.test(raw)) {
+    return new AuthenticationFailedError(
+      `git: ${where} refused the TLS handshake; a server that requires a client certificate (mutual TLS) does this when none it trusts is sent: ` +
+        `set keys 'tls.crt' and 'tls.key' in the Secret in spec.git.secretRef: ${detail}`,
+    );
+  }
+  if (/could not load PEM client certificate|unable to set private key file|unable to use client certificate/i.test(raw)) {
+    return new AuthenticationFailedError(`git: the client certificate for ${where} could not be loaded: check keys 'tls.crt' and 'tls.key' of the Secret in spec.git.secretRef: ${detail}`);
+  }
+  if (/SSL certificate problem|server certificate verification failed|unable to get local issuer certificate|self[- ]signed certificate|certificate verify failed/i.test(raw)) {
+    return new FetchFailedError(
+      `git: TLS verification of ${where} failed (its certificate is not signed by a trusted CA, or names another host); ` +
+        `for a private CA put its certificate in key 'ca.crt' of the Secret in spec.git.secretRef: ${detail}`,
+      { retryable: false },
+    );
+  }
+  return undefined;
 }
 
 /**
