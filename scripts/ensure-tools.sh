@@ -94,4 +94,10 @@ if [[ "$PROFILE" == "test" ]]; then
   ensure_helm
   # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
   go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
+  # --- Temporal over TLS (test/integration/temporal-tls.test.ts, test/helpers/tls-proxy.ts) ---
+  # Real TLS terminators in front of the dev server: HAProxy requiring client certificates (mTLS;
+  # stunnel4 cannot: it offers no ALPN h2, which the worker's gRPC stack requires) and nginx with
+  # grpc_pass checking the API key header. Debian packages, ~10 s cold; not started as services.
+  { [[ -x /usr/sbin/haproxy ]] || command -v haproxy; } >/dev/null 2>&1 || apt_install haproxy
+  { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || apt_install nginx-light
 fi
