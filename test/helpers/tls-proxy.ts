@@ -171,12 +171,14 @@ export interface NginxOptions {
   server: Issued;
   /** The one key let through. */
   apiKey: string;
+  /** Listen on this port (to restart in place with another key); default a free one. */
+  port?: number;
   dir: string;
 }
 
 /** nginx with grpc_pass: TLS + HTTP/2 on `port`, 401 unless `authorization: Bearer <apiKey>`. */
 export async function startNginxApiKeyProxy(opts: NginxOptions): Promise<Proxy> {
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const prefix = join(opts.dir, `nginx-${port}`);
   await mkdir(join(prefix, 'tmp'), { recursive: true });
   const conf = join(prefix, 'nginx.conf');

@@ -6,8 +6,9 @@
  *   a certificate, with an unknown CA or a wrong server name they stop with an error
  *   naming the setting; a client certificate replaced on disk is used without a restart.
  * - nginx (grpc_pass) letting calls through only with the right API key: the key is
- *   sent (from TEMPORAL_API_KEY and from a file), a wrong one is named as such, and
- *   neither ever appears in the output.
+ *   sent (from TEMPORAL_API_KEY and from a file), a wrong one is named as such, a new
+ *   key written to the file is used by a running worker and client, and no key ever
+ *   appears in the output.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -32,6 +33,8 @@ import { waitFor } from '../helpers/wait.js';
 const BIN = resolve('bin/arena-source.js');
 const run = promisify(execFile);
 const SERVER_NAME = 'temporal.test';
+/** `get -n` of a namespace without sources: one call through the connection, quick (`get -A` queries every source on the shared server). */
+const NO_SOURCES = 'tls-no-sources';
 
 /** The process env without any Temporal connection settings of the test runner. */
 function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
@@ -138,15 +141,15 @@ client_cert_path = "${client.cert}"
 client_key_path = "${client.key}"
 `,
     );
-    const viaEnv = await cli(['get', '-A'], { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'mtls' });
+    const viaEnv = await cli(['get', '-n', NO_SOURCES], { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'mtls' });
     assert.equal(viaEnv.code, 0, viaEnv.out);
-    const viaFlags = await cli(['--temporal-config-file', toml, '--temporal-profile', 'mtls', 'get', '-A'], {});
+    const viaFlags = await cli(['--temporal-config-file', toml, '--temporal-profile', 'mtls', 'get', '-n', NO_SOURCES], {});
     assert.equal(viaFlags.code, 0, viaFlags.out);
     // Flags override the profile: the default profile's address is unreachable, the flag's is not.
     const overridden = await cli(['--temporal-config-file', toml, '--temporal-address', proxy.address, '--temporal-tls-ca-file', ca.cert,
-      '--temporal-tls-server-name', SERVER_NAME, '--temporal-tls-cert-file', client.cert, '--temporal-tls-key-file', client.key, 'get', '-A'], {});
+      '--temporal-tls-server-name', SERVER_NAME, '--temporal-tls-cert-file', client.cert, '--temporal-tls-key-file', client.key, 'get', '-n', NO_SOURCES], {});
     assert.equal(overridden.code, 0, overridden.out);
-    const missing = await cli(['get', '-A'], { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'nope' });
+    const missing = await cli(['get', '-n', NO_SOURCES], { TEMPORAL_CONFIG_FILE: toml, TEMPORAL_PROFILE: 'nope' });
     assert.equal(missing.code, 1);
     assert.match(missing.out, /Profile 'nope' not found/);
   });
@@ -200,7 +203,7 @@ client_key_path = "${keyFile}"
       await new Promise((r) => setTimeout(r, 1_500));
       await proxy.stop();
       proxy = await startMtlsProxy({ target: temporalAddress(), server, clientCa: otherCa.cert, dir, port: proxy.port });
-      const old = await cli(['get', '-A'], mtlsEnv);
+      const old = await cli(['get', '-n', NO_SOURCES], mtlsEnv);
       assert.equal(old.code, 1, old.out);
       assert.match(old.out, /rejected the client certificate/);
 
@@ -226,7 +229,7 @@ client_key_path = "${keyFile}"
 
   it('without a client certificate, CLI and worker stop with an error naming the certificate settings', async () => {
     const { TEMPORAL_TLS_CLIENT_CERT_PATH: _c, TEMPORAL_TLS_CLIENT_KEY_PATH: _k, ...noCert } = mtlsEnv;
-    const get = await cli(['get', '-A'], noCert);
+    const get = await cli(['get', '-n', NO_SOURCES], noCert);
     assert.equal(get.code, 1, get.out);
     assert.match(get.out, /requires a client certificate/);
     assert.match(get.out, /TEMPORAL_TLS_CLIENT_CERT_PATH/);
@@ -285,12 +288,13 @@ describe('Temporal behind nginx checking the API key', { skip: tlsToolsSkipReaso
   let dir: string;
   let ca: Ca;
   let nginx: Proxy;
+  let server: Issued;
   let env: Record<string, string>;
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'arena-apikey-'));
     ca = await makeCa(dir, 'ca');
-    const server = await issue(ca, 'server', 'server', [SERVER_NAME]);
+    server = await issue(ca, 'server', 'server', [SERVER_NAME]);
     nginx = await startNginxApiKeyProxy({ target: temporalAddress(), server, apiKey: KEY, dir });
     env = { TEMPORAL_ADDRESS: nginx.address, TEMPORAL_TLS_SERVER_CA_CERT_PATH: ca.cert, TEMPORAL_TLS_SERVER_NAME: SERVER_NAME };
   });
@@ -301,16 +305,16 @@ describe('Temporal behind nginx checking the API key', { skip: tlsToolsSkipReaso
   });
 
   it('sends TEMPORAL_API_KEY and the key file as the authorization header; a wrong key is named, and no key is printed', async () => {
-    const ok = await cli(['get', '-A'], { ...env, TEMPORAL_API_KEY: KEY, ARENA_SOURCE_LOG_LEVEL: 'debug' });
+    const ok = await cli(['get', '-n', NO_SOURCES], { ...env, TEMPORAL_API_KEY: KEY, ARENA_SOURCE_LOG_LEVEL: 'debug' });
     assert.equal(ok.code, 0, ok.out);
     const keyFile = join(dir, 'api-key');
     await writeFile(keyFile, `${KEY}\n`);
-    const fromFile = await cli(['--temporal-api-key-file', keyFile, 'get', '-A'], env);
+    const fromFile = await cli(['--temporal-api-key-file', keyFile, 'get', '-n', NO_SOURCES], env);
     assert.equal(fromFile.code, 0, fromFile.out);
-    const none = await cli(['get', '-A'], { ...env, TEMPORAL_TLS: 'true' });
+    const none = await cli(['get', '-n', NO_SOURCES], { ...env, TEMPORAL_TLS: 'true' });
     assert.equal(none.code, 1, none.out);
     assert.match(none.out, /requires authentication and no API key is set/);
-    const wrong = await cli(['get', '-A'], { ...env, TEMPORAL_API_KEY: WRONG });
+    const wrong = await cli(['get', '-n', NO_SOURCES], { ...env, TEMPORAL_API_KEY: WRONG });
     assert.equal(wrong.code, 1, wrong.out);
     assert.match(wrong.out, /API key was rejected/);
     assert.match(wrong.out, /TEMPORAL_API_KEY/);
@@ -319,34 +323,41 @@ describe('Temporal behind nginx checking the API key', { skip: tlsToolsSkipReaso
     }
   });
 
-  it('a worker process with the key from a file: connected, and the key never in its logs', async () => {
+  it('a worker process and a client with the key from a file follow a new key; the key is never in the logs', async () => {
     const keyFile = join(dir, 'worker-key');
     await writeFile(keyFile, KEY);
     const port = await freePort();
     const worker = startCli(
       ['--data-dir', join(dir, 'data'), '--task-queue', uniqueTaskQueue('apikey'), 'worker', '--metrics-port', String(port)],
-      cleanEnv({ ...env, ARENA_SOURCE_TEMPORAL_API_KEY_FILE: keyFile, ARENA_SOURCE_LOG_LEVEL: 'debug' }) as Record<string, string>,
+      cleanEnv({ ...env, ARENA_SOURCE_TEMPORAL_API_KEY_FILE: keyFile, ARENA_SOURCE_TEMPORAL_CREDENTIALS_REFRESH: '300ms', ARENA_SOURCE_LOG_LEVEL: 'debug' }) as Record<
+        string,
+        string
+      >,
     );
+    const ready = async (what: string) =>
+      waitFor(what, async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status, (s) => s === 200, 90_000, 300);
+    const client = await connectClient(resolveTemporalSettings({ temporalApiKeyFile: keyFile, temporalCredentialsRefresh: '300ms' }, cleanEnv(env)));
     try {
-      await waitFor(
-        'the worker to be ready',
-        async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status,
-        (s) => s === 200,
-        90_000,
-        500,
-      );
-      // And a long-lived client reads the file per call.
-      const client = await connectClient(resolveTemporalSettings({ temporalApiKeyFile: keyFile }, cleanEnv(env)));
-      try {
-        assert.ok(Array.isArray(await listSourceRefs(client)));
-      } finally {
-        await client.connection.close();
-      }
+      await ready('the worker to be ready');
+      assert.ok(Array.isArray(await listSourceRefs(client)));
+      // The key is replaced: the proxy admits only the new one, the Secret file gets it.
+      const next = `${KEY}-next`;
+      await nginx.stop();
+      nginx = await startNginxApiKeyProxy({ target: temporalAddress(), server, apiKey: next, dir, port: nginx.port });
+      await writeFile(`${keyFile}.tmp`, next);
+      await rename(`${keyFile}.tmp`, keyFile);
+      await waitFor('the client to use the new key', () => listSourceRefs(client), (refs) => Array.isArray(refs), 30_000, 300);
+      await ready('the worker to be ready with the new key');
+      const stale = await cli(['get', '-n', NO_SOURCES], { ...env, TEMPORAL_API_KEY: KEY });
+      assert.match(stale.out, /API key was rejected/, 'the old key no longer gets in');
     } finally {
+      await client.connection.close();
       await worker.stop();
+      await nginx.stop();
+      nginx = await startNginxApiKeyProxy({ target: temporalAddress(), server, apiKey: KEY, dir, port: nginx.port });
     }
     assert.match(worker.output(), /"worker started"/);
     assert.match(worker.output(), new RegExp(`"apiKey":"${keyFile}"`));
-    assert.ok(!worker.output().includes(KEY), 'the key is not in the worker output');
+    assert.ok(!worker.output().includes(KEY), 'no key in the worker output');
   });
 });
