@@ -15,9 +15,10 @@
  *   SDK ≥ 1.14): polling and in-flight tasks carry on, nothing restarts. If the
  *   new connection fails (e.g. the server does not trust the new certificate
  *   yet) the old one stays and the next check tries again.
- * - API key: the client reads it per call (`apiKey` as a function, or call
- *   credentials when the channel has custom credentials); the worker's is
- *   updated in place with NativeConnection.setApiKey.
+ * - API key: the client takes it per call (`apiKey` as a function, or call
+ *   credentials when the channel has custom credentials), re-reading the file
+ *   when the last read is older than refreshMs; the worker's is updated in
+ *   place with NativeConnection.setApiKey.
  */
 import { credentials as grpcCredentials, experimental, Metadata } from '@grpc/grpc-js';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
@@ -40,7 +41,7 @@ function clientOptions(settings: TemporalSettings, creds: TemporalCredentials, c
     ...(settings.metadata ? { metadata: settings.metadata } : {}),
     ...(connectTimeoutMs ? { connectTimeout: connectTimeoutMs } : {}),
   };
-  const apiKey = settings.apiKey ? () => creds.apiKey() ?? '' : undefined;
+  const apiKey = settings.apiKey ? () => creds.apiKeyForCall() ?? '' : undefined;
   const tls = settings.tls;
   if (!tls) return { ...base, ...(apiKey ? { apiKey } : {}) };
   if (creds.rotatingClientCert) {
@@ -100,15 +101,6 @@ export async function connectClient(settings: TemporalSettings, opts: ConnectOpt
   } catch (err) {
     creds.close();
     throw await explainConnectError(err, settings, creds);
-  }
-  if (settings.apiKey && !creds.rotatingClientCert) {
-    // The key is read per call, so the file only needs watching.
-    const stop = creds.onChange(() => {});
-    const close = connection.close.bind(connection);
-    connection.close = async () => {
-      stop();
-      await close();
-    };
   }
   return new Client({ connection, namespace: settings.namespace });
 }

@@ -51,6 +51,8 @@ async function read(m: Material | undefined, setting: string, what: string): Pro
 
 export class TemporalCredentials implements experimental.CertificateProvider {
   private snapshot: Snapshot = {};
+  private readAt = Date.now();
+  private readingForCall = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly changeListeners = new Set<(change: CredentialChange) => void>();
   private readonly caListeners = new Set<CaListener>();
@@ -88,6 +90,19 @@ export class TemporalCredentials implements experimental.CertificateProvider {
     return this.snapshot.apiKey;
   }
 
+  /**
+   * The API key for a call, re-reading its file in the background when the last read is older
+   * than refreshMs (the call itself goes with the key in hand): no timer for a client to leak.
+   */
+  apiKeyForCall(): string | undefined {
+    const ms = this.settings.refreshMs;
+    if (ms && this.settings.apiKey && 'path' in this.settings.apiKey && !this.readingForCall && Date.now() - this.readAt >= ms) {
+      this.readingForCall = true;
+      void this.refresh().finally(() => (this.readingForCall = false));
+    }
+    return this.snapshot.apiKey;
+  }
+
   /** Calls `fn` after each change (polling starts with the first listener). Returns the unsubscribe. */
   onChange(fn: (change: CredentialChange) => void): () => void {
     this.changeListeners.add(fn);
@@ -107,6 +122,7 @@ export class TemporalCredentials implements experimental.CertificateProvider {
       this.warn(`keeping the current Temporal credentials: ${(err as Error).message}`);
       return { tls: false, apiKey: false };
     }
+    this.readAt = Date.now();
     const prev = this.snapshot;
     const change = {
       tls: !same(prev.ca, next.ca) || !same(prev.cert, next.cert) || !same(prev.key, next.key),
