@@ -98,4 +98,10 @@ if [[ "$PROFILE" == "test" ]]; then
   # (test/helpers/squid.ts), stunnel4, the TLS terminator in front of the git server
   # (test/helpers/tls-terminator.ts), and gpg for git signature verification (ssh-keygen is above).
   { [[ -x /usr/sbin/squid ]] && command -v stunnel4 && command -v gpg; } >/dev/null 2>&1 || apt_install squid stunnel4 gnupg
+  # --- Temporal over TLS (test/integration/temporal-tls.test.ts, test/helpers/tls-proxy.ts) ---
+  # Real TLS terminators in front of the dev server: HAProxy requiring client certificates (mTLS;
+  # stunnel4 cannot: it offers no ALPN h2, which the worker's gRPC stack requires) and nginx with
+  # grpc_pass checking the API key header. Debian packages, ~10 s cold; not started as services.
+  { [[ -x /usr/sbin/haproxy ]] || command -v haproxy; } >/dev/null 2>&1 || apt_install haproxy
+  { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || apt_install nginx-light
 fi

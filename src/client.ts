@@ -2,7 +2,7 @@
  * Temporal client construction and the operations every front end (CLI, dev
  * mode, controller, tests) performs on sources, in one place.
  */
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import type { SourceRef } from './api/source-ref.js';
 import type { ArenaSource } from './api/schema.js';
 import { identityAttributes, stateAttributes, watchAttributes } from './api/search-attributes.js';
@@ -22,15 +22,9 @@ import {
   type WorkflowTuning,
 } from '../workflows/definitions.js';
 
-export interface ClientConfig {
-  address: string;
-  namespace: string;
-}
-
-export async function connectClient(config: ClientConfig): Promise<Client> {
-  const connection = await Connection.connect({ address: config.address });
-  return new Client({ connection, namespace: config.namespace });
-}
+/** Clients are built in src/temporal/connection.ts (env config, TLS, API key, errors). */
+export { connectClient } from './temporal/connection.js';
+export type { TemporalSettings as ClientConfig } from './temporal/settings.js';
 
 export function refOf(source: ArenaSource): SourceRef {
   return { namespace: source.metadata.namespace ?? 'default', name: source.metadata.name };

@@ -128,3 +128,33 @@ export const SPEC_REASONS: readonly FailureReason[] = ['InvalidSpec', 'InvalidTa
 export function isFailureReason(value: unknown): value is FailureReason {
   return typeof value === 'string' && (ConditionReasons as readonly string[]).includes(value);
 }
+
+/** What went wrong connecting to Temporal; each names the setting that fixes it. */
+export type TemporalConnectionProblem =
+  | 'Config'
+  | 'Unreachable'
+  | 'TlsHandshake'
+  | 'UnknownCA'
+  | 'ServerName'
+  | 'ClientCertificateRequired'
+  | 'ClientCertificateRejected'
+  | 'ApiKeyRejected';
+
+/**
+ * Connecting to Temporal failed (src/temporal/errors.ts classifies the SDK's
+ * errors). Not an ArenaSourceError: no source is involved, so there is no
+ * condition to report; the process stops with the message. Messages name files
+ * and settings, never key material.
+ */
+export class TemporalConnectionError extends Error {
+  constructor(
+    readonly problem: TemporalConnectionProblem,
+    message: string,
+    /** The flags / environment variables / temporal.toml keys to fix. */
+    readonly settings: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'TemporalConnectionError';
+  }
+}

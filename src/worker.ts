@@ -14,9 +14,12 @@ import { fileURLToPath } from 'node:url';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
 import { observabilityInterceptors } from './observability/interceptors.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
+import { WorkerConnection, type ConnectOptions } from './temporal/connection.js';
+import { plainSettings, type TemporalSettings } from './temporal/settings.js';
 
 export interface WorkerConfig {
-  connection: NativeConnection;
+  /** A WorkerConnection moves the workers to a new connection when its certificate files change. */
+  connection: NativeConnection | WorkerConnection;
   namespace: string;
   taskQueue: string;
   /** Scratch space root; each worker process uses its own subdirectory. */
@@ -80,10 +83,18 @@ export function installRuntime(level = process.env.ARENA_SOURCE_LOG_LEVEL ?? 'wa
   }
 }
 
-/** The worker's connection; installs the runtime first (it must precede any connection). */
-export async function connectWorker(address: string): Promise<NativeConnection> {
+/**
+ * The worker's connection from resolved settings (src/temporal/connection.ts); installs
+ * the runtime first (it must precede any connection).
+ */
+export async function openWorkerConnection(settings: TemporalSettings, opts?: ConnectOptions): Promise<WorkerConnection> {
   installRuntime();
-  return NativeConnection.connect({ address });
+  return WorkerConnection.connect(settings, opts);
+}
+
+/** A plaintext connection to `address` (tests and the embedded dev server): nothing to rotate. */
+export async function connectWorker(address: string): Promise<NativeConnection> {
+  return (await openWorkerConnection(plainSettings(address))).current;
 }
 
 export async function startWorker(config: WorkerConfig): Promise<RunningWorker> {
@@ -98,8 +109,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const grace = config.shutdownGraceMs ?? 0;
   const shutdownTimes = { shutdownGraceTime: grace, shutdownForceTime: grace + SHUTDOWN_FORCE_AFTER_GRACE_MS };
 
+  const following = config.connection instanceof WorkerConnection ? config.connection : undefined;
+  const connection = following ? following.current : (config.connection as NativeConnection);
   const shared = await Worker.create({
-    connection: config.connection,
+    connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     workflowBundle: await workflowBundle(),
@@ -110,7 +123,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
   });
   const pinned = await Worker.create({
-    connection: config.connection,
+    connection,
     namespace: config.namespace,
     taskQueue: workerQueue,
     activities: createPinnedActivities(deps),
@@ -118,7 +131,9 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
     ...shutdownTimes,
   });
+  following?.follow([shared, pinned]);
   const done = Promise.all([shared.run(), pinned.run()]).then(async () => {
+    following?.unfollow([shared, pinned]);
     await rm(workRoot, { recursive: true, force: true });
   });
   return {

@@ -3,6 +3,7 @@
  * variables and documented defaults are declared in options.ts.
  */
 import { resolve } from 'node:path';
+import { resolveTemporalSettings, type TemporalFlags, type TemporalSettings } from '../temporal/settings.js';
 
 export const DEFAULTS = {
   temporalAddress: '127.0.0.1:7233',
@@ -15,7 +16,11 @@ export const DEFAULTS = {
   demoGitPort: 9480,
 } as const;
 
-export interface GlobalOptions {
+/**
+ * temporalAddress/temporalNamespace as given (or the defaults); commands that connect
+ * resolve the full connection settings (env config, TLS, API key) with temporalSettingsFrom.
+ */
+export interface GlobalOptions extends Omit<TemporalFlags, 'temporalAddress' | 'temporalNamespace'> {
   temporalAddress: string;
   temporalNamespace: string;
   taskQueue: string;
@@ -29,11 +34,17 @@ export function env(name: string): string | undefined {
 
 export function globalOptions(flags: Partial<GlobalOptions>): GlobalOptions {
   return {
+    ...flags,
     temporalAddress: flags.temporalAddress ?? DEFAULTS.temporalAddress,
     temporalNamespace: flags.temporalNamespace ?? DEFAULTS.temporalNamespace,
     taskQueue: flags.taskQueue ?? DEFAULTS.taskQueue,
     dataDir: resolve(flags.dataDir ?? DEFAULTS.dataDir),
   };
+}
+
+/** The Temporal connection of a command: Temporal's env config and profile, the flags over them. */
+export function temporalSettingsFrom(flags: Partial<GlobalOptions>): TemporalSettings {
+  return resolveTemporalSettings(flags);
 }
 
 export function intOption(value: string): number {

@@ -47,7 +47,54 @@ export const OPTIONS: readonly OptionSpec[] = [
   // ---- global ----
   // No applied default: `dev` starts its own server unless an address is given.
   { flag: '--temporal-address <host:port>', env: 'TEMPORAL_ADDRESS', defaultShown: '`127.0.0.1:7233`', help: 'Temporal frontend', commands: GLOBAL },
-  { flag: '--temporal-namespace <ns>', env: 'TEMPORAL_NAMESPACE', default: 'default', help: 'Temporal namespace', commands: GLOBAL },
+  // Connection settings: Temporal's environment configuration (TEMPORAL_* and the temporal.toml profile,
+  // as the `temporal` CLI reads them; src/temporal/settings.ts), these flags over it. No applied
+  // defaults here, so a profile's values are not overridden by them.
+  { flag: '--temporal-namespace <ns>', env: 'TEMPORAL_NAMESPACE', defaultShown: '`default`', help: 'Temporal namespace', commands: GLOBAL },
+  {
+    flag: '--temporal-profile <name>',
+    env: 'TEMPORAL_PROFILE',
+    defaultShown: '`default` (if the file has it)',
+    help: 'profile of the Temporal client configuration file to start from (address, namespace, TLS, API key, gRPC metadata)',
+    commands: GLOBAL,
+  },
+  {
+    flag: '--temporal-config-file <file>',
+    env: 'TEMPORAL_CONFIG_FILE',
+    defaultShown: '~/.config/temporalio/temporal.toml (if present)',
+    help: "Temporal's client configuration file (TOML, as the `temporal` CLI uses)",
+    commands: GLOBAL,
+  },
+  {
+    flag: '--temporal-tls',
+    env: 'TEMPORAL_TLS',
+    defaultShown: 'on when a TLS setting or an API key is set',
+    help: 'connect to Temporal over TLS; TEMPORAL_TLS=false turns it off',
+    commands: GLOBAL,
+  },
+  { flag: '--temporal-tls-ca-file <file>', env: 'TEMPORAL_TLS_SERVER_CA_CERT_PATH', defaultShown: 'system CAs', help: "CA certificate(s) of the Temporal server's certificate", commands: GLOBAL },
+  { flag: '--temporal-tls-server-name <name>', env: 'TEMPORAL_TLS_SERVER_NAME', defaultShown: 'the address host', help: "name to verify the Temporal server's certificate against (SNI)", commands: GLOBAL },
+  {
+    flag: '--temporal-tls-cert-file <file>',
+    env: 'TEMPORAL_TLS_CLIENT_CERT_PATH',
+    help: 'mTLS client certificate (PEM); re-read when it changes, e.g. when cert-manager renews it',
+    commands: GLOBAL,
+  },
+  { flag: '--temporal-tls-key-file <file>', env: 'TEMPORAL_TLS_CLIENT_KEY_PATH', help: 'private key of the mTLS client certificate (PEM)', commands: GLOBAL },
+  {
+    flag: '--temporal-api-key-file <file>',
+    env: 'ARENA_SOURCE_TEMPORAL_API_KEY_FILE',
+    defaultShown: 'TEMPORAL_API_KEY',
+    help: 'file holding the Temporal API key (e.g. a mounted Secret); re-read when it changes. Sent as `authorization: Bearer …`, never logged',
+    commands: GLOBAL,
+  },
+  {
+    flag: '--temporal-credentials-refresh <duration>',
+    env: 'ARENA_SOURCE_TEMPORAL_CREDENTIALS_REFRESH',
+    defaultShown: '30s',
+    help: 'how often certificate, key and API key files are checked for changes',
+    commands: GLOBAL,
+  },
   { flag: '--task-queue <name>', env: 'ARENA_SOURCE_TASK_QUEUE', default: 'arena-source', help: 'task queue of workflows and shared activities', commands: GLOBAL },
   {
     flag: '--data-dir <dir>',
@@ -197,6 +244,13 @@ export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: strin
   { env: 'ARENA_SOURCE_LOG_LEVEL', default: 'info (worker, controller), warn (dev, tests)', help: 'pino level of the JSON logs' },
   { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git/cache.ts)' },
   { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
+  { env: 'TEMPORAL_API_KEY', default: '—', help: 'Temporal API key (e.g. Temporal Cloud); implies TLS. A file is better for rotation: --temporal-api-key-file' },
+  {
+    env: 'TEMPORAL_TLS_CLIENT_CERT_DATA, TEMPORAL_TLS_CLIENT_KEY_DATA, TEMPORAL_TLS_SERVER_CA_CERT_DATA',
+    default: '—',
+    help: 'the PEM itself instead of a path (not re-read)',
+  },
+  { env: 'TEMPORAL_GRPC_META_<NAME>', default: '—', help: 'gRPC metadata header <name> (lower-cased, `_` → `-`) sent with every Temporal call; also `grpc_meta` in temporal.toml' },
 ];
 
 /** The applied default of an option, e.g. optionDefault('--shutdown-grace'). */

@@ -5,7 +5,6 @@
  * worker and a client. `arena-source dev` runs it; the tests run it too, so they
  * exercise exactly what a new user starts.
  */
-import type { NativeConnection } from '@temporalio/worker';
 import type { Client } from '@temporalio/client';
 import { join } from 'node:path';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
@@ -19,13 +18,17 @@ import type { ArtifactStore } from '../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
 import { ContentVolume } from '../content/content-volume.js';
 import type { ActivityDeps } from '../../activities/deps.js';
-import { connectWorker, startWorker, type RunningWorker } from '../worker.js';
+import { openWorkerConnection, startWorker, type RunningWorker } from '../worker.js';
 import { createWebhookReceiver, type WebhookReceiverOptions } from '../webhooks/receiver.js';
+import type { WorkerConnection } from '../temporal/connection.js';
+import { plainSettings, type TemporalSettings } from '../temporal/settings.js';
 
 export interface LocalStackOptions {
   dataDir: string;
   temporalAddress: string;
   temporalNamespace?: string;
+  /** Full connection settings (TLS, API key) of an external Temporal; default plaintext to temporalAddress. */
+  temporal?: TemporalSettings;
   taskQueue: string;
   artifactHost?: string;
   artifactPort?: number;
@@ -76,7 +79,8 @@ export function localPaths(dataDir: string) {
 
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {
   const paths = localPaths(opts.dataDir);
-  const namespace = opts.temporalNamespace ?? 'default';
+  const temporal = opts.temporal ?? plainSettings(opts.temporalAddress, opts.temporalNamespace);
+  const namespace = temporal.namespace;
   const store = new FilesystemArtifactStore(paths.artifacts);
   const artifactStore = opts.store ?? store;
   const resources = new LocalResourceStore(paths.resources);
@@ -85,17 +89,17 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
     ...(opts.contentKeep !== undefined ? { keep: opts.contentKeep } : {}),
     ...(opts.retention?.ttlMs !== undefined ? { ttlMs: opts.retention.ttlMs } : {}),
   });
-  const client = await connectClient({ address: opts.temporalAddress, namespace });
+  const client = await connectClient(temporal);
   const artifactServer = await startArtifactServer(artifactStore, {
     host: opts.artifactHost ?? '127.0.0.1',
     port: opts.artifactPort ?? 0,
     ...(opts.webhooks ? { webhooks: createWebhookReceiver({ ...opts.webhooks, client }) } : {}),
   });
-  const connections: NativeConnection[] = [];
+  const connections: WorkerConnection[] = [];
   const workers: RunningWorker[] = [];
 
   async function addWorker(): Promise<RunningWorker> {
-    const connection = await connectWorker(opts.temporalAddress);
+    const connection = await openWorkerConnection(temporal);
     connections.push(connection);
     const worker = await startWorker({
       connection,

@@ -101,7 +101,7 @@ spec:
     assert.equal(src.apiVersion, 'omnia.altairalabs.ai/v1alpha1');
     assert.equal(src.kind, 'ArenaSource');
     assert.equal(src.status.phase, 'Ready');
-    assert.deepEqual(src.status.conditions.map((c: { type: string }) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid']);
+    assert.deepEqual(src.status.conditions.map((c: { type: string }) => c.type), ['Ready', 'Fetching', 'ArtifactAvailable', 'SourceValid', 'BundleValid']);
     for (const c of src.status.conditions) assert.ok(c.status && c.reason && c.lastTransitionTime && 'message' in c);
     assert.ok(Date.parse(src.status.lastFetchTime) <= Date.parse(src.status.nextFetchTime));
     const res = await fetch(src.status.artifact.url);

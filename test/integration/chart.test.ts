@@ -194,9 +194,15 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
       assert.equal(env.TEMPORAL_TLS_CLIENT_KEY_PATH, `${dir}/tls.key`);
       assert.equal(env.TEMPORAL_TLS_SERVER_CA_CERT_PATH, `${dir}/ca.crt`);
       assert.equal(env.TEMPORAL_TLS_SERVER_NAME, 'temporal.example');
-      assert.deepEqual(env.TEMPORAL_API_KEY, { secretKeyRef: { name: 'temporal-api-key', key: 'key' } });
+      assert.equal(env.ARENA_SOURCE_TEMPORAL_API_KEY_FILE, '/etc/arena-source/temporal-api-key/key', 'a file: a rotated key is re-read');
+      assert.equal(env.TEMPORAL_API_KEY, undefined);
       assert.ok(container(d).volumeMounts.some((m: any) => m.name === 'temporal-tls' && m.mountPath === dir && m.readOnly));
       assert.ok(d.spec.template.spec.volumes.some((v: any) => v.name === 'temporal-tls' && v.secret.secretName === 'temporal-client-tls'));
+      assert.ok(container(d).volumeMounts.some((m: any) => m.name === 'temporal-api-key' && m.mountPath === '/etc/arena-source/temporal-api-key' && m.readOnly));
+      assert.deepEqual(d.spec.template.spec.volumes.find((v: any) => v.name === 'temporal-api-key').secret, {
+        secretName: 'temporal-api-key',
+        items: [{ key: 'key', path: 'key' }],
+      });
     }
     assert.ok(!JSON.stringify(find(docs, 'Deployment', 'arena-source-artifact-server')).includes('TEMPORAL_TLS'));
     const data = find(docs, 'ConfigMap', 'arena-source-config').data;
@@ -273,6 +279,37 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
       [{ metrics: { serviceMonitor: { enabled: true } } }, /serviceMonitor\.enabled needs metrics\.service\.enabled/],
     ];
     for (const [values, message] of cases) await assert.rejects(render(values), message);
+  });
+});
+
+describe('kustomize overlays for Temporal mTLS and API keys match the chart', { skip: toolSkipReason('helm', 'kustomize') }, () => {
+  /** Each Deployment's Temporal credentials: the TEMPORAL_TLS* / ARENA_SOURCE_TEMPORAL_* variables and temporal-* mounts and volumes. */
+  const temporalParts = (docs: any[]) =>
+    Object.fromEntries(
+      docs
+        .filter((d) => d.kind === 'Deployment')
+        .map((d) => {
+          const c = container(d);
+          const mine = (name: string) => name.startsWith('temporal-');
+          return [
+            d.metadata.name,
+            {
+              env: (c.env ?? []).filter((e: any) => /^(TEMPORAL_TLS|ARENA_SOURCE_TEMPORAL_)/.test(e.name)).sort((a: any, b: any) => a.name.localeCompare(b.name)),
+              mounts: (c.volumeMounts ?? []).filter((m: any) => mine(m.name)),
+              volumes: (d.spec.template.spec.volumes ?? []).filter((v: any) => mine(v.name)),
+            },
+          ];
+        }),
+    );
+  it('deploy/overlays/temporal-mtls = temporal.tls {enabled, secretName: arena-source-temporal-tls}', async () => {
+    const chart = await render({ temporal: { tls: { enabled: true, secretName: 'arena-source-temporal-tls' } } });
+    assert.deepEqual(temporalParts(await kustomizeBuild(join(ROOT, 'deploy/overlays/temporal-mtls'))), temporalParts(chart));
+  });
+  it('deploy/overlays/temporal-cloud = temporal.apiKey {secretName: arena-source-temporal-api-key, key: api-key}', async () => {
+    const chart = await render({ temporal: { apiKey: { secretName: 'arena-source-temporal-api-key', key: 'api-key' } } });
+    const kustomized = await kustomizeBuild(join(ROOT, 'deploy/overlays/temporal-cloud'));
+    assert.deepEqual(temporalParts(kustomized), temporalParts(chart));
+    assert.equal(find(kustomized, 'ConfigMap', 'arena-source-config').data.TEMPORAL_ADDRESS, 'your-namespace.your-account.tmprl.cloud:7233');
   });
 });
 

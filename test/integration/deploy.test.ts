@@ -14,11 +14,13 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || t
   let docs: any[];
   let s3: any[];
   let omnia: any[];
+  let temporalOverlays: any[][];
   before(async () => {
     kube = await startKube();
     docs = await manifests('deploy/base');
     s3 = await manifests('deploy/overlays/s3');
     omnia = await manifests('deploy/overlays/omnia');
+    temporalOverlays = [await manifests('deploy/overlays/temporal-mtls'), await manifests('deploy/overlays/temporal-cloud')];
   });
   after(async () => kube?.close());
 
@@ -67,6 +69,21 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || t
     const base = docs.find((d) => d.kind === 'ClusterRole' && d.metadata.name === 'arena-source-worker');
     assert.deepEqual(role.rules.slice(0, base.rules.length), base.rules, "the base's rules, plus one");
     assert.deepEqual(role.rules.at(-1), { apiGroups: [''], resources: ['namespaces'], verbs: ['get'] });
+  });
+
+  it('the Temporal mTLS and API key overlays (deploy/components) pass a server-side dry run and mount their Secret', async () => {
+    for (const [overlay, volume] of temporalOverlays.map((docs, i) => [docs, ['temporal-tls', 'temporal-api-key'][i]] as const)) {
+      for (const doc of overlay) {
+        const res = await kube.request('POST', `${collection(doc)}?dryRun=All&fieldValidation=Strict`, doc);
+        assert.ok([200, 201, 409].includes(res.status), `${doc.kind}/${doc.metadata.name}: ${res.status} ${res.text}`);
+      }
+      for (const name of ['arena-source-controller', 'arena-source-worker']) {
+        const d = overlay.find((x) => x.kind === 'Deployment' && x.metadata.name === name);
+        assert.ok(d.spec.template.spec.containers[0].volumeMounts.some((m: any) => m.name === volume && m.readOnly), `${name} mounts ${volume}`);
+      }
+      const server = overlay.find((x) => x.kind === 'Deployment' && x.metadata.name === 'arena-source-artifact-server');
+      assert.ok(!JSON.stringify(server).includes('temporal-'), 'the artifact server does not talk to Temporal');
+    }
   });
 
   it('RBAC: least privilege per component', async () => {

@@ -13,7 +13,7 @@ import { startTemporalDevServer, type TemporalDevServer } from '../../dev/tempor
 import { applyManifests } from '../../local/apply.js';
 import { startLocalStack, type LocalStack } from '../../local/stack.js';
 import { loadManifests } from '../../manifests/load.js';
-import { DEFAULTS, globalOptions, type GlobalOptions } from '../config.js';
+import { DEFAULTS, globalOptions, temporalSettingsFrom, type GlobalOptions } from '../config.js';
 import { formatSources } from '../format.js';
 import { UsageError } from '../usage-error.js';
 import { loadWebhookSecret } from '../../webhooks/secret.js';
@@ -71,6 +71,8 @@ export async function devCommand(flags: DevFlags): Promise<void> {
       dataDir: opts.dataDir,
       temporalAddress: address,
       temporalNamespace: opts.temporalNamespace,
+      // An external server: its full connection settings (env config, TLS, API key).
+      ...(useExisting ? { temporal: temporalSettingsFrom(flags) } : {}),
       taskQueue: opts.taskQueue,
       artifactHost: flags.artifactHost ?? DEFAULTS.artifactHost,
       artifactPort: flags.artifactPort ?? DEFAULTS.artifactPort,

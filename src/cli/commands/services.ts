@@ -8,7 +8,7 @@ import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
 import { S3ArtifactStore } from '../../store/s3-store.js';
 import { redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../store-options.js';
-import { connectWorker, installRuntime, startWorker, type RunningWorker } from '../../worker.js';
+import { installRuntime, openWorkerConnection, startWorker, type RunningWorker } from '../../worker.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
 import { Readiness, temporalCheck } from '../../observability/health.js';
@@ -19,7 +19,8 @@ import { VersionApi } from '@kubernetes/client-node';
 import { KubeResourceReader } from '../../resources/kube-reader.js';
 import { KubeStatusSink } from '../../status/kube-status-sink.js';
 import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
-import { DEFAULTS, env, globalOptions, type GlobalOptions } from '../config.js';
+import { DEFAULTS, env, globalOptions, temporalSettingsFrom, type GlobalOptions } from '../config.js';
+import { describeTemporal } from '../../temporal/settings.js';
 import { ContentVolume } from '../../content/content-volume.js';
 import { exitWhenDone, exitWithin, whenSignalled } from '../shutdown.js';
 import { optionDefault } from '../options.js';
@@ -119,11 +120,20 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const paths = localPaths(opts.dataDir);
   const artifactBaseUrl =
     flags.artifactBaseUrl ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
-  const connection = await connectWorker(opts.temporalAddress);
+  const temporal = temporalSettingsFrom(flags);
+  // A connection that cannot work (TLS, certificate, API key) ends the process with the error,
+  // instead of leaving it up behind its metrics server.
+  const connection = await openWorkerConnection(temporal, {
+    warn: (m) => log.warn(m),
+    info: (m, fields) => log.info(fields ?? {}, m),
+  }).catch(async (err) => {
+    await metrics?.close();
+    throw err;
+  });
   const content = contentVolume(flags);
   worker = await startWorker({
     connection,
-    namespace: opts.temporalNamespace,
+    namespace: temporal.namespace,
     taskQueue: opts.taskQueue,
     workRoot: flags.workDir ?? paths.work,
     shutdownGraceMs: graceMs,
@@ -156,7 +166,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     {
       taskQueue: opts.taskQueue,
       workerQueue: worker.workerQueue,
-      temporal: opts.temporalAddress,
+      temporal: describeTemporal(temporal),
       artifactBaseUrl,
       metrics: metrics?.url,
       contentRoot: content?.root,
@@ -198,7 +208,12 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
   const log = createLogger();
   const readiness = new Readiness();
   const metrics = await startMetrics(flags, 9465, readiness);
-  const client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
+  const temporal = temporalSettingsFrom(flags);
+  const client = await connectClient(temporal, { warn: (m) => log.warn(m) }).catch(async (err) => {
+    await metrics?.close();
+    throw err;
+  });
+  log.info({ temporal: describeTemporal(temporal) }, 'connected to Temporal');
   const namespaces = (flags.watchNamespaces ?? '')
     .split(',')
     .map((n) => n.trim())
@@ -252,7 +267,8 @@ export async function serveCommand(flags: ServeFlags): Promise<void> {
   const redirect = redirectPresignedFromFlags(flags);
   const secret = await loadWebhookSecret(flags.webhookSecretFile);
   // The receiver needs Temporal (visibility and signals), never the Kubernetes API.
-  const client = secret ? await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace }) : undefined;
+  const temporal = temporalSettingsFrom(flags);
+  const client = secret ? await connectClient(temporal) : undefined;
   const receiver = client && secret ? createWebhookReceiver({ client, secret }) : undefined;
   const host = flags.host ?? DEFAULTS.artifactHost;
   const port = flags.port ?? DEFAULTS.artifactPort;
@@ -265,7 +281,7 @@ export async function serveCommand(flags: ServeFlags): Promise<void> {
   });
   const hooks = receiver && ownPort ? await startWebhookServer(receiver, host, flags.webhookPort!) : undefined;
   console.log(`serving artifacts from ${where} at ${server.url}${redirect ? ' (GET redirects to presigned URLs)' : ''}`);
-  if (receiver) console.log(`push webhooks at ${hooks?.url ?? server.url}/hooks/{github,gitlab,gitea,generic,registry} (Temporal ${opts.temporalAddress})`);
+  if (receiver) console.log(`push webhooks at ${hooks?.url ?? server.url}/hooks/{github,gitlab,gitea,generic,registry} (Temporal ${temporal.address})`);
   else if (flags.webhookSecretFile) console.log(`push webhooks off: ${flags.webhookSecretFile} does not exist`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);

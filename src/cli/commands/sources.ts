@@ -17,7 +17,8 @@ import { localPaths } from '../../local/stack.js';
 import { loadManifests } from '../../manifests/load.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
 import type { SourceRef } from '../../api/source-ref.js';
-import { globalOptions, type GlobalOptions } from '../config.js';
+import { globalOptions, temporalSettingsFrom, type GlobalOptions } from '../config.js';
+import { TemporalConnectionError } from '../../errors.js';
 import { UsageError } from '../usage-error.js';
 import { formatSources, table, type OutputFormat } from '../format.js';
 import { cycleHistory } from '../../history.js';
@@ -26,17 +27,17 @@ import { registerSearchAttributes } from '../../search-attributes-setup.js';
 
 async function withClient<T>(flags: Partial<GlobalOptions>, fn: (client: Client, opts: GlobalOptions) => Promise<T>): Promise<T> {
   const opts = globalOptions(flags);
+  const temporal = temporalSettingsFrom(flags);
   let client: Client;
   try {
-    client = await connectClient({ address: opts.temporalAddress, namespace: opts.temporalNamespace });
+    client = await connectClient(temporal);
   } catch (err) {
-    throw new UsageError(
-      `cannot reach Temporal at ${opts.temporalAddress}: ${(err as Error).message}\n` +
-        `Start one with \`arena-source dev\`, or set --temporal-address / TEMPORAL_ADDRESS.`,
-    );
+    // Unreachable: perhaps nothing runs yet. TLS, certificate and API key problems say what to set.
+    if (err instanceof TemporalConnectionError && err.problem !== 'Unreachable') throw err;
+    throw new UsageError(`${(err as Error).message}\nStart a local Temporal with \`arena-source dev\`, or point at yours.`);
   }
   try {
-    return await fn(client, opts);
+    return await fn(client, { ...opts, temporalAddress: temporal.address, temporalNamespace: temporal.namespace });
   } finally {
     await client.connection.close();
   }

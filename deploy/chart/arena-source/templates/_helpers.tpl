@@ -65,14 +65,19 @@ app.kubernetes.io/managed-by: {{ .root.Release.Service }}
 {{- default (printf "http://%s.%s.svc.cluster.local%s" (include "arena-source.artifactsService" .) .Release.Namespace (ternary "" (printf ":%d" $port) (eq $port 80))) .Values.artifactBaseURL }}
 {{- end }}
 
-{{/* Mount point of the Temporal TLS Secret. */}}
+{{/* Mount points of the Temporal TLS and API key Secrets. */}}
 {{- define "arena-source.temporalTlsDir" -}}
 /etc/arena-source/temporal-tls
+{{- end }}
+{{- define "arena-source.temporalApiKeyDir" -}}
+/etc/arena-source/temporal-api-key
 {{- end }}
 
 {{/*
 Temporal client environment configuration (TLS, API key) for the controller and the workers:
-Temporal's envconfig variable names. Not read by arena-source yet (see values.yaml temporal.tls).
+Temporal's envconfig variable names (read by arena-source through @temporalio/envconfig), and the
+API key as a mounted file (ARENA_SOURCE_TEMPORAL_API_KEY_FILE), so a rotated key is picked up
+without a restart, as are rotated certificates.
 */}}
 {{- define "arena-source.temporalEnv" -}}
 {{- $t := .Values.temporal }}
@@ -90,21 +95,27 @@ Temporal's envconfig variable names. Not read by arena-source yet (see values.ya
 {{- end }}
 {{- end }}
 {{- if $t.apiKey.secretName }}
-- name: TEMPORAL_API_KEY
-  valueFrom: {secretKeyRef: {name: {{ $t.apiKey.secretName | quote }}, key: {{ $t.apiKey.key | quote }}}}
+- {name: ARENA_SOURCE_TEMPORAL_API_KEY_FILE, value: {{ include "arena-source.temporalApiKeyDir" . }}/{{ $t.apiKey.key }}}
 {{- end }}
 {{- end }}
 
-{{/* The Temporal TLS Secret's volumeMount / volume, when there is one. */}}
+{{/* The Temporal TLS and API key Secrets' volumeMounts / volumes, when there are any. */}}
 {{- define "arena-source.temporalTlsMount" -}}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.secretName }}
 - {name: temporal-tls, mountPath: {{ include "arena-source.temporalTlsDir" . }}, readOnly: true}
+{{- end }}
+{{- if .Values.temporal.apiKey.secretName }}
+- {name: temporal-api-key, mountPath: {{ include "arena-source.temporalApiKeyDir" . }}, readOnly: true}
 {{- end }}
 {{- end }}
 {{- define "arena-source.temporalTlsVolume" -}}
 {{- if and .Values.temporal.tls.enabled .Values.temporal.tls.secretName }}
 - name: temporal-tls
   secret: {secretName: {{ .Values.temporal.tls.secretName | quote }}}
+{{- end }}
+{{- if .Values.temporal.apiKey.secretName }}
+- name: temporal-api-key
+  secret: {secretName: {{ .Values.temporal.apiKey.secretName | quote }}, items: [{key: {{ .Values.temporal.apiKey.key | quote }}, path: {{ .Values.temporal.apiKey.key | quote }}}]}
 {{- end }}
 {{- end }}
 
