@@ -8,6 +8,8 @@
  *   3 latency  change-to-Ready latency, with the reconcile signal and with polling
  *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
  *   5 pack     packDirectory vs tar czf throughput
+ *   6 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
+ *                 not part of the default run: it needs kube-apiserver and Flux, `ensure-tools.sh bench`)
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -25,9 +27,12 @@ import { log, renderTable, type Table } from './lib/util.js';
 import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
+import { runKubernetesBench } from './kubernetes.js';
 import { runScaleBench } from './scale.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'kubernetes'] as const;
+/** What runs without --only: the cluster benchmark needs tools the others do not. */
+const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack'];
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -46,6 +51,13 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
   --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
+  --kubernetes             only the cluster benchmark (= --only kubernetes): arena-source beside Flux on one API server
+  --kube-sizes LIST        numbers of sources, comma-separated (default 300,1000)
+  --kube-workers N         arena-source worker processes (default 1)
+  --kube-interval D        interval of every source (default 5m)
+  --kube-steady S          seconds of steady state measured after all are Ready (default 30)
+  --kube-systems LIST      flux,arena (default both)
+  --flux-args ARGS         extra flags for Flux's source-controller, space-separated (e.g. "--kube-api-qps=500 --kube-api-burst=1000")
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -69,6 +81,13 @@ async function main(): Promise<void> {
       'scale-no-cache': { type: 'boolean', default: false },
       'scale-cached-workflows': { type: 'string' },
       'no-eager': { type: 'boolean', default: false },
+      kubernetes: { type: 'boolean', default: false },
+      'kube-sizes': { type: 'string', default: '300,1000' },
+      'kube-workers': { type: 'string', default: '1' },
+      'kube-interval': { type: 'string', default: '5m' },
+      'kube-steady': { type: 'string', default: '30' },
+      'kube-systems': { type: 'string', default: 'flux,arena' },
+      'flux-args': { type: 'string', default: '' },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -83,7 +102,8 @@ async function main(): Promise<void> {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: a positive number, not ${String(values[k])}`);
     return n;
   };
-  const only = new Set<Bench>((values.only ? values.only.split(',') : [...ALL]).map((s) => s.trim() as Bench));
+  const chosen = values.kubernetes ? ['kubernetes'] : values.only ? values.only.split(',') : DEFAULT;
+  const only = new Set<Bench>(chosen.map((s) => s.trim() as Bench));
   for (const b of only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark "${b}" (${ALL.join(', ')})`);
 
   const machine = machineInfo();
@@ -169,6 +189,19 @@ async function main(): Promise<void> {
         ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
       });
       results.scale = r.results;
+      print(r.tables);
+    }
+    if (only.has('kubernetes')) {
+      log('6. cluster mode beside Flux');
+      const r = await runKubernetesBench(ctx, {
+        sizes: values['kube-sizes']!.split(',').map((x) => Number(x.trim())),
+        workers: int('kube-workers'),
+        interval: values['kube-interval']!,
+        steadySeconds: int('kube-steady'),
+        systems: values['kube-systems']!.split(',').map((x) => x.trim()) as Array<'flux' | 'arena'>,
+        fluxArgs: values['flux-args']!.split(' ').filter(Boolean),
+      });
+      results.kubernetes = r.results;
       print(r.tables);
     }
     if (only.has('pack') && repos) {
