@@ -31,6 +31,8 @@ export interface KubeBenchOptions {
   steadySeconds: number;
   systems: Array<'flux' | 'arena'>;
   fluxArgs: string[];
+  /** MiB of a file outside the bundle folders (default 0). */
+  blobMiB: number;
 }
 
 type System = 'flux' | 'arena';
@@ -90,8 +92,9 @@ export async function runKubernetesBench(ctx: Ctx, opts: KubeBenchOptions): Prom
       files[`b${f}/pack.json`] = JSON.stringify({ id: `b${f}`, version: '1' });
       for (let p = 0; p < 4; p++) files[`b${f}/prompts/p${p}.md`] = `# prompt ${p}\n${hexText(1024).toString()}\n`;
     }
-    // A history of a few MB outside the folders, so a whole-repository fetch costs what it does in practice.
-    files['assets/blob.bin'] = hexText(4 * 1024 * 1024).toString();
+    // Optionally a large file outside the folders: what a whole-repository fetch (Flux) pays and a
+    // partial fetch of one folder (arena-source) does not. Off by default: the bundles alone.
+    if (opts.blobMiB > 0) files['assets/blob.bin'] = hexText(opts.blobMiB * 1024 * 1024).toString();
     await seedRepo(ctx.gitRoot, 'cluster', files);
     const url = ctx.infra.url('cluster');
 

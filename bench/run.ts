@@ -57,6 +57,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --kube-interval D        interval of every source (default 5m)
   --kube-steady S          seconds of steady state measured after all are Ready (default 30)
   --kube-systems LIST      flux,arena (default both)
+  --kube-blob-mib N        add an N MiB file outside the bundle folders to the repository (default 0)
   --flux-args ARGS         extra flags for Flux's source-controller, space-separated (e.g. "--kube-api-qps=500 --kube-api-burst=1000")
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
@@ -88,6 +89,7 @@ async function main(): Promise<void> {
       'kube-steady': { type: 'string', default: '30' },
       'kube-systems': { type: 'string', default: 'flux,arena' },
       'flux-args': { type: 'string', default: '' },
+      'kube-blob-mib': { type: 'string', default: '0' },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -200,6 +202,7 @@ async function main(): Promise<void> {
         steadySeconds: int('kube-steady'),
         systems: values['kube-systems']!.split(',').map((x) => x.trim()) as Array<'flux' | 'arena'>,
         fluxArgs: values['flux-args']!.split(' ').filter(Boolean),
+        blobMiB: Number(values['kube-blob-mib']),
       });
       results.kubernetes = r.results;
       print(r.tables);
