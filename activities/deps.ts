@@ -27,4 +27,6 @@ export interface ActivityDeps {
   retentionTimeoutMs?: number;
   /** The workspace content volume, when this worker writes one (--content-root). */
   content?: ContentVolume;
+  /** How stale the resource's fetch times may get when nothing else changes (default 10 min; src/status/coalesce.ts). */
+  statusTimesMaxAgeMs?: number;
 }

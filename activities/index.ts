@@ -17,8 +17,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
   const { verifyArtifact } = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
-  const status = statusActivities(deps);
-  const { reportStatus } = status;
+  const { reportUnchanged, ...status } = statusActivities(deps);
   /**
    * One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the
    * stored bytes and (with a content volume) that HEAD still names the artifact's version.
@@ -57,7 +56,8 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       { ...unchanged.context, now: new Date().toISOString() },
     );
     try {
-      await reportStatus({ source: input.source, status, cycle: { result: 'noop', type: unchanged.type, durationMs: Date.now() - unchanged.startedAt } });
+      const cycle = { result: 'noop' as const, type: unchanged.type, durationMs: Date.now() - unchanged.startedAt };
+      await reportUnchanged({ source: input.source, status, cycle }, unchanged.previous);
       return status;
     } catch (err) {
       Context.current().log.warn('status of an unchanged cycle could not be written; the workflow writes it', { error: String(err) });

@@ -9,6 +9,8 @@
  *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
  *   5 pack     packDirectory vs tar czf throughput
  *   6 webhook  push → signed webhook → Ready, beside the reconcile signal
+ *   7 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
+ *                 not part of the default run: it needs kube-apiserver and Flux, `ensure-tools.sh bench`)
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -26,10 +28,13 @@ import { log, renderTable, type Table } from './lib/util.js';
 import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
+import { runKubernetesBench } from './kubernetes.js';
 import { runScaleBench } from './scale.js';
 import { runWebhookBench } from './webhook.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'kubernetes'] as const;
+/** What runs without --only: the cluster benchmark needs tools the others do not. */
+const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook'];
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -50,6 +55,14 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
   --webhook-samples N      push → webhook → Ready samples, each beside a reconcile-signal one (default 30)
   --webhook-bystanders N   sources on other repositories during the webhook run (default 20)
+  --kubernetes             only the cluster benchmark (= --only kubernetes): arena-source beside Flux on one API server
+  --kube-sizes LIST        numbers of sources, comma-separated (default 300,1000)
+  --kube-workers N         arena-source worker processes (default 1)
+  --kube-interval D        interval of every source (default 5m)
+  --kube-steady S          seconds of steady state measured after all are Ready (default 30)
+  --kube-systems LIST      flux,arena (default both)
+  --kube-blob-mib N        add an N MiB file outside the bundle folders to the repository (default 0)
+  --flux-args ARGS         extra flags for Flux's source-controller, space-separated (e.g. "--kube-api-qps=500 --kube-api-burst=1000")
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -75,6 +88,14 @@ async function main(): Promise<void> {
       'webhook-samples': { type: 'string', default: '30' },
       'webhook-bystanders': { type: 'string', default: '20' },
       'no-eager': { type: 'boolean', default: false },
+      kubernetes: { type: 'boolean', default: false },
+      'kube-sizes': { type: 'string', default: '300,1000' },
+      'kube-workers': { type: 'string', default: '1' },
+      'kube-interval': { type: 'string', default: '5m' },
+      'kube-steady': { type: 'string', default: '30' },
+      'kube-systems': { type: 'string', default: 'flux,arena' },
+      'flux-args': { type: 'string', default: '' },
+      'kube-blob-mib': { type: 'string', default: '0' },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
@@ -89,7 +110,8 @@ async function main(): Promise<void> {
     if (!Number.isFinite(n) || n <= 0) throw new Error(`--${k}: a positive number, not ${String(values[k])}`);
     return n;
   };
-  const only = new Set<Bench>((values.only ? values.only.split(',') : [...ALL]).map((s) => s.trim() as Bench));
+  const chosen = values.kubernetes ? ['kubernetes'] : values.only ? values.only.split(',') : DEFAULT;
+  const only = new Set<Bench>(chosen.map((s) => s.trim() as Bench));
   for (const b of only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark "${b}" (${ALL.join(', ')})`);
 
   const machine = machineInfo();
@@ -175,6 +197,20 @@ async function main(): Promise<void> {
         ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
       });
       results.scale = r.results;
+      print(r.tables);
+    }
+    if (only.has('kubernetes')) {
+      log('6. cluster mode beside Flux');
+      const r = await runKubernetesBench(ctx, {
+        sizes: values['kube-sizes']!.split(',').map((x) => Number(x.trim())),
+        workers: int('kube-workers'),
+        interval: values['kube-interval']!,
+        steadySeconds: int('kube-steady'),
+        systems: values['kube-systems']!.split(',').map((x) => x.trim()) as Array<'flux' | 'arena'>,
+        fluxArgs: values['flux-args']!.split(' ').filter(Boolean),
+        blobMiB: Number(values['kube-blob-mib']),
+      });
+      results.kubernetes = r.results;
       print(r.tables);
     }
     if (only.has('pack') && repos) {

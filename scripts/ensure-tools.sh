@@ -3,6 +3,7 @@
 #   ensure-tools.sh start   git and the Temporal CLI (for `npm start`)
 #   ensure-tools.sh test    everything the test suite runs against (for `npm test` and .ci/run)
 #   ensure-tools.sh install helm, for installing the chart (README "Install")
+#   ensure-tools.sh bench   also kube-apiserver + etcd and Flux's source-controller, for `npm run bench -- --kubernetes`
 # Go tools are built from their Go modules (no binary downloads) into ~/.cache/arena-source/bin.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -104,4 +105,12 @@ if [[ "$PROFILE" == "test" ]]; then
   # grpc_pass checking the API key header. Debian packages, ~10 s cold; not started as services.
   { [[ -x /usr/sbin/haproxy ]] || command -v haproxy; } >/dev/null 2>&1 || apt_install haproxy
   { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || apt_install nginx-light
+fi
+
+# --- for the cluster benchmark only (`npm run bench -- --kubernetes`, bench/kubernetes.ts) ---------
+# Flux's source-controller v1.9.1 from its Go module, the same-run baseline (bench/flux/build.sh;
+# a cold build is long, so the test profile never builds it), and the API server the tests use.
+if [[ "$PROFILE" == "bench" ]]; then
+  ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
+  ARENA_FLUX_BIN_DIR="$BIN_DIR" bash bench/flux/build.sh
 fi

@@ -144,13 +144,18 @@ export async function deleteSourceWithStart(
   source: ArenaSource,
   timeoutMs = 60_000,
 ): Promise<void> {
+  const handle = await startDeletion(client, taskQueue, source);
+  await client.withDeadline(Date.now() + timeoutMs, () => handle.result());
+}
+
+/** Asks the source's workflow (started if need be) to delete everything; its result says when it has. */
+export async function startDeletion(client: Client, taskQueue: string, source: ArenaSource): Promise<WorkflowHandle> {
   const ref = refOf(source);
-  const handle = await client.workflow.signalWithStart(WORKFLOW_TYPE, {
+  return client.workflow.signalWithStart(WORKFLOW_TYPE, {
     workflowId: workflowIdFor(ref),
     taskQueue,
     args: [{ source: ref, spec: source.spec } satisfies SourceWorkflowInput],
     signal: deleteSignal,
     signalArgs: [],
   });
-  await client.withDeadline(Date.now() + timeoutMs, () => handle.result());
 }

@@ -202,6 +202,8 @@ export async function startWorkerProcess(opts: {
   dataDir: string;
   env?: NodeJS.ProcessEnv;
   concurrency?: number;
+  /** More worker flags (e.g. --kubernetes --kubeconfig FILE). */
+  args?: string[];
 }): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const args = [
@@ -212,6 +214,7 @@ export async function startWorkerProcess(opts: {
     '--artifact-base-url', 'http://127.0.0.1:9/artifacts',
     '--metrics-port', String(metricsPort),
     ...(opts.concurrency ? ['--concurrency', String(opts.concurrency)] : []),
+    ...(opts.args ?? []),
   ];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...opts.env },

@@ -1,16 +1,19 @@
 /**
  * Maps ArenaSource resources onto workflows. An informer per watched namespace
- * (or one cluster-wide) feeds a keyed work queue; each key is reconciled by
- * itself, latest object wins, failures retry with backoff, and a periodic
- * re-list converges whatever a lost watch event missed. Everything it does is
- * idempotent (signal-with-start; finalizer patches guarded by resourceVersion),
- * so two controllers at once, or a restart, lose nothing.
+ * (or one cluster-wide) feeds keys into a rate-limited, de-duplicated work queue
+ * (./work-queue.ts); a fixed pool of workers reconciles them, never two at once for
+ * a key, always from the latest object; failures (a 409 conflict included) go back
+ * through the queue with per-key exponential backoff, and the next attempt re-reads
+ * the object from the API server. A periodic re-list converges whatever a lost watch
+ * event missed. Everything it does is idempotent (signal-with-start; finalizer
+ * patches guarded by resourceVersion or a JSON-patch test), so two controllers at
+ * once, or a restart, lose nothing.
  */
-import { PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject } from '@kubernetes/client-node';
+import { PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import type { ArenaSource } from '../api/schema.js';
 import { parseArenaSource } from '../api/validate.js';
-import { applySource, deleteSourceWithStart, reconcileSource, refOf } from '../client.js';
+import { applySource, reconcileSource, refOf, sourceHandle, startDeletion } from '../client.js';
 import { controllerReconciles } from '../observability/metrics.js';
 import {
   FINALIZER,
@@ -22,6 +25,7 @@ import {
   statusCode,
   type KubeClients,
 } from '../kube/config.js';
+import { WorkQueue, type RateLimit } from './work-queue.js';
 
 export interface ControllerOptions {
   kube: KubeClients;
@@ -31,43 +35,72 @@ export interface ControllerOptions {
   namespaces?: string[];
   /** Full re-list interval (default 5 minutes). */
   resyncMs?: number;
+  /** Reconciles at once across all keys (default 16). */
+  workers?: number;
+  /** Retry backoff of the work queue (defaults: 500 ms doubling to 5 min; 10/s after a burst of 100). */
+  retry?: RateLimit;
+  /** How long a source's workflow may take to delete everything before the deletion is retried (default 5 min). */
+  deleteTimeoutMs?: number;
   log?: (message: string) => void;
 }
 
 type Resource = ArenaSource & KubernetesObject & {
-  metadata: ArenaSource['metadata'] & { deletionTimestamp?: string | Date; finalizers?: string[] };
+  metadata: ArenaSource['metadata'] & {
+    deletionTimestamp?: string | Date;
+    finalizers?: string[];
+    resourceVersion?: string;
+    annotations?: Record<string, string>;
+  };
 };
 
+const ANNOTATIONS = [RECONCILE_ANNOTATION, OMNIA_RECONCILE_ANNOTATION];
+
+/** A deletion handed to a source's workflow, checked on until its run completes. */
+interface Deletion {
+  uid: string | undefined;
+  checks: number;
+  startedAt: number;
+}
+
+/** First check of a deletion's run, doubling per check up to the max. */
+const DELETION_POLL_MS = 500;
+const DELETION_POLL_MAX_MS = 5_000;
+
 export class ArenaSourceController {
-  private readonly informers: Array<Informer<Resource>> = [];
-  private readonly queue = new Map<string, Resource>();
-  private readonly running = new Set<string>();
-  private readonly retries = new Map<string, number>();
-  /** What we last told Temporal per key, so our own status patches do not re-signal. */
+  private readonly informers: Array<Informer<Resource> & ObjectCache<Resource>> = [];
+  private readonly queue: WorkQueue<string>;
+  /** What the last event showed of the fields that matter, per key: status-only updates are dropped. */
+  private readonly seen = new Map<string, string>();
+  /** What we last told Temporal per key, so a re-queue does not re-signal. */
   private readonly handled = new Map<string, { generation?: number; annotations?: Record<string, string> }>();
+  private readonly deletions = new Map<string, Deletion>();
   private resyncTimer?: NodeJS.Timeout;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
   /** Informer paths not (or no longer) listed and watching, with why: readiness. */
   private readonly unsynced = new Map<string, { reason: string }>();
-  private readonly drains = new Set<Promise<void>>();
+  private readonly inFlight = new Set<Promise<void>>();
+  private workers: Array<Promise<void>> = [];
   private started = false;
   private stopped = false;
   private readonly log: (message: string) => void;
 
   constructor(private readonly opts: ControllerOptions) {
     this.log = opts.log ?? ((m) => console.log(m));
+    this.queue = new WorkQueue(opts.retry);
   }
 
   async start(): Promise<void> {
     const namespaces = this.opts.namespaces?.filter(Boolean) ?? [];
     const scopes = namespaces.length > 0 ? namespaces : [undefined];
+    this.workers = Array.from({ length: Math.max(1, this.opts.workers ?? 16) }, () => this.work());
     for (const namespace of scopes) {
       const path = namespace
         ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${PLURAL}`
         : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
       const informer = makeInformer<Resource>(this.opts.kube.config, path, () => this.list(namespace));
-      informer.on('add', (obj) => this.enqueue(obj));
-      informer.on('update', (obj) => this.enqueue(obj));
+      informer.on('add', (obj) => this.observe(obj));
+      informer.on('update', (obj) => this.observe(obj));
+      informer.on('delete', (obj) => this.forget(keyOf(obj)));
       informer.on('error', (err) => {
         if (this.stopped) return;
         const message = (err as Error)?.message ?? String(err);
@@ -113,18 +146,19 @@ export class ArenaSourceController {
   }
 
   /**
-   * Stops the informers and timers, then waits up to `waitMs` for the reconciles in
-   * flight (each is idempotent, so one cut short is simply redone by the next controller).
+   * Stops the queue, informers and timers, then waits up to `waitMs` for the reconciles
+   * in flight (each is idempotent, so one cut short is simply redone by the next controller).
    */
   async stop(waitMs = 5_000): Promise<void> {
     this.stopped = true;
     if (this.resyncTimer) clearInterval(this.resyncTimer);
     for (const timer of this.restartTimers) clearTimeout(timer);
     this.restartTimers.clear();
+    this.queue.shutDown();
     await Promise.allSettled(this.informers.map((i) => i.stop()));
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
-      Promise.allSettled([...this.drains]),
+      Promise.allSettled([...this.inFlight, ...this.workers]),
       new Promise((resolve) => (timer = setTimeout(resolve, waitMs))),
     ]);
     clearTimeout(timer);
@@ -136,8 +170,9 @@ export class ArenaSourceController {
     for (const ns of scopes) {
       try {
         for (const obj of (await this.list(ns)).items) {
-          this.handled.delete(keyOf(obj));
-          this.enqueue(obj);
+          const key = keyOf(obj);
+          this.handled.delete(key);
+          this.queue.add(key);
         }
       } catch (err) {
         this.log(`resync of ${ns ?? 'all namespaces'} failed: ${(err as Error).message}`);
@@ -153,61 +188,84 @@ export class ArenaSourceController {
     return list as { apiVersion: string; kind: string; metadata: { resourceVersion?: string }; items: Resource[] };
   }
 
-  private enqueue(obj: Resource): void {
+  /**
+   * An informer event: the cached object is trimmed in place to what reconcile reads, and
+   * the key is queued only when one of those fields changed. Status writes (ours, every
+   * cycle) change none of them, so they neither queue work nor, during a deletion, start
+   * the deletion over.
+   */
+  private observe(obj: Resource): void {
+    trim(obj);
     if (this.stopped) return;
     const key = keyOf(obj);
-    this.queue.set(key, obj);
-    if (!this.running.has(key)) {
-      const drain = this.drain(key).finally(() => this.drains.delete(drain));
-      this.drains.add(drain);
+    const print = fingerprint(obj);
+    if (this.seen.get(key) === print) return;
+    this.seen.set(key, print);
+    this.queue.add(key);
+  }
+
+  private forget(key: string): void {
+    this.seen.delete(key);
+    this.handled.delete(key);
+    this.deletions.delete(key);
+    this.queue.forget(key);
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      const run = this.process(key);
+      this.inFlight.add(run);
+      await run;
+      this.inFlight.delete(run);
+      this.queue.done(key);
     }
   }
 
-  /** Reconciles one key until its queue slot is empty; never two at once for a key. */
-  private async drain(key: string): Promise<void> {
-    this.running.add(key);
+  private async process(key: string): Promise<void> {
     try {
-      while (this.queue.has(key) && !this.stopped) {
-        const obj = this.queue.get(key)!;
-        this.queue.delete(key);
-        try {
-          await this.reconcile(obj);
-          this.retries.delete(key);
-          controllerReconciles.inc({ result: 'succeeded' });
-        } catch (err) {
-          controllerReconciles.inc({ result: 'failed' });
-          const attempt = (this.retries.get(key) ?? 0) + 1;
-          this.retries.set(key, attempt);
-          const delay = Math.min(60_000, 1_000 * 2 ** Math.min(attempt - 1, 6));
-          this.log(`reconcile ${key} failed (attempt ${attempt}, retry in ${delay / 1000}s): ${(err as Error).message}`);
-          setTimeout(() => {
-            if (!this.queue.has(key)) this.enqueue(obj);
-          }, delay);
-        }
-      }
-    } finally {
-      this.running.delete(key);
+      await this.reconcile(key);
+      this.queue.forget(key);
+      controllerReconciles.inc({ result: 'succeeded' });
+    } catch (err) {
+      controllerReconciles.inc({ result: 'failed' });
+      if (this.stopped) return;
+      const attempt = this.queue.retries(key) + 1;
+      const delay = this.queue.addRateLimited(key);
+      const why = isConflict(err) ? 'conflict, re-read on retry' : (err as Error).message;
+      this.log(`reconcile ${key} failed (attempt ${attempt}, retry in ${formatDelay(delay)}): ${why}`);
     }
   }
 
-  private async reconcile(obj: Resource): Promise<void> {
-    const key = keyOf(obj);
-    const finalizers = obj.metadata.finalizers ?? [];
-    if (obj.metadata.deletionTimestamp) {
-      if (!finalizers.includes(FINALIZER)) return;
-      // A queued event may predate our own release of the finalizer: acting on it would start
-      // a workflow run only to delete nothing, left running if the workers are going away too.
-      const current = await this.fetch(obj);
-      if (!current?.metadata.finalizers?.includes(FINALIZER)) return;
-      await deleteSourceWithStart(this.opts.client, this.opts.taskQueue, asSource(current));
-      await this.releaseFinalizer(current);
-      this.handled.delete(key);
-      this.log(`${key}: deleted (workflow stopped, artifacts removed)`);
-      return;
+  /** The object from the cache; after a failure (a conflict, say), as the API server has it now. */
+  private async current(key: string): Promise<Resource | undefined> {
+    if (this.queue.retries(key) === 0) {
+      const cached = this.cached(key);
+      if (cached) return cached;
     }
+    const fresh = await this.fetch(key);
+    if (fresh) trim(fresh);
+    return fresh;
+  }
+
+  private cached(key: string): Resource | undefined {
+    const [namespace, name] = splitKey(key);
+    for (const informer of this.informers) {
+      const obj = informer.get(name, namespace);
+      if (obj) return obj;
+    }
+    return undefined;
+  }
+
+  private async reconcile(key: string): Promise<void> {
+    const obj = await this.current(key);
+    if (!obj) return;
+    const finalizers = obj.metadata.finalizers ?? [];
+    if (obj.metadata.deletionTimestamp) return this.reconcileDeletion(key, obj);
     if (!finalizers.includes(FINALIZER)) {
       // The patch triggers an update event that reconciles the rest.
-      await this.setFinalizers(obj, [...finalizers, FINALIZER]);
+      await this.addFinalizer(obj);
       return;
     }
     const source = asSource(obj);
@@ -219,7 +277,7 @@ export class ArenaSourceController {
     }
     const current = this.handled.get(key)!;
     // Either annotation asks for a sync; each new value is handled once.
-    for (const name of [RECONCILE_ANNOTATION, OMNIA_RECONCILE_ANNOTATION]) {
+    for (const name of ANNOTATIONS) {
       const requested = obj.metadata.annotations?.[name];
       const seen = current.annotations?.[name];
       if (!requested || requested === seen) continue;
@@ -232,43 +290,77 @@ export class ArenaSourceController {
   }
 
   /**
-   * Removes our finalizer once the source's workflow has deleted everything. The deletion
-   * itself may write status (a workflow started just to delete announces itself), so the
-   * object seen before it is usually stale: on a conflict, retry on the current object
-   * rather than redo the deletion, which would write status again and conflict forever.
+   * A deleted source: its workflow deletes everything (started just for that if it is
+   * gone), then our finalizer goes. No worker waits for the run: the key comes back after
+   * a short delay (growing, capped) until the run has completed, so a thousand deletions
+   * hold neither the pool nor a thousand long polls. A run that ended otherwise than
+   * completed is started again through the rate-limited retry.
    */
-  private async releaseFinalizer(obj: Resource): Promise<void> {
-    let current = obj;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await this.setFinalizers(current, (current.metadata.finalizers ?? []).filter((f) => f !== FINALIZER));
-        return;
-      } catch (err) {
-        if (statusCode(err) !== 409 || attempt >= 5) throw err;
-      }
-      const latest = await this.fetch(obj);
-      if (!latest?.metadata.finalizers?.includes(FINALIZER)) return;
-      current = latest;
+  private async reconcileDeletion(key: string, obj: Resource): Promise<void> {
+    if (!obj.metadata.finalizers?.includes(FINALIZER)) return;
+    const uid = obj.metadata.uid;
+    const deletion = this.deletions.get(key);
+    if (!deletion || deletion.uid !== uid) {
+      await startDeletion(this.opts.client, this.opts.taskQueue, asSource(obj));
+      this.deletions.set(key, { uid, checks: 0, startedAt: Date.now() });
+      this.queue.addAfter(key, DELETION_POLL_MS);
+      return;
     }
+    const { status } = await sourceHandle(this.opts.client, refOf(asSource(obj))).describe();
+    if (status.name === 'RUNNING') {
+      if (Date.now() - deletion.startedAt > (this.opts.deleteTimeoutMs ?? 300_000)) {
+        this.deletions.delete(key);
+        throw new Error(`its workflow has not finished deleting after ${(this.opts.deleteTimeoutMs ?? 300_000) / 1000}s`);
+      }
+      deletion.checks += 1;
+      this.queue.addAfter(key, Math.min(DELETION_POLL_MAX_MS, DELETION_POLL_MS * 2 ** Math.min(deletion.checks, 4)));
+      return;
+    }
+    if (status.name !== 'COMPLETED') {
+      this.deletions.delete(key);
+      throw new Error(`its workflow ended ${status.name} before deleting everything`);
+    }
+    // The cached object may predate the run's status writes; the patch only tests the finalizer.
+    await this.releaseFinalizer(obj);
+    this.log(`${key}: deleted (workflow stopped, artifacts removed)`);
   }
 
   /** The object as the API server has it now; undefined once it is gone. */
-  private async fetch(obj: Resource): Promise<Resource | undefined> {
+  private async fetch(key: string): Promise<Resource | undefined> {
+    const [namespace, name] = splitKey(key);
     try {
-      return (await this.opts.kube.custom.getNamespacedCustomObject({
-        group: GROUP,
-        version: VERSION,
-        plural: PLURAL,
-        namespace: obj.metadata.namespace ?? 'default',
-        name: obj.metadata.name,
-      })) as Resource;
+      return (await this.opts.kube.custom.getNamespacedCustomObject({ group: GROUP, version: VERSION, plural: PLURAL, namespace, name })) as Resource;
     } catch (err) {
       if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
 
-  private async setFinalizers(obj: Resource, finalizers: string[]): Promise<void> {
+  /** resourceVersion makes this a compare-and-swap: a concurrent change gets a 409 and a retry. */
+  private async addFinalizer(obj: Resource): Promise<void> {
+    const finalizers = [...(obj.metadata.finalizers ?? []), FINALIZER];
+    await this.patch(obj, { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } }, PatchStrategy.MergePatch);
+  }
+
+  /**
+   * Removes our finalizer and nothing else. A JSON patch that tests the entry it removes
+   * conflicts only with a change to the finalizers, not with the status writes that go on
+   * while the source is deleted (a resourceVersion guard failed on every one of them).
+   */
+  private async releaseFinalizer(obj: Resource): Promise<void> {
+    const index = (obj.metadata.finalizers ?? []).indexOf(FINALIZER);
+    if (index < 0) return;
+    const path = `/metadata/finalizers/${index}`;
+    try {
+      await this.patch(obj, [{ op: 'test', path, value: FINALIZER }, { op: 'remove', path }], PatchStrategy.JsonPatch);
+    } catch (err) {
+      // A failed test is 422 (Unprocessable): the finalizers moved under us, which is a conflict.
+      if (statusCode(err) === 422) throw Object.assign(new Error('finalizers changed'), { code: 409 });
+      throw err;
+    }
+  }
+
+  private async patch(obj: Resource, body: unknown, strategy: PatchStrategy): Promise<void> {
     try {
       await this.opts.kube.custom.patchNamespacedCustomObject(
         {
@@ -277,16 +369,69 @@ export class ArenaSourceController {
           plural: PLURAL,
           namespace: obj.metadata.namespace ?? 'default',
           name: obj.metadata.name,
-          // resourceVersion makes this a compare-and-swap: a concurrent change gets a 409 and a retry.
-          body: { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } },
+          body,
         },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        setHeaderOptions('Content-Type', strategy),
       );
     } catch (err) {
       if (statusCode(err) === 404) return;
       throw err;
     }
   }
+}
+
+/** What reconcile reads of an object: a change to anything else queues nothing. */
+function fingerprint(obj: Resource): string {
+  const m = obj.metadata;
+  return JSON.stringify([
+    m.generation,
+    m.deletionTimestamp ? 1 : 0,
+    m.finalizers?.includes(FINALIZER) ? 1 : 0,
+    ...ANNOTATIONS.map((a) => m.annotations?.[a] ?? ''),
+  ]);
+}
+
+/**
+ * Drops, in place, what the controller never reads, so the informer's cache holds no
+ * managedFields, kubectl's last-applied copy of the spec or the status a worker writes.
+ */
+function trim(obj: Resource): void {
+  const m = obj.metadata as Record<string, unknown> & Resource['metadata'];
+  for (const field of Object.keys(m)) if (!KEPT_METADATA.has(field)) delete m[field];
+  if (m.annotations) {
+    const kept = Object.fromEntries(ANNOTATIONS.filter((a) => m.annotations![a] !== undefined).map((a) => [a, m.annotations![a]!]));
+    if (Object.keys(kept).length > 0) m.annotations = kept;
+    else delete m.annotations;
+  }
+  const handledAt = obj.status?.lastHandledReconcileAt;
+  if (handledAt !== undefined) obj.status = { lastHandledReconcileAt: handledAt } as Resource['status'];
+  else delete obj.status;
+}
+
+const KEPT_METADATA = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'generation',
+  'resourceVersion',
+  'creationTimestamp',
+  'labels',
+  'annotations',
+  'deletionTimestamp',
+  'finalizers',
+]);
+
+function isConflict(err: unknown): boolean {
+  return statusCode(err) === 409;
+}
+
+function formatDelay(ms: number): string {
+  return ms < 1_000 ? `${ms}ms` : `${Math.round(ms / 100) / 10}s`;
+}
+
+function splitKey(key: string): [namespace: string, name: string] {
+  const slash = key.indexOf('/');
+  return [key.slice(0, slash), key.slice(slash + 1)];
 }
 
 function keyOf(obj: { metadata?: { namespace?: string; name?: string } }): string {

@@ -15,10 +15,12 @@ import { KubeStatusSink } from '../../src/status/kube-status-sink.js';
 import { startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
+import { packJson, validPack } from '../helpers/promptpack.js';
 
 const NS = 'arena';
 const BASE = `/apis/omnia.altairalabs.ai/v1alpha1/namespaces/${NS}/arenasources`;
-const pack = (v: string) => JSON.stringify({ id: 'k', version: v });
+// Valid PromptPacks (the Events assertion expects FetchSucceeded, not the InvalidBundle warning); each v a new revision.
+const pack = (v: string) => packJson({ ...validPack('k'), description: `revision ${v}` });
 
 describe('controller on a real API server', { skip: kubeSkipReason() }, () => {
   let kube: Kube;

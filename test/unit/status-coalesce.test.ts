@@ -1,0 +1,39 @@
+/** Status writes that would change only the fetch times are coalesced (src/status/coalesce.ts). */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { ArenaSourceStatus } from '../../src/api/schema.js';
+import { FetchTimeCoalescer, sameApartFromFetchTimes } from '../../src/status/coalesce.js';
+
+const ready = (over: Partial<ArenaSourceStatus> = {}): ArenaSourceStatus => ({
+  phase: 'Ready',
+  observedGeneration: 1,
+  artifact: { revision: 'main@sha1:abc', checksum: 'sha256:1', url: 'u', lastUpdateTime: '2026-01-01T00:00:00Z', size: 1 } as ArenaSourceStatus['artifact'],
+  conditions: [{ type: 'Ready', status: 'True', reason: 'Succeeded', message: 'ok', lastTransitionTime: '2026-01-01T00:00:00Z', observedGeneration: 1 }] as ArenaSourceStatus['conditions'],
+  lastFetchTime: '2026-01-01T00:00:00Z',
+  nextFetchTime: '2026-01-01T00:01:00Z',
+  ...over,
+});
+
+describe('FetchTimeCoalescer', () => {
+  it('only the fetch times differ: same; anything else (any field, key order aside): different', () => {
+    assert.ok(sameApartFromFetchTimes(ready(), ready({ lastFetchTime: '2026-01-01T00:01:00Z', nextFetchTime: '2026-01-01T00:02:00Z' })));
+    const reordered = Object.fromEntries(Object.entries(ready()).reverse()) as ArenaSourceStatus;
+    assert.ok(sameApartFromFetchTimes(ready(), reordered));
+    assert.ok(!sameApartFromFetchTimes(ready(), ready({ observedGeneration: 2 })));
+    assert.ok(!sameApartFromFetchTimes(ready(), ready({ conditions: [...ready().conditions!, { type: 'Reconciling' } as never] })));
+    assert.ok(!sameApartFromFetchTimes(ready(), { ...ready(), extra: 1 } as ArenaSourceStatus), 'fields it does not know count as changes');
+  });
+
+  it('skips a times-only write unless this process has not written the source for maxAge', () => {
+    const c = new FetchTimeCoalescer(600_000);
+    const next = ready({ lastFetchTime: '2026-01-01T00:01:00Z' });
+    assert.ok(c.shouldWrite('ns/a', ready(), next, 0), 'never written by this process');
+    c.written('ns/a', 0);
+    assert.ok(!c.shouldWrite('ns/a', ready(), next, 60_000));
+    assert.ok(c.shouldWrite('ns/a', ready(), ready({ phase: 'Error' }), 60_000), 'a real change is written at once');
+    assert.ok(c.shouldWrite('ns/a', undefined, next, 60_000), 'nothing to compare with');
+    assert.ok(c.shouldWrite('ns/a', ready(), next, 600_000), 'times refreshed after maxAge');
+    c.forget('ns/a');
+    assert.ok(c.shouldWrite('ns/a', ready(), next, 60_000));
+  });
+});
