@@ -8,6 +8,8 @@
  *   3 latency  change-to-Ready latency, with the reconcile signal and with polling
  *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
  *   5 pack     packDirectory vs tar czf throughput
+ *   6 fork     event loop held by one git spawn, by process size (why git runs from a helper process)
+ *   7 replay   CPU to replay an evicted workflow, by the cycles in its run (short runs)
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -25,9 +27,11 @@ import { log, renderTable, type Table } from './lib/util.js';
 import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
-import { runScaleBench } from './scale.js';
+import { runScaleBench, scaleSummary, type ScaleResult } from './scale.js';
+import { runForkBench } from './fork.js';
+import { runReplayBench } from './replay.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'fork', 'replay'] as const;
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -40,12 +44,17 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --latency-samples N      samples per mode (default 20)
   --latency-interval S     polling interval in seconds (default 5)
   --latency-lanes N        sources measured in parallel in the polling mode (default 4)
-  --scale-n N              sources on one worker (default 1000)
+  --scale-n LIST           sources on one worker; a list (100,1000) runs each and adds the marginal memory (default 1000)
+  --scale-interval S       the sources' interval in seconds (default 60)
+  --scale-baseline         also run the largest N as before short runs: every workflow cached, one run per ~5,000 events
+  --scale-cycles-per-run N the workflow's cycles per run (default: the workflow's)
   --scale-repos N          repositories they point at (default 20)
   --scale-steady S         seconds of the unchanged steady state measured (default 90)
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
   --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
+  --fork-sizes LIST        process sizes (MiB of ballast) for the fork benchmark (default 0,100,250,1000)
+  --replay-cycles LIST     run lengths (cycles) replayed (default 5,10,20,40,80)
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -63,11 +72,16 @@ async function main(): Promise<void> {
       'latency-interval': { type: 'string', default: '5' },
       'latency-lanes': { type: 'string', default: '4' },
       'scale-n': { type: 'string', default: '1000' },
+      'scale-interval': { type: 'string', default: '60' },
+      'scale-baseline': { type: 'boolean', default: false },
+      'scale-cycles-per-run': { type: 'string' },
       'scale-repos': { type: 'string', default: '20' },
       'scale-steady': { type: 'string', default: '90' },
       'scale-change': { type: 'string', default: '120' },
       'scale-no-cache': { type: 'boolean', default: false },
       'scale-cached-workflows': { type: 'string' },
+      'fork-sizes': { type: 'string', default: '0,100,250,1000' },
+      'replay-cycles': { type: 'string', default: '5,10,20,40,80' },
       'no-eager': { type: 'boolean', default: false },
       out: { type: 'string', default: 'bench/results/latest.json' },
       keep: { type: 'boolean', default: false },
@@ -160,15 +174,48 @@ async function main(): Promise<void> {
     }
     if (only.has('scale')) {
       log('4. scale on one worker');
-      const r = await runScaleBench(ctx, await temporalServer(), {
-        n: int('scale-n'),
+      const sizes = values['scale-n']!.split(',').map(Number);
+      const common = {
         repos: int('scale-repos'),
         steadySeconds: int('scale-steady'),
-        changeSeconds: int('scale-change'),
+        changeSeconds: Number(values['scale-change']),
         cache: !values['scale-no-cache'],
+        intervalSeconds: int('scale-interval'),
         ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
-      });
-      results.scale = r.results;
+        ...(values['scale-cycles-per-run'] ? { cyclesPerRun: int('scale-cycles-per-run') } : {}),
+      };
+      const runs: ScaleResult[] = [];
+      for (const n of sizes) {
+        const r = await runScaleBench(ctx, await temporalServer(), { ...common, n, label: `${n} sources, defaults` });
+        runs.push(r.results);
+        print(r.tables);
+      }
+      if (values['scale-baseline']) {
+        // Before short runs and a bounded cache: every workflow cached, a run ends near 5,000 events.
+        const n = Math.max(...sizes);
+        const r = await runScaleBench(ctx, await temporalServer(), {
+          ...common,
+          n,
+          cachedWorkflows: n + 100,
+          cyclesPerRun: 1_000_000,
+          label: `${n} sources, baseline (all cached, long runs)`,
+        });
+        runs.push(r.results);
+        print(r.tables);
+      }
+      results.scale = runs;
+      print([scaleSummary(runs)]);
+    }
+    if (only.has('fork')) {
+      log('6. fork cost');
+      const r = runForkBench(values['fork-sizes']!.split(',').map(Number));
+      results.fork = r.cases;
+      print(r.tables);
+    }
+    if (only.has('replay')) {
+      log('7. replay cost');
+      const r = await runReplayBench(await temporalServer(), { cycles: values['replay-cycles']!.split(',').map(Number), reps: 30 });
+      results.replay = r.cases;
       print(r.tables);
     }
     if (only.has('pack') && repos) {

@@ -12,7 +12,6 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -34,11 +33,15 @@ import {
   sourceQuery,
   suspendSignal,
   updateSpecSignal,
+  type CarriedState,
   type SourceWorkflowInput,
 } from './definitions.js';
+import { adopted } from './patches.js';
 import { SourceState } from './source-state.js';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
+/** Cycles per run (short runs); chosen from benchmark 4's replay and action figures (README). */
+const DEFAULT_CYCLES_PER_RUN = 20;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
@@ -62,6 +65,8 @@ const STALLED_SOURCE_HANDLES_EVERY_SIGNAL = 'stalled-source-handles-every-signal
 const CARRIED_RECONCILE_WAKES = 'carried-reconcile-wakes';
 /** An unchanged cycle's status is written by resolveRevision: one activity per unchanged cycle (before: two). */
 const UNCHANGED_CYCLE_ONE_ACTIVITY = 'unchanged-cycle-one-activity';
+/** A run continues as new every few cycles, carrying its state (before: only near 5,000 events). */
+const SHORT_RUNS = 'short-runs';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -74,7 +79,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  let lastSearchKey = '';
+  // Runs started by older code carry no key: their first publish upserts, as it did then.
+  let lastSearchKey = carried.searchKey ?? '';
+  let cyclesThisRun = 0;
 
   setHandler(sourceQuery, () => state.asObject(new Date(workflowInfo().startTime)));
   setHandler(countersQuery, () => carried.counters);
@@ -83,12 +90,12 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   setHandler(resumeSignal, () => state.resume());
   setHandler(reconcileSignal, (request) => state.reconcile(request));
   setHandler(deleteSignal, () => state.delete());
-  if (carried.reconcileRequested && patched(CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
+  if (carried.reconcileRequested && adopted(carried, CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
 
   if (carried.counters.runs === 1 && !carried.status.phase) await publish({ kind: 'pending' });
 
   while (!state.deleting) {
-    if (shouldContinueAsNew(tuning.maxHistoryEvents)) {
+    if (shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
@@ -98,7 +105,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       continue;
     }
     state.startPass();
-    const everySignal = patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
+    const everySignal = adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
     const mode = state.mode(everySignal);
     switch (mode.kind) {
       case 'suspended':
@@ -138,6 +145,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   async function runCycle(checked: CheckedSpec): Promise<void> {
     carried.counters.cycles += 1;
+    cyclesThisRun += 1;
     const startedAt = Date.now();
     const lastFetchTime = now();
     let announced: Promise<void> | undefined;
@@ -145,7 +153,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     // The next cycle is due an interval (±5% jitter, deterministic in workflow code, so a thousand
     // sources do not poll in lockstep) after this one starts; known now, so resolveRevision can write
     // an unchanged cycle's whole status.
-    const oneActivity = patched(UNCHANGED_CYCLE_ONE_ACTIVITY);
+    const oneActivity = adopted(carried, UNCHANGED_CYCLE_ONE_ACTIVITY);
     if (oneActivity) carried.nextCycleAt = startedAt + jitteredInterval(checked);
     try {
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
@@ -184,7 +192,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     await announced;
     await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
     if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
-    if (stalled) await untilSpecChanges(patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
+    if (stalled) await untilSpecChanges(adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
   }
 
   /** What an unchanged cycle's status is computed from (by nextStatus, in resolveRevision). */
@@ -298,6 +306,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (key === lastSearchKey) return;
     upsertSearchAttributes(stateAttributes(carried.status));
     lastSearchKey = key;
+    carried.searchKey = key;
   }
 
   /**
@@ -421,6 +430,15 @@ function retryPolicy() {
     maximumAttempts: 3,
     nonRetryableErrorTypes: [...NON_RETRYABLE_REASONS],
   };
+}
+
+/**
+ * Short runs: after `cyclesPerRun` cycles the run continues as new (between cycles, before
+ * the wait), so a workflow evicted from a worker's cache replays at most that many cycles.
+ * patched() is asked only once the count is reached: histories of older code replay as before.
+ */
+function runIsLong(carried: CarriedState, cyclesThisRun: number, cyclesPerRun = DEFAULT_CYCLES_PER_RUN): boolean {
+  return cyclesThisRun >= cyclesPerRun && adopted(carried, SHORT_RUNS);
 }
 
 function shouldContinueAsNew(maxHistoryEvents = DEFAULT_MAX_HISTORY_EVENTS): boolean {

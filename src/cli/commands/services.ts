@@ -8,7 +8,8 @@ import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
 import { S3ArtifactStore } from '../../store/s3-store.js';
 import { redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../store-options.js';
-import { connectWorker, installRuntime, startWorker, type RunningWorker } from '../../worker.js';
+import { connectWorker, installRuntime, startWorker, type RunningWorker, type WorkerRole } from '../../worker.js';
+import { workflowCacheSize } from '../../workflow-cache.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
 import { Readiness, temporalCheck } from '../../observability/health.js';
@@ -34,6 +35,7 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   workDir?: string;
   concurrency?: number;
   maxCachedWorkflows?: number;
+  role?: WorkerRole;
   orasPath?: string;
   ociCaFile?: string;
   retentionKeep?: number;
@@ -68,11 +70,6 @@ function retentionPolicy(flags: Pick<WorkerFlags, 'retentionKeep' | 'retentionTt
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
 }
 
-/** --max-cached-workflows (env ARENA_SOURCE_MAX_CACHED_WORKFLOWS): unset keeps the SDK's heap-sized default. */
-function maxCachedWorkflows(flags: WorkerFlags): { maxCachedWorkflows?: number } {
-  const n = flags.maxCachedWorkflows;
-  return n !== undefined && Number.isFinite(n) ? { maxCachedWorkflows: n } : {};
-}
 
 export interface MetricsFlags {
   metricsHost?: string;
@@ -119,14 +116,18 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     flags.artifactBaseUrl ?? `http://${DEFAULTS.artifactHost}:${DEFAULTS.artifactPort}`;
   const connection = await connectWorker(opts.temporalAddress);
   const content = contentVolume(flags);
+  const role = flags.role ?? 'all';
+  // --max-cached-workflows, else sized from the pod's memory (cgroup v2 memory.max).
+  const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
   worker = await startWorker({
+    role,
     connection,
     namespace: opts.temporalNamespace,
     taskQueue: opts.taskQueue,
     workRoot: flags.workDir ?? paths.work,
     shutdownGraceMs: graceMs,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
-    ...maxCachedWorkflows(flags),
+    ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows } : {}),
     deps: {
       store: artifactStore(flags, paths.artifacts).store,
       artifactBaseUrl,
@@ -147,12 +148,14 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     temporal: temporalCheck(connection),
     workers: async () => {
       const states = running.states();
-      if (states.shared !== 'RUNNING' || states.pinned !== 'RUNNING') throw new Error(`shared ${states.shared}, pinned ${states.pinned}`);
+      if (states.shared !== 'RUNNING' || (states.pinned ?? 'RUNNING') !== 'RUNNING') throw new Error(`shared ${states.shared}, pinned ${states.pinned ?? 'none'}`);
     },
   });
   log.info(
     {
       taskQueue: opts.taskQueue,
+      role,
+      ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from } : {}),
       workerQueue: worker.workerQueue,
       temporal: opts.temporalAddress,
       artifactBaseUrl,
