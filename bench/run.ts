@@ -10,6 +10,7 @@
  *   5 pack     packDirectory vs tar czf throughput
  *   6 fork     event loop held by one git spawn, by process size (why git runs from a helper process)
  *   7 replay   CPU to replay an evicted workflow, by the cycles in its run (short runs)
+ *   8 roles    a worker process's idle RSS by --role
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -30,8 +31,9 @@ import { runPackBench } from './pack.js';
 import { runScaleBench, scaleSummary, type ScaleResult } from './scale.js';
 import { runForkBench } from './fork.js';
 import { runReplayBench } from './replay.js';
+import { runRolesBench } from './roles.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'fork', 'replay'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'fork', 'replay', 'roles'] as const;
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -216,6 +218,12 @@ async function main(): Promise<void> {
       log('7. replay cost');
       const r = await runReplayBench(await temporalServer(), { cycles: values['replay-cycles']!.split(',').map(Number), reps: 30 });
       results.replay = r.cases;
+      print(r.tables);
+    }
+    if (only.has('roles')) {
+      log('8. worker RSS by role');
+      const r = await runRolesBench(tmp, await temporalServer());
+      results.roles = r.cases;
       print(r.tables);
     }
     if (only.has('pack') && repos) {

@@ -8,14 +8,14 @@
  * (its memory is the workflow cache), `activities` only activities (it starts the
  * git processes, and stays small); `all` does both.
  */
-import { NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
 import { observabilityInterceptors } from './observability/interceptors.js';
+import { workflowBundle } from './workflow-bundle.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
 
 export const WORKER_ROLES = ['all', 'workflows', 'activities'] as const;
@@ -36,6 +36,8 @@ export interface WorkerConfig {
   maxCachedWorkflows?: number;
   /** Which tasks this process polls (default `all`). */
   role?: WorkerRole;
+  /** The workflow code (default: bundled in this process, once). */
+  bundle?: WorkflowBundleOption;
   /**
    * On shutdown, how long in-flight activities may run on before they are cancelled
    * (default 0: at once). The worker then gives them 10 s more to stop.
@@ -58,16 +60,7 @@ type State = ReturnType<Worker['getState']>;
 /** After the grace time, cancelled activities get this long to stop before the worker gives up on them. */
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
-let bundle: Promise<WorkflowBundle> | undefined;
-
-/** Bundles the workflow code once per process (webpack takes seconds; tests start many workers). */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)),
-    logger: temporalLogger(createLogger('warn')),
-  });
-  return bundle;
-}
+export { workflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
 /**
@@ -114,7 +107,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     connection: config.connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
-    ...(runsWorkflows ? { workflowBundle: await workflowBundle() } : {}),
+    ...(runsWorkflows ? { workflowBundle: config.bundle ?? (await workflowBundle()) } : {}),
     ...(runsActivities
       ? {
           activities: createSharedActivities(deps),

@@ -202,6 +202,7 @@ export async function startWorkerProcess(opts: {
   dataDir: string;
   env?: NodeJS.ProcessEnv;
   concurrency?: number;
+  role?: string;
 }): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const args = [
@@ -212,6 +213,7 @@ export async function startWorkerProcess(opts: {
     '--artifact-base-url', 'http://127.0.0.1:9/artifacts',
     '--metrics-port', String(metricsPort),
     ...(opts.concurrency ? ['--concurrency', String(opts.concurrency)] : []),
+    ...(opts.role ? ['--role', opts.role] : []),
   ];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...opts.env },
@@ -247,11 +249,11 @@ export async function startWorkerProcess(opts: {
  * Waits until the worker polls `taskQueue` for workflow and activity tasks: its
  * metrics endpoint answers before it has bundled its workflow code.
  */
-export async function waitForPollers(client: Client, taskQueue: string, timeoutMs = 180_000): Promise<void> {
+export async function waitForPollers(client: Client, taskQueue: string, timeoutMs = 180_000, types = [1, 2]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
-      [1, 2].map((taskQueueType) =>
+      types.map((taskQueueType) =>
         client.workflowService
           .describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })
           .then((r) => r.pollers?.length ?? 0, () => 0),
