@@ -367,25 +367,25 @@ export interface CycleStats {
 function cycleStats(runs: History[][], from: number, to: number, intervalSeconds = 60): CycleStats {
   type Acc = { cycles: number; kinds: Record<string, number>; activities: Record<string, number>; events: number };
   const acc = (): Acc => ({ cycles: 0, kinds: { activities: 0, activityRetries: 0, timers: 0, signals: 0, searchAttributes: 0, runs: 0, markers: 0 }, activities: {}, events: 0 });
-  const all = acc();
+  const total = acc();
   const byKind = { unchanged: acc(), changed: acc() };
   for (const workflowRuns of runs) {
-    const events = workflowRuns.flatMap((h) => h.events ?? []).filter((e) => {
-      const t = eventMs(e);
-      return t >= from && t < to;
-    });
-    // Split into cycles at each resolveRevision; what comes before the first belongs to no whole cycle.
+    // Split the whole history into cycles at each resolveRevision; a cycle counts when it starts in the window.
     let current: HistoryEvent[] | undefined;
-    const cycles: HistoryEvent[][] = [];
-    for (const e of events) {
-      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision') cycles.push((current = []));
+    const all: HistoryEvent[][] = [];
+    for (const e of workflowRuns.flatMap((h) => h.events ?? [])) {
+      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision') all.push((current = []));
       current?.push(e);
     }
-    // The last one may be cut off by the window's end: drop it.
-    cycles.pop();
+    // The last one is still running: drop it.
+    all.pop();
+    const cycles = all.filter((c) => {
+      const t = eventMs(c[0]!);
+      return t >= from && t < to;
+    });
     for (const cycle of cycles) {
       const fetched = cycle.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchSource');
-      for (const a of [all, fetched ? byKind.changed : byKind.unchanged]) {
+      for (const a of [total, fetched ? byKind.changed : byKind.unchanged]) {
         a.cycles++;
         for (const e of cycle) {
           a.events++;
@@ -414,14 +414,14 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
       events: per(a.events),
     };
   };
-  const total = stats(all);
+  const overall = stats(total);
   const perHour = 3600 / intervalSeconds;
   return {
-    ...total,
+    ...overall,
     unchanged: stats(byKind.unchanged),
     changed: stats(byKind.changed),
-    actionsPerSourceHour: total.actions.total * perHour,
-    eventsPerSourceHour: total.events * perHour,
+    actionsPerSourceHour: overall.actions.total * perHour,
+    eventsPerSourceHour: overall.events * perHour,
   };
 }
 
