@@ -49,6 +49,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-n LIST           sources on one worker; a list (100,1000) runs each and adds the marginal memory (default 1000)
   --scale-interval S       the sources' interval in seconds (default 60)
   --scale-baseline         also run the largest N as before short runs: every workflow cached, one run per ~5,000 events
+  --scale-only-baseline    run only that baseline
   --scale-cycles-per-run N the workflow's cycles per run (default: the workflow's)
   --scale-repos N          repositories they point at (default 20)
   --scale-steady S         seconds of the unchanged steady state measured (default 90)
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
       'scale-n': { type: 'string', default: '1000' },
       'scale-interval': { type: 'string', default: '60' },
       'scale-baseline': { type: 'boolean', default: false },
+      'scale-only-baseline': { type: 'boolean', default: false },
       'scale-cycles-per-run': { type: 'string' },
       'scale-repos': { type: 'string', default: '20' },
       'scale-steady': { type: 'string', default: '90' },
@@ -187,12 +189,12 @@ async function main(): Promise<void> {
         ...(values['scale-cycles-per-run'] ? { cyclesPerRun: int('scale-cycles-per-run') } : {}),
       };
       const runs: ScaleResult[] = [];
-      for (const n of sizes) {
+      for (const n of values['scale-only-baseline'] ? [] : sizes) {
         const r = await runScaleBench(ctx, await temporalServer(), { ...common, n, label: `${n} sources, defaults` });
         runs.push(r.results);
         print(r.tables);
       }
-      if (values['scale-baseline']) {
+      if (values['scale-baseline'] || values['scale-only-baseline']) {
         // Before short runs and a bounded cache: every workflow cached, a run ends near 5,000 events.
         const n = Math.max(...sizes);
         const r = await runScaleBench(ctx, await temporalServer(), {
