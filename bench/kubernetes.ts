@@ -1,5 +1,5 @@
 /**
- * 7. Cluster mode, side by side with Flux (`--kubernetes`): one kube-apiserver + etcd (as
+ * 10. Cluster mode, side by side with Flux (`--kubernetes`): one kube-apiserver + etcd (as
  *    the tests start them), one git server (uploadpack.allowFilter on, through the counting
  *    proxy) and, in turn:
  *      - Flux's source-controller v1.9.1 (bench/flux/build.sh) with N GitRepositories;
@@ -407,7 +407,7 @@ function tablesOf(results: KubeRun[], opts: KubeBenchOptions): Table[] {
   }
   return [
     {
-      title: `7. Cluster mode: arena-source (controller + ${opts.workers} worker(s) + Temporal dev server) vs Flux source-controller v1.9.1, one kube-apiserver, one git repository, interval ${opts.interval}`,
+      title: `10. Cluster mode: arena-source (controller + ${opts.workers} worker(s) + Temporal dev server) vs Flux source-controller v1.9.1, one kube-apiserver, one git repository, interval ${opts.interval}`,
       columns: ['system', 'apply → all Ready', 'peak RSS', `steady RSS (${opts.steadySeconds} s after Ready)`, 'CPU s (apply → end of steady)', 'git bytes down', 'API requests to Ready / steady', 'delete → all gone', 'load avg 1/5/15 at end'],
       rows,
       notes: [
@@ -417,7 +417,7 @@ function tablesOf(results: KubeRun[], opts: KubeBenchOptions): Table[] {
       ],
     },
     {
-      title: '7b. Ratio arena-source / Flux (below 1: arena-source needs less)',
+      title: '10b. Ratio arena-source / Flux (below 1: arena-source needs less)',
       columns: ['N', 'time to Ready', 'peak RSS (all processes)', 'CPU s', 'git bytes', 'API requests to Ready'],
       rows: ratios,
     },

@@ -9,7 +9,10 @@
  *   4 scale    N sources on one worker process: Ready time, CPU, memory, Temporal actions
  *   5 pack     packDirectory vs tar czf throughput
  *   6 webhook  push → signed webhook → Ready, beside the reconcile signal
- *   7 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
+ *   7 fork     event loop held by one git spawn, by process size (why git runs from a helper process)
+ *   8 replay   CPU to replay an evicted workflow, by the cycles in its run (short runs)
+ *   9 roles    a worker process's idle RSS by --role
+ *  10 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
  *                 not part of the default run: it needs kube-apiserver and Flux, `ensure-tools.sh bench`)
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
@@ -29,12 +32,15 @@ import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
 import { runKubernetesBench } from './kubernetes.js';
-import { runScaleBench } from './scale.js';
+import { runScaleBench, scaleSummary, type ScaleResult } from './scale.js';
 import { runWebhookBench } from './webhook.js';
+import { runForkBench } from './fork.js';
+import { runReplayBench } from './replay.js';
+import { runRolesBench } from './roles.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'kubernetes'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles', 'kubernetes'] as const;
 /** What runs without --only: the cluster benchmark needs tools the others do not. */
-const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook'];
+const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles'];
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -47,7 +53,11 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --latency-samples N      samples per mode (default 20)
   --latency-interval S     polling interval in seconds (default 5)
   --latency-lanes N        sources measured in parallel in the polling mode (default 4)
-  --scale-n N              sources on one worker (default 1000)
+  --scale-n LIST           sources on one worker; a list (100,1000) runs each and adds the marginal memory (default 1000)
+  --scale-interval S       the sources' interval in seconds (default 60)
+  --scale-baseline         also run the largest N as before short runs: every workflow cached, one run per ~5,000 events
+  --scale-only-baseline    run only that baseline
+  --scale-cycles-per-run N the workflow's cycles per run (default: the workflow's)
   --scale-repos N          repositories they point at (default 20)
   --scale-steady S         seconds of the unchanged steady state measured (default 90)
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
@@ -63,6 +73,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --kube-systems LIST      flux,arena (default both)
   --kube-blob-mib N        add an N MiB file outside the bundle folders to the repository (default 0)
   --flux-args ARGS         extra flags for Flux's source-controller, space-separated (e.g. "--kube-api-qps=500 --kube-api-burst=1000")
+  --fork-sizes LIST        process sizes (MiB of ballast) for the fork benchmark (default 0,100,250,1000)
+  --replay-cycles LIST     run lengths (cycles) replayed (default 5,10,20,40,80)
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -80,6 +92,10 @@ async function main(): Promise<void> {
       'latency-interval': { type: 'string', default: '5' },
       'latency-lanes': { type: 'string', default: '4' },
       'scale-n': { type: 'string', default: '1000' },
+      'scale-interval': { type: 'string', default: '60' },
+      'scale-baseline': { type: 'boolean', default: false },
+      'scale-only-baseline': { type: 'boolean', default: false },
+      'scale-cycles-per-run': { type: 'string' },
       'scale-repos': { type: 'string', default: '20' },
       'scale-steady': { type: 'string', default: '90' },
       'scale-change': { type: 'string', default: '120' },
@@ -87,6 +103,8 @@ async function main(): Promise<void> {
       'scale-cached-workflows': { type: 'string' },
       'webhook-samples': { type: 'string', default: '30' },
       'webhook-bystanders': { type: 'string', default: '20' },
+      'fork-sizes': { type: 'string', default: '0,100,250,1000' },
+      'replay-cycles': { type: 'string', default: '5,10,20,40,80' },
       'no-eager': { type: 'boolean', default: false },
       kubernetes: { type: 'boolean', default: false },
       'kube-sizes': { type: 'string', default: '300,1000' },
@@ -188,15 +206,54 @@ async function main(): Promise<void> {
     }
     if (only.has('scale')) {
       log('4. scale on one worker');
-      const r = await runScaleBench(ctx, await temporalServer(), {
-        n: int('scale-n'),
+      const sizes = values['scale-n']!.split(',').map(Number);
+      const common = {
         repos: int('scale-repos'),
         steadySeconds: int('scale-steady'),
-        changeSeconds: int('scale-change'),
+        changeSeconds: Number(values['scale-change']),
         cache: !values['scale-no-cache'],
+        intervalSeconds: int('scale-interval'),
         ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
-      });
-      results.scale = r.results;
+        ...(values['scale-cycles-per-run'] ? { cyclesPerRun: int('scale-cycles-per-run') } : {}),
+      };
+      const runs: ScaleResult[] = [];
+      for (const n of values['scale-only-baseline'] ? [] : sizes) {
+        const r = await runScaleBench(ctx, await temporalServer(), { ...common, n, label: `${n} sources, defaults` });
+        runs.push(r.results);
+        print(r.tables);
+      }
+      if (values['scale-baseline'] || values['scale-only-baseline']) {
+        // Before short runs and a bounded cache: every workflow cached, a run ends near 5,000 events.
+        const n = Math.max(...sizes);
+        const r = await runScaleBench(ctx, await temporalServer(), {
+          ...common,
+          n,
+          cachedWorkflows: n + 100,
+          cyclesPerRun: 1_000_000,
+          label: `${n} sources, baseline (all cached, long runs)`,
+        });
+        runs.push(r.results);
+        print(r.tables);
+      }
+      results.scale = runs;
+      print([scaleSummary(runs)]);
+    }
+    if (only.has('fork')) {
+      log('6. fork cost');
+      const r = runForkBench(values['fork-sizes']!.split(',').map(Number));
+      results.fork = r.cases;
+      print(r.tables);
+    }
+    if (only.has('replay')) {
+      log('7. replay cost');
+      const r = await runReplayBench(await temporalServer(), { cycles: values['replay-cycles']!.split(',').map(Number), reps: 30 });
+      results.replay = r.cases;
+      print(r.tables);
+    }
+    if (only.has('roles')) {
+      log('8. worker RSS by role');
+      const r = await runRolesBench(tmp, await temporalServer());
+      results.roles = r.cases;
       print(r.tables);
     }
     if (only.has('kubernetes')) {

@@ -28,11 +28,16 @@ export interface ScaleOptions {
   steadySeconds: number;
   changeSeconds: number;
   cache: boolean;
-  /** The worker's --max-cached-workflows; unset: the SDK's default. */
+  /** The worker's --max-cached-workflows; unset: the worker's default. */
   cachedWorkflows?: number;
+  /** The sources' interval, in seconds (default 60). */
+  intervalSeconds?: number;
+  /** Cycles per workflow run (WorkflowTuning.cyclesPerRun); unset: the workflow's default. */
+  cyclesPerRun?: number;
+  /** A label for this configuration in the tables. */
+  label?: string;
 }
 
-const NS = 'bench';
 const FOLDERS = 10;
 const HISTORY_SAMPLE = 20;
 
@@ -55,6 +60,9 @@ export interface PhaseResult {
 }
 
 export interface ScaleResult {
+  label: string;
+  intervalSeconds: number;
+  cyclesPerRun?: number;
   n: number;
   repos: number;
   cache: boolean;
@@ -80,8 +88,14 @@ interface Ctx {
 
 export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: ScaleOptions): Promise<{ results: ScaleResult; tables: Table[] }> {
   const dataDir = await mkdtemp(join(ctx.tmp, 'scale-'));
-  const taskQueue = `bench-scale-${randomUUID().slice(0, 8)}`;
+  const runId = randomUUID().slice(0, 8);
+  const taskQueue = `bench-scale-${runId}`;
+  // A namespace per run: workflow ids of an earlier run (same names) would otherwise be signalled instead of started.
+  const NS = `scale-${runId}`;
   const perRepo = Math.ceil(opts.n / opts.repos);
+  const intervalSeconds = opts.intervalSeconds ?? 60;
+  const interval = intervalSeconds % 60 === 0 ? `${intervalSeconds / 60}m` : `${intervalSeconds}s`;
+  const tuning = opts.cyclesPerRun !== undefined ? { cyclesPerRun: opts.cyclesPerRun } : undefined;
 
   // Repositories: each with FOLDERS bundle folders of 5 files.
   const repos: Array<{ name: string; bare: string; url: string }> = [];
@@ -158,20 +172,23 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
         apiVersion: API_VERSION,
         kind: KIND,
         metadata: { name: s.name, namespace: NS },
-        spec: { type: 'git', interval: '1m', git: { url: repos[s.repo]!.url, ref: { branch: 'main' }, path: s.path } },
+        spec: { type: 'git', interval, git: { url: repos[s.repo]!.url, ref: { branch: 'main' }, path: s.path } },
       });
-      await applySource(client, taskQueue, source);
+      await applySource(client, taskQueue, source, tuning);
     });
     const applySeconds = (Date.now() - tApply) / 1000;
     log(`scale: applied ${opts.n} sources in ${applySeconds.toFixed(1)} s`);
     const readyProgress: Array<{ seconds: number; ready: number }> = [];
     for (;;) {
       // Ready once: an artifact revision is published (a later cycle shows phase Fetching but keeps Ready=True).
-      const ready = await count(client, `TaskQueue = '${taskQueue}' AND ArenaSourceRevision != ''`);
+      const ready = await count(client, `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND ArenaSourceRevision != ''`);
       const seconds = (Date.now() - tApply) / 1000;
       if (readyProgress.length === 0 || readyProgress.at(-1)!.ready !== ready) readyProgress.push({ seconds, ready });
       if (ready >= opts.n) break;
-      if (seconds > 1800) throw new Error(`only ${ready}/${opts.n} Ready after 30 min`);
+      if (seconds > 1800) {
+        log(`scale: only ${ready}/${opts.n} Ready after 30 min; measuring on`);
+        break;
+      }
       if (readyProgress.length % 10 === 0) log(`scale: ${ready}/${opts.n} Ready after ${seconds.toFixed(0)} s`);
       await sleep(500);
     }
@@ -190,14 +207,16 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     const tSteadyEnd = Date.now();
 
     // C. 10% of the sources change per minute: pushes to whole repositories, round robin.
+    const tChange = Date.now();
+    const pushes: Array<{ repo: string; sha: string; at: number; done?: number }> = [];
+    let changedSources = 0;
+    let change: PhaseResult | undefined;
+    if (opts.changeSeconds > 0) {
     const pushesPerMinute = (0.1 * opts.n) / perRepo;
     const every = 60_000 / pushesPerMinute;
     ctx.infra.reset();
     m = meters();
     c0 = await cyclesNow();
-    const tChange = Date.now();
-    const pushes: Array<{ repo: string; sha: string; at: number; done?: number }> = [];
-    let changedSources = 0;
     const tracker = trackPropagation(client, taskQueue, pushes, perRepo);
     for (let k = 0; Date.now() - tChange < opts.changeSeconds * 1000; k++) {
       const due = tChange + k * every;
@@ -210,21 +229,25 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       changedSources += sources.filter((s) => repos[s.repo] === repo).length;
     }
     await sleep(Math.max(0, tChange + opts.changeSeconds * 1000 - Date.now()));
-    const change = await endPhase('10% of sources change per minute', m, c0, tChange);
-    const tChangeEnd = Date.now();
+    change = await endPhase('10% of sources change per minute', m, c0, tChange);
     // Let the last pushes reach every source of their repository (at most one interval + jitter).
     const deadline = Date.now() + 90_000;
     while (pushes.some((p) => p.done === undefined) && Date.now() < deadline) await sleep(1000);
-    tracker.stop();
+    await tracker.stop();
+    }
+    const tChangeEnd = Date.now();
 
-    // Temporal actions and history events per source per hour, from a sample of histories.
+    // Temporal actions and history events per cycle, from a sample of histories (every run since the apply).
     const sample = sources.filter((_, i) => i % Math.max(1, Math.floor(opts.n / HISTORY_SAMPLE)) === 0).slice(0, HISTORY_SAMPLE);
-    const histories = await pool(sample, 8, (s) => client.workflow.getHandle(workflowIdFor({ namespace: NS, name: s.name })).fetchHistory());
-    steady.perCycle = cycleStats(histories, tSteady, tSteadyEnd);
-    change.perCycle = cycleStats(histories, tChange, tChangeEnd);
-    const lengths = histories.map((h) => h.events?.length ?? 0);
+    const runs = await pool(sample, 4, (s) => runsSince(client, workflowIdFor({ namespace: NS, name: s.name }), tApply));
+    steady.perCycle = cycleStats(runs, tSteady, tSteadyEnd, intervalSeconds);
+    if (change) change.perCycle = cycleStats(runs, tChange, tChangeEnd, intervalSeconds);
+    const lengths = runs.map((r) => r.at(-1)?.events?.length ?? 0);
 
     result = {
+      label: opts.label ?? `${opts.n} sources`,
+      intervalSeconds,
+      ...(opts.cyclesPerRun !== undefined ? { cyclesPerRun: opts.cyclesPerRun } : {}),
       n: opts.n,
       repos: opts.repos,
       cache: opts.cache,
@@ -242,6 +265,10 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     };
   } finally {
     await worker.stop();
+    // Stop this run's workflows, so they do not load the server during the next run.
+    const ids: string[] = [];
+    for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running'` })) ids.push(wf.workflowId);
+    await pool(ids, 16, (id) => client.workflow.getHandle(id).terminate('benchmark run finished').catch(() => undefined));
     await client.connection.close();
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -259,7 +286,7 @@ function trackPropagation(client: Client, taskQueue: string, pushes: Array<{ sha
     while (!stopped) {
       for (const p of pushes) {
         if (p.done !== undefined) continue;
-        const n = await count(client, `TaskQueue = '${taskQueue}' AND ArenaSourceRevision = 'main@sha1:${p.sha}'`).catch(() => 0);
+        const n = await count(client, `TaskQueue = '${taskQueue}' AND ExecutionStatus = 'Running' AND ArenaSourceRevision = 'main@sha1:${p.sha}'`).catch(() => 0);
         if (n >= perRepo) p.done = Date.now();
       }
       await sleep(1000);
@@ -276,6 +303,20 @@ function trackPropagation(client: Client, taskQueue: string, pushes: Array<{ sha
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 type HistoryEvent = NonNullable<History['events']>[number];
 
+/** The workflow's runs that started at or after `since` and the one running then, oldest first. */
+async function runsSince(client: Client, workflowId: string, since: number): Promise<History[]> {
+  const runs: History[] = [];
+  let runId: string | undefined;
+  for (let i = 0; i < 1000; i++) {
+    const history = await client.workflow.getHandle(workflowId, runId).fetchHistory();
+    runs.unshift(history);
+    const first = history.events?.[0];
+    runId = first?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+    if (!runId || eventMs(first!) < since) break;
+  }
+  return runs;
+}
+
 function eventMs(e: HistoryEvent): number {
   const t = e.eventTime;
   if (!t) return 0;
@@ -288,60 +329,99 @@ function actionKind(e: HistoryEvent): string | undefined {
   if (e.timerStartedEventAttributes) return 'timers';
   if (e.workflowExecutionSignaledEventAttributes) return 'signals';
   if (e.upsertWorkflowSearchAttributesEventAttributes) return 'searchAttributes';
-  if (e.workflowExecutionStartedEventAttributes || e.workflowExecutionContinuedAsNewEventAttributes) return 'runs';
+  // A run is one action, started by the client or by continue-as-new (its ContinuedAsNew event is not another).
+  if (e.workflowExecutionStartedEventAttributes) return 'runs';
   if (e.markerRecordedEventAttributes) return 'markers';
   return undefined;
 }
 
-export interface CycleStats {
-  /** Cycles seen in the window (resolveRevision activities) across the sampled workflows. */
+export interface KindStats {
+  /** Cycles of this kind seen in the window across the sampled workflows. */
   cycles: number;
   /** Actions per cycle, by kind, and their total. */
   actions: Record<string, number> & { total: number };
   /** Activities per cycle, by type. */
   activities: Record<string, number>;
   events: number;
-  /** At one cycle per minute (the interval; the ±5% jitter averages out). */
+}
+
+export interface CycleStats {
+  /** Cycles seen in the window (resolveRevision activities) across the sampled workflows. */
+  cycles: number;
+  /** All cycles of the window together (what a source costs in this phase). */
+  actions: Record<string, number> & { total: number };
+  activities: Record<string, number>;
+  events: number;
+  /** Cycles that found nothing new, and cycles that fetched: each with its share of run starts. */
+  unchanged: KindStats;
+  changed: KindStats;
   actionsPerSourceHour: number;
   eventsPerSourceHour: number;
 }
 
-function cycleStats(histories: History[], from: number, to: number, intervalSeconds = 60): CycleStats {
-  const kinds: Record<string, number> = { activities: 0, activityRetries: 0, timers: 0, signals: 0, searchAttributes: 0, runs: 0, markers: 0 };
-  const activities: Record<string, number> = {};
-  let events = 0;
-  let cycles = 0;
-  for (const h of histories) {
-    for (const e of h.events ?? []) {
-      const t = eventMs(e);
-      if (t < from || t >= to) continue;
-      events++;
-      const kind = actionKind(e);
-      if (kind) kinds[kind] = (kinds[kind] ?? 0) + 1;
-      const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
-      if (type) {
-        activities[type] = (activities[type] ?? 0) + 1;
-        if (type === 'resolveRevision') cycles++;
+/**
+ * A cycle is everything from one resolveRevision to the next (its activities, the timer, the
+ * workflow tasks, a continue-as-new and the next run's start when one falls in between);
+ * it "changed" when it fetched. Only events inside [from, to) count.
+ */
+function cycleStats(runs: History[][], from: number, to: number, intervalSeconds = 60): CycleStats {
+  type Acc = { cycles: number; kinds: Record<string, number>; activities: Record<string, number>; events: number };
+  const acc = (): Acc => ({ cycles: 0, kinds: { activities: 0, activityRetries: 0, timers: 0, signals: 0, searchAttributes: 0, runs: 0, markers: 0 }, activities: {}, events: 0 });
+  const total = acc();
+  const byKind = { unchanged: acc(), changed: acc() };
+  for (const workflowRuns of runs) {
+    // Split the whole history into cycles at each resolveRevision; a cycle counts when it starts in the window.
+    let current: HistoryEvent[] | undefined;
+    const all: HistoryEvent[][] = [];
+    for (const e of workflowRuns.flatMap((h) => h.events ?? [])) {
+      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision') all.push((current = []));
+      current?.push(e);
+    }
+    // The last one is still running: drop it.
+    all.pop();
+    const cycles = all.filter((c) => {
+      const t = eventMs(c[0]!);
+      return t >= from && t < to;
+    });
+    for (const cycle of cycles) {
+      const fetched = cycle.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchSource');
+      for (const a of [total, fetched ? byKind.changed : byKind.unchanged]) {
+        a.cycles++;
+        for (const e of cycle) {
+          a.events++;
+          const kind = actionKind(e);
+          if (kind) a.kinds[kind] = (a.kinds[kind] ?? 0) + 1;
+          const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+          if (type) a.activities[type] = (a.activities[type] ?? 0) + 1;
+          const attempt = e.activityTaskStartedEventAttributes?.attempt ?? 1;
+          if (attempt > 1) a.kinds.activityRetries = (a.kinds.activityRetries ?? 0) + attempt - 1;
+        }
       }
-      const attempt = e.activityTaskStartedEventAttributes?.attempt ?? 1;
-      if (attempt > 1) kinds.activityRetries = (kinds.activityRetries ?? 0) + attempt - 1;
     }
   }
-  const per = (n: number) => (cycles ? n / cycles : NaN);
-  const actions: Record<string, number> = {};
-  let total = 0;
-  for (const [k, v] of Object.entries(kinds)) {
-    actions[k] = per(v);
-    total += per(v);
-  }
+  const stats = (a: Acc): KindStats => {
+    const per = (n: number) => (a.cycles ? n / a.cycles : NaN);
+    const actions: Record<string, number> = {};
+    let total = 0;
+    for (const [k, v] of Object.entries(a.kinds)) {
+      actions[k] = per(v);
+      total += per(v);
+    }
+    return {
+      cycles: a.cycles,
+      actions: { ...actions, total },
+      activities: Object.fromEntries(Object.entries(a.activities).map(([k, v]) => [k, per(v)])),
+      events: per(a.events),
+    };
+  };
+  const overall = stats(total);
   const perHour = 3600 / intervalSeconds;
   return {
-    cycles,
-    actions: { ...actions, total },
-    activities: Object.fromEntries(Object.entries(activities).map(([k, v]) => [k, per(v)])),
-    events: per(events),
-    actionsPerSourceHour: total * perHour,
-    eventsPerSourceHour: per(events) * perHour,
+    ...overall,
+    unchanged: stats(byKind.unchanged),
+    changed: stats(byKind.changed),
+    actionsPerSourceHour: overall.actions.total * perHour,
+    eventsPerSourceHour: overall.events * perHour,
   };
 }
 
@@ -367,7 +447,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const steady = r.phases.find((p) => p.name.startsWith('steady'));
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
-    `${r.n} sources (interval 1m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? 'SDK default'}`,
+    `${r.label}: ${r.n} sources (interval ${fmtNum(r.intervalSeconds / 60, 0)}m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? "the worker's default"}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}`,
     'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase; Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,
@@ -375,16 +455,41 @@ function scaleTables(r: ScaleResult): Table[] {
       (done.length ? `median ${fmtNum(median(done), 0)} s, max ${fmtNum(Math.max(...done), 0)} s` : 'n/a') +
       (done.length < r.propagation.length ? ` (${r.propagation.length - done.length} not within the wait)` : ''),
   ];
-  if (steady?.perCycle) {
-    const c = steady.perCycle;
-    const acts = Object.entries(c.activities).map(([k, v]) => `${k} ${fmtNum(v, 2)}`).join(', ');
-    notes.push(
-      `steady no-op cycle (${c.cycles} sampled): ${fmtNum(c.actions.total, 2)} actions (activities: ${acts}; timers ${fmtNum(c.actions.timers ?? 0, 2)}; ` +
-        `search-attribute upserts ${fmtNum(c.actions.searchAttributes ?? 0, 2)}; retries ${fmtNum(c.actions.activityRetries ?? 0, 2)}), ${fmtNum(c.events, 1)} history events; ` +
-        `per source per hour at 1m: ${fmtNum(c.actionsPerSourceHour, 0)} actions, ${fmtNum(c.eventsPerSourceHour, 0)} events`,
-      `history length of the sampled workflows at the end: median ${fmtNum(r.historyLength.median)} (max ${fmtNum(r.historyLength.max)}); continue-as-new at 5,000 events ≈ every ${fmtNum(5000 / c.eventsPerSourceHour, 1)} h at 1m`,
-    );
-  }
+  const kinds = r.phases.flatMap((p) =>
+    p.perCycle
+      ? (['unchanged', 'changed'] as const)
+          .filter((k) => p.perCycle![k].cycles > 0)
+          .map((k) => {
+            const c = p.perCycle![k];
+            const acts = Object.entries(c.activities).map(([a, v]) => `${a} ${fmtNum(v, 2)}`).join(', ');
+            return [
+              `${k} (${p.name})`,
+              fmtNum(c.cycles),
+              fmtNum(c.actions.total, 2),
+              `${fmtNum(c.actions.activities ?? 0, 2)} + ${fmtNum(c.actions.activityRetries ?? 0, 2)}`,
+              fmtNum(c.actions.timers ?? 0, 2),
+              fmtNum(c.actions.searchAttributes ?? 0, 2),
+              fmtNum(c.actions.runs ?? 0, 3),
+              fmtNum(c.actions.markers ?? 0, 3),
+              fmtNum(c.events, 1),
+              acts,
+              p.loadAvg[0]!.toFixed(2),
+            ];
+          })
+      : [],
+  );
+  const unchanged = steady?.perCycle?.unchanged;
+  const month = 30 * 24 * 3600;
+  const perMonth = unchanged
+    ? [60, 300, 3600].map((sec) => [
+        sec < 3600 ? `${sec / 60}m` : `${sec / 3600}h`,
+        fmtNum(month / sec),
+        fmtNum(unchanged.actions.total, 2),
+        fmtNum((month / sec) * unchanged.actions.total),
+        fmtNum((month / sec) * unchanged.events),
+      ])
+    : [];
+  notes.push(`history length of the sampled workflows' current runs at the end: median ${fmtNum(r.historyLength.median)} (max ${fmtNum(r.historyLength.max)})`);
   return [
     {
       title: `4. Scale: ${r.n} sources on one worker process`,
@@ -401,8 +506,61 @@ function scaleTables(r: ScaleResult): Table[] {
         ['CPU', 'shared 2-core VM: worker, Temporal dev server and git server on the same cores', '1 CPU / 1 GiB limit'],
       ],
       notes: [
+        `load average at the end of the apply phase: ${r.phases[0]?.loadAvg.join(' / ')}`,
         `Ready progress: ${r.readyProgress.filter((_, i, a) => i % Math.ceil(a.length / 8) === 0 || i === a.length - 1).map((p) => `${p.ready} @ ${fmtMs(p.seconds * 1000)}`).join(', ')}`,
       ],
     },
+    {
+      title: '4c. Temporal actions and history events per cycle (sampled workflows)',
+      columns: ['cycles', 'sampled', 'actions', 'activities + retries', 'timers', 'SA upserts', 'run starts', 'markers', 'events', 'activities by type', 'load'],
+      rows: kinds,
+      notes: [
+        'a cycle runs from one resolveRevision to the next: its activities, the timer, and a continue-as-new with the next run\'s start when one falls there (amortised over the run\'s cycles); markers (patch markers) are counted as actions here',
+      ],
+    },
+    {
+      title: '4d. Actions per source per month (30 days) of an unchanged source, from the steady phase',
+      columns: ['interval', 'cycles/month', 'actions/cycle', 'actions/month', 'history events/month'],
+      rows: perMonth,
+      notes: ['actions per cycle do not depend on the interval (a run is a fixed number of cycles); a changed cycle adds the fetch, pack, upload and status writes (4c)'],
+    },
   ];
+}
+
+/** One row per configuration, and the marginal memory per source between the smallest and largest N of the defaults. */
+export function scaleSummary(runs: ScaleResult[]): Table {
+  const steadyOf = (r: ScaleResult) => r.phases.find((p) => p.name.startsWith('steady'));
+  const rows = runs.map((r) => {
+    const s = steadyOf(r);
+    return [
+      r.label,
+      `${fmtNum(r.readySeconds, 0)} s`,
+      fmtBytes(r.workerIdleBytes),
+      fmtBytes(r.workerPeakBytes),
+      s ? fmtBytes(s.worker.rssMax) : '',
+      s ? `${fmtNum(s.worker.cpuPct, 0)}%` : '',
+      fmtNum(r.phases.reduce((n, p) => n + p.cycles.failed, 0)),
+      s?.perCycle ? fmtNum(s.perCycle.unchanged.actions.total, 2) : '',
+      s?.perCycle ? fmtNum(s.perCycle.unchanged.events, 1) : '',
+      r.phases.map((p) => p.loadAvg[0]!.toFixed(1)).join(' / '),
+    ];
+  });
+  const defaults = runs.filter((r) => r.cyclesPerRun === undefined && r.cachedWorkflows === undefined).sort((a, b) => a.n - b.n);
+  const notes: string[] = [];
+  if (defaults.length >= 2) {
+    const lo = defaults[0]!;
+    const hi = defaults.at(-1)!;
+    const per = (a: number, b: number) => fmtBytes((b - a) / (hi.n - lo.n));
+    notes.push(
+      `marginal memory per source, (RSS at ${hi.n} − RSS at ${lo.n}) / ${hi.n - lo.n}: steady-phase max ${per(steadyOf(lo)!.worker.rssMax, steadyOf(hi)!.worker.rssMax)}, ` +
+        `peak (VmHWM) ${per(lo.workerPeakBytes, hi.workerPeakBytes)}`,
+    );
+  }
+  notes.push('load = 1-minute load average at the end of each phase (apply / steady / changes); the machine is shared');
+  return {
+    title: '4e. Scale summary: memory, CPU and actions by configuration',
+    columns: ['configuration', 'all Ready after', 'RSS idle', 'RSS peak', 'RSS steady max', 'steady CPU', 'failed cycles', 'actions/unchanged cycle', 'events/unchanged cycle', 'load'],
+    rows,
+    notes,
+  };
 }

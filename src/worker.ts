@@ -4,18 +4,24 @@
  * own (pack and upload of the checkouts it holds on local disk). This is
  * Temporal's worker-specific task queue pattern: a lost worker makes the pinned
  * activity time out on schedule-to-start, and the workflow fetches again elsewhere.
+ * A role splits the two jobs over processes: `workflows` runs only workflow code
+ * (its memory is the workflow cache), `activities` only activities (it starts the
+ * git processes, and stays small); `all` does both.
  */
-import { NativeConnection, Runtime, Worker, bundleWorkflowCode, makeTelemetryFilterString, type WorkflowBundle } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
 import { mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
 import { observabilityInterceptors } from './observability/interceptors.js';
+import { workflowBundle } from './workflow-bundle.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
 import { WorkerConnection, type ConnectOptions } from './temporal/connection.js';
 import { plainSettings, type TemporalSettings } from './temporal/settings.js';
+
+export const WORKER_ROLES = ['all', 'workflows', 'activities'] as const;
+export type WorkerRole = (typeof WORKER_ROLES)[number];
 
 export interface WorkerConfig {
   /** A WorkerConnection moves the workers to a new connection when its certificate files change. */
@@ -31,6 +37,10 @@ export interface WorkerConfig {
    * history at its next cycle: less memory, more CPU. Unset: the SDK's default.
    */
   maxCachedWorkflows?: number;
+  /** Which tasks this process polls (default `all`). */
+  role?: WorkerRole;
+  /** The workflow code (default: bundled in this process, once). */
+  bundle?: WorkflowBundleOption;
   /**
    * On shutdown, how long in-flight activities may run on before they are cancelled
    * (default 0: at once). The worker then gives them 10 s more to stop.
@@ -44,8 +54,8 @@ export interface RunningWorker {
   done: Promise<void>;
   /** Stops polling, lets in-flight tasks finish (within the grace time), resolves with `done`. */
   shutdown(): Promise<void>;
-  /** The state of each of the two workers (`RUNNING` while polling). */
-  states(): { shared: State; pinned: State };
+  /** The state of each worker this role runs (`RUNNING` while polling). */
+  states(): { shared: State; pinned?: State };
 }
 
 type State = ReturnType<Worker['getState']>;
@@ -53,16 +63,7 @@ type State = ReturnType<Worker['getState']>;
 /** After the grace time, cancelled activities get this long to stop before the worker gives up on them. */
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
-let bundle: Promise<WorkflowBundle> | undefined;
-
-/** Bundles the workflow code once per process (webpack takes seconds; tests start many workers). */
-export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: fileURLToPath(new URL('../workflows/index.js', import.meta.url)),
-    logger: temporalLogger(createLogger('warn')),
-  });
-  return bundle;
-}
+export { workflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
 /**
@@ -111,39 +112,51 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
 
   const following = config.connection instanceof WorkerConnection ? config.connection : undefined;
   const connection = following ? following.current : (config.connection as NativeConnection);
+  const role = config.role ?? 'all';
+  const runsWorkflows = role !== 'activities';
+  const runsActivities = role !== 'workflows';
+
   const shared = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
-    workflowBundle: await workflowBundle(),
-    activities: createSharedActivities(deps),
-    interceptors: { activity: [observabilityInterceptors] },
-    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+    ...(runsWorkflows ? { workflowBundle: config.bundle ?? (await workflowBundle()) } : {}),
+    ...(runsActivities
+      ? {
+          activities: createSharedActivities(deps),
+          interceptors: { activity: [observabilityInterceptors] },
+          maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+        }
+      : {}),
     ...shutdownTimes,
-    ...(config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
+    ...(runsWorkflows && config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
   });
-  const pinned = await Worker.create({
-    connection,
-    namespace: config.namespace,
-    taskQueue: workerQueue,
-    activities: createPinnedActivities(deps),
-    interceptors: { activity: [observabilityInterceptors] },
-    maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
-    ...shutdownTimes,
-  });
-  following?.follow([shared, pinned]);
-  const done = Promise.all([shared.run(), pinned.run()]).then(async () => {
-    following?.unfollow([shared, pinned]);
+  // The worker's own queue holds pack and upload of its checkouts: only where activities run.
+  const pinned = runsActivities
+    ? await Worker.create({
+        connection,
+        namespace: config.namespace,
+        taskQueue: workerQueue,
+        activities: createPinnedActivities(deps),
+        interceptors: { activity: [observabilityInterceptors] },
+        maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
+        ...shutdownTimes,
+      })
+    : undefined;
+  const workers = pinned ? [shared, pinned] : [shared];
+  following?.follow(workers);
+  const done = Promise.all(workers.map((w) => w.run())).then(async () => {
+    following?.unfollow(workers);
     await rm(workRoot, { recursive: true, force: true });
   });
   return {
     workerQueue,
     done,
     async shutdown() {
-      for (const w of [shared, pinned]) if (w.getState() === 'RUNNING') w.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await done;
     },
-    states: () => ({ shared: shared.getState(), pinned: pinned.getState() }),
+    states: () => ({ shared: shared.getState(), ...(pinned ? { pinned: pinned.getState() } : {}) }),
   };
 }
 

@@ -12,7 +12,6 @@ import {
   condition,
   continueAsNew,
   log,
-  patched,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -34,13 +33,17 @@ import {
   sourceQuery,
   suspendSignal,
   updateSpecSignal,
+  type CarriedState,
   type SourceWorkflowInput,
 } from './definitions.js';
+import { adopted } from './patches.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
 import { keepWatchAttributes } from './watch-attributes.js';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
+/** Cycles per run (short runs); chosen from benchmark 4's replay and action figures (README). */
+const DEFAULT_CYCLES_PER_RUN = 20;
 const DEFAULT_PINNED_SCHEDULE_TO_START_MS = 30_000;
 /** Activities heartbeat every 2 s; a worker silent this long is presumed dead and the attempt is retried. */
 const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
@@ -68,6 +71,8 @@ const BUNDLE_VALIDATION = 'bundle-validation';
 const FAILURE_BACKOFF = 'failure-backoff';
 /** A revision refused by signature verification is not fetched again until a new revision (or spec) appears. */
 const VERIFICATION_FAILED_REJECTS_REVISION = 'verification-failed-rejects-revision';
+/** A run continues as new every few cycles, carrying its state (before: only near 5,000 events). */
+const SHORT_RUNS = 'short-runs';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -80,25 +85,27 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  let lastSearchKey = '';
+  // Runs started by older code carry no key: their first publish upserts, as it did then.
+  let lastSearchKey = carried.searchKey ?? '';
+  let cyclesThisRun = 0;
 
   setHandler(sourceQuery, () => state.asObject(new Date(workflowInfo().startTime)));
   setHandler(countersQuery, () => carried.counters);
   setHandler(updateSpecSignal, (update) => {
     state.updateSpec(update);
-    keepWatchAttributes(input, state.spec, update);
+    keepWatchAttributes(input, carried, state.spec, update);
   });
   setHandler(suspendSignal, () => state.suspend());
   setHandler(resumeSignal, () => state.resume());
   setHandler(reconcileSignal, (request) => state.reconcile(request));
   setHandler(deleteSignal, () => state.delete());
-  if (carried.reconcileRequested && patched(CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
-  keepWatchAttributes(input, state.spec);
+  if (carried.reconcileRequested && adopted(carried, CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
+  keepWatchAttributes(input, carried, state.spec);
 
   if (carried.counters.runs === 1 && !carried.status.phase) await publish({ kind: 'pending' });
 
   while (!state.deleting) {
-    if (shouldContinueAsNew(tuning.maxHistoryEvents)) {
+    if (shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
@@ -108,7 +115,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       continue;
     }
     state.startPass();
-    const everySignal = patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
+    const everySignal = adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
     const mode = state.mode(everySignal);
     switch (mode.kind) {
       case 'suspended':
@@ -148,6 +155,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   async function runCycle(checked: CheckedSpec): Promise<void> {
     carried.counters.cycles += 1;
+    cyclesThisRun += 1;
     const startedAt = Date.now();
     const lastFetchTime = now();
     let announced: Promise<void> | undefined;
@@ -155,7 +163,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     // The next cycle is due an interval (±5% jitter, deterministic in workflow code, so a thousand
     // sources do not poll in lockstep) after this one starts; known now, so resolveRevision can write
     // an unchanged cycle's whole status.
-    const oneActivity = patched(UNCHANGED_CYCLE_ONE_ACTIVITY);
+    const oneActivity = adopted(carried, UNCHANGED_CYCLE_ONE_ACTIVITY);
     if (oneActivity) carried.nextCycleAt = startedAt + jitteredInterval(checked);
     try {
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
@@ -198,12 +206,12 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     await announced;
     await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
     if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
-    if (stalled) await untilSpecChanges(patched(STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
+    if (stalled) await untilSpecChanges(adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
   }
 
   /** After a failure worth retrying, the next cycle is due after the backoff (the first success returns to the interval). */
   function retryAt(outcome: Outcome, checked: CheckedSpec): number | undefined {
-    if (outcome.kind !== 'failed' || !backsOff(outcome.reason, outcome.stalled) || !patched(FAILURE_BACKOFF)) return undefined;
+    if (outcome.kind !== 'failed' || !backsOff(outcome.reason, outcome.stalled) || !adopted(carried, FAILURE_BACKOFF)) return undefined;
     carried.failedCycles = (carried.failedCycles ?? 0) + 1;
     return Date.now() + retryDelayMs(carried.failedCycles, checked.intervalMs, Math.random());
   }
@@ -278,8 +286,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   /** Failures decided by the revision itself: the same revision is not fetched again. */
   function rejectsRevision(reason: string): boolean {
     if (CONTENT_REJECTIONS.includes(reason)) return true;
-    // patched() only where a verification failed: histories without one never see the marker.
-    return reason === 'VerificationFailed' && patched(VERIFICATION_FAILED_REJECTS_REVISION);
+    // Asked only where a verification failed: histories without one never see the marker.
+    return reason === 'VerificationFailed' && adopted(carried, VERIFICATION_FAILED_REJECTS_REVISION);
   }
 
   function failed(err: unknown, checked: CheckedSpec): { outcome: Outcome; result: 'failed'; event?: SourceEvent } {
@@ -327,6 +335,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (key === lastSearchKey) return;
     upsertSearchAttributes(stateAttributes(carried.status));
     lastSearchKey = key;
+    carried.searchKey = key;
   }
 
   /**
@@ -355,7 +364,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     resolved: string,
     id?: string,
   ): Promise<{ artifact: Artifact; content?: ContentReport; bundle?: BundleReport; verified?: string }> {
-    const validation = patched(BUNDLE_VALIDATION) ? bundleValidationOf(state.spec) : undefined;
+    const validation = adopted(carried, BUNDLE_VALIDATION) ? bundleValidationOf(state.spec) : undefined;
     for (let attempt = 1; ; attempt++) {
       const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
         source,
@@ -477,6 +486,15 @@ function retryPolicy() {
     maximumAttempts: 3,
     nonRetryableErrorTypes: [...NON_RETRYABLE_REASONS],
   };
+}
+
+/**
+ * Short runs: after `cyclesPerRun` cycles the run continues as new (between cycles, before
+ * the wait), so a workflow evicted from a worker's cache replays at most that many cycles.
+ * patched() is asked only once the count is reached: histories of older code replay as before.
+ */
+function runIsLong(carried: CarriedState, cyclesThisRun: number, cyclesPerRun = DEFAULT_CYCLES_PER_RUN): boolean {
+  return cyclesThisRun >= cyclesPerRun && adopted(carried, SHORT_RUNS);
 }
 
 function shouldContinueAsNew(maxHistoryEvents = DEFAULT_MAX_HISTORY_EVENTS): boolean {

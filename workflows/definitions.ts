@@ -45,6 +45,8 @@ export interface SourceWorkflowInput {
 export interface WorkflowTuning {
   /** Continue-as-new after this many history events even if the server does not suggest it yet. */
   maxHistoryEvents?: number;
+  /** Continue-as-new after this many cycles (short runs: an evicted workflow replays at most this many). */
+  cyclesPerRun?: number;
   /** How long a pinned activity may wait for its worker before the cycle re-fetches elsewhere. */
   pinnedScheduleToStartMs?: number;
   /** How long an activity may go without a heartbeat before its worker is presumed dead. */
@@ -63,6 +65,12 @@ export interface CycleCounters {
   runs: number;
 }
 
+/**
+ * Everything one run hands the next across continue-as-new: the run's input carries it, so
+ * a new run (and a worker replaying it) starts from this object, not from the previous run's
+ * history. Add a field here for any state that must outlive a run; make it optional, since
+ * runs started by older code carry objects without it.
+ */
 export interface CarriedState {
   status: ArenaSourceStatus;
   generation: number;
@@ -83,6 +91,13 @@ export interface CarriedState {
   nextCycleAt?: number;
   /** Where content versions were published (workspace + targetPath), so deleting the source removes them all. */
   contentPlaces?: Array<{ workspace: string; targetPath: string }>;
+  /**
+   * Phase and revision last upserted as search attributes; continue-as-new keeps the
+   * attributes, so a new run does not upsert them again (an action) unless they changed.
+   */
+  searchKey?: string;
+  /** Patches this workflow took (patches.ts): later runs use them without recording markers again. */
+  patches?: string[];
 }
 
 export interface ReconcileRequest {

@@ -6,17 +6,18 @@
  * re-applies every source at each resync), and remembers it across continue-as-new
  * through its input.
  */
-import { patched, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import type { ArenaSourceSpec } from '../src/api/schema.js';
 import { watchAttributes } from '../src/api/search-attributes.js';
-import type { SourceWorkflowInput, SpecUpdate } from './definitions.js';
+import type { CarriedState, SourceWorkflowInput, SpecUpdate } from './definitions.js';
+import { adopted } from './patches.js';
 
 /** Before: the workflow did not know these attributes. */
 export const WATCH_ATTRIBUTES_KEPT = 'watch-attributes-kept';
 
-export function keepWatchAttributes(input: SourceWorkflowInput, spec: ArenaSourceSpec, update?: SpecUpdate): void {
+export function keepWatchAttributes(input: SourceWorkflowInput, carried: CarriedState, spec: ArenaSourceSpec, update?: SpecUpdate): void {
   if (update?.watchAttributes) input.watchAttributes = true;
-  if (!input.watchAttributes || !patched(WATCH_ATTRIBUTES_KEPT)) return;
+  if (!input.watchAttributes || !adopted(carried, WATCH_ATTRIBUTES_KEPT)) return;
   const current = workflowInfo().typedSearchAttributes;
   // Upserted only on change: each upsert is a history event.
   const changed = watchAttributes(spec).filter((pair) => current.get(pair.key) !== pair.value);

@@ -204,6 +204,7 @@ export async function startWorkerProcess(opts: {
   concurrency?: number;
   /** More worker flags (e.g. --kubernetes --kubeconfig FILE). */
   args?: string[];
+  role?: string;
 }): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const args = [
@@ -215,6 +216,7 @@ export async function startWorkerProcess(opts: {
     '--metrics-port', String(metricsPort),
     ...(opts.concurrency ? ['--concurrency', String(opts.concurrency)] : []),
     ...(opts.args ?? []),
+    ...(opts.role ? ['--role', opts.role] : []),
   ];
   const child = spawn(process.execPath, args, {
     env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...opts.env },
@@ -279,11 +281,11 @@ export async function startServeProcess(opts: { temporalAddress: string; dataDir
  * Waits until the worker polls `taskQueue` for workflow and activity tasks: its
  * metrics endpoint answers before it has bundled its workflow code.
  */
-export async function waitForPollers(client: Client, taskQueue: string, timeoutMs = 180_000): Promise<void> {
+export async function waitForPollers(client: Client, taskQueue: string, timeoutMs = 180_000, types = [1, 2]): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
-      [1, 2].map((taskQueueType) =>
+      types.map((taskQueueType) =>
         client.workflowService
           .describeTaskQueue({ namespace: client.options.namespace, taskQueue: { name: taskQueue }, taskQueueType })
           .then((r) => r.pollers?.length ?? 0, () => 0),

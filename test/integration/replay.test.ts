@@ -7,7 +7,8 @@
  * against the current workflow code without a nondeterminism error; a change that
  * reorders what a cycle schedules needs `patched()` (or a new workflow type).
  *
- * RECORD_HISTORIES=1 npm test -- replay  writes a fresh fixture from this code.
+ * RECORD_HISTORIES=1 node scripts/run-tests.mjs replay  writes fresh fixtures from this code: one
+ * per run of the lifecycle workflow (short runs: it continues as new every few cycles).
  * Fixtures are the History protobuf in binary (the wire format; the SDK's JSON
  * helpers fail on the protobufjs versions this SDK release installs).
  */
@@ -54,7 +55,8 @@ describe('workflow histories replay on the current code', () => {
     const ref = { namespace: env.namespace, name };
     const revision = (sha: string) => (s: { status?: { artifact?: { revision?: string } } }) => s.status?.artifact?.revision === `main@sha1:${sha}`;
 
-    await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } });
+    // Short runs: a few cycles per run, so the lifecycle spans several runs and continue-as-new replays too.
+    await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } }, { cyclesPerRun: 6 });
     await env.waitFor(name, 'Ready', (s) => s.status?.phase === 'Ready');
     const before = (await env.counters(name)).noops;
     await waitFor('a no-op cycle', () => env.counters(name), (c) => c.noops > before);
@@ -86,11 +88,20 @@ describe('workflow histories replay on the current code', () => {
     await env.apply(name, { type: 'git', interval: '1s', git: { url: env.git.repoUrl(name) } });
     await env.waitFor(name, 'Ready after the fix', (s) => s.status?.phase === 'Ready' && s.metadata.generation === s.status?.observedGeneration);
 
-    // Through the encoding a fixture is stored in.
-    const bytes = History.encode(await sourceHandle(env.stack.client, ref).fetchHistory()).finish();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'fresh' }, History.decode(bytes));
-    if (process.env.RECORD_HISTORIES === '1') {
-      await writeFile(join(FIXTURES, `lifecycle-${new Date().toISOString().slice(0, 10)}.pb`), bytes);
+    // Every run, through the encoding a fixture is stored in.
+    const runs: Uint8Array[] = [];
+    for (let runId: string | undefined; ; ) {
+      const history = await env.stack.client.workflow.getHandle(sourceHandle(env.stack.client, ref).workflowId, runId).fetchHistory();
+      runs.unshift(History.encode(history).finish());
+      runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+      if (!runId) break;
+    }
+    assert.ok(runs.length >= 2, `the lifecycle spans ${runs.length} runs`);
+    for (const [i, bytes] of runs.entries()) {
+      await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: `fresh run ${i + 1}` }, History.decode(bytes));
+      if (process.env.RECORD_HISTORIES === '1' && History.decode(bytes).events!.length > 50) {
+        await writeFile(join(FIXTURES, `lifecycle-${new Date().toISOString().slice(0, 10)}-run${i + 1}.pb`), bytes);
+      }
     }
   });
 });

@@ -15,6 +15,8 @@ import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
 import { findCondition, nextStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
+import { cycleHistory } from '../../src/history.js';
+import type { WorkflowTuning } from '../../workflows/definitions.js';
 import { connectWorker, workflowBundle } from '../../src/worker.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -101,8 +103,13 @@ describe('the source workflow with stub activities', () => {
   });
 
   const ref = (name: string) => ({ namespace, name });
-  const apply = (name: string, spec: Partial<ArenaSourceSpec>) =>
-    applySource(client, taskQueue, { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec: { type: 'git', interval: '1h', git: { url: 'https://example.com/r.git' }, ...spec } as ArenaSourceSpec });
+  const apply = (name: string, spec: Partial<ArenaSourceSpec>, tuning?: WorkflowTuning) =>
+    applySource(
+      client,
+      taskQueue,
+      { apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec: { type: 'git', interval: '1h', git: { url: 'https://example.com/r.git' }, ...spec } as ArenaSourceSpec },
+      tuning,
+    );
   const until = (name: string, what: string, ok: (s: ArenaSource) => boolean) => waitFor(`${name}: ${what}`, () => getSource(client, ref(name)), ok, 20_000, 50);
   const reason = (s: ArenaSource) => findCondition(s.status?.conditions, 'Ready')?.reason;
   const current = (s: ArenaSource) => s.status?.observedGeneration === s.metadata.generation;
@@ -144,6 +151,48 @@ describe('the source workflow with stub activities', () => {
     const s = await getSource(client, ref('steady'));
     assert.equal(s.status?.phase, 'Ready');
     assert.ok(s.status?.nextFetchTime && Date.parse(s.status.nextFetchTime) > Date.parse(s.status.lastFetchTime!), 'nextFetchTime follows');
+  });
+
+  it('short runs: continue-as-new every few cycles carrying state, no patch markers or search-attribute upserts again, history across runs', async () => {
+    await apply('short', { interval: '1s' }, { cyclesPerRun: 3 });
+    // Seven cycles: two closed runs of three and one in the third (history below reads seven).
+    await waitFor('a cycle in the third run', () => getCounters(client, ref('short')), (c) => c.runs >= 3 && c.cycles >= 7, 30_000, 50);
+    const id = `arena-source/${namespace}/short`;
+    // Every run of the workflow, newest first.
+    const runs = [];
+    for (let runId: string | undefined; ; ) {
+      const events = (await client.workflow.getHandle(id, runId).fetchHistory()).events ?? [];
+      runs.push(events);
+      runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
+      if (!runId) break;
+    }
+    assert.ok(runs.length >= 3, `${runs.length} runs`);
+    const closed = runs.slice(1);
+    for (const events of closed) {
+      const cycles = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision').length;
+      assert.equal(cycles, 3, 'a run holds cyclesPerRun cycles');
+      assert.ok(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'and ends in continue-as-new');
+    }
+    // A run of unchanged cycles (not the first, which fetched): its cycles plus the run's start and end.
+    for (const events of closed.slice(0, -1)) assert.ok(events.length <= 3 * 12 + 6, `${events.length} events in a run of 3 unchanged cycles`);
+    // Runs after the first inherit their patches and search attributes: no markers, no upserts while nothing changes.
+    for (const events of runs.slice(0, -1)) {
+      assert.equal(events.filter((e) => e.markerRecordedEventAttributes).length, 0, 'no patch markers in a continued run');
+      assert.equal(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length, 0, 'no search-attribute upserts in a continued run');
+    }
+    const described = await client.workflow.getHandle(id).describe();
+    assert.match(String(described.typedSearchAttributes.getAll().find((p) => p.key.name === 'ArenaSourcePhase')?.value ?? ''), /Ready/, 'the new run keeps the search attributes');
+    const counters = await getCounters(client, ref('short'));
+    assert.ok(counters.cycles >= 6 && counters.fetches === 1, `counters carried: ${JSON.stringify(counters)}`);
+    const s = await getSource(client, ref('short'));
+    assert.equal(s.status?.phase, 'Ready');
+    // `arena-source history` reads across runs, unchanged cycles included.
+    const records = await cycleHistory(client, ref('short'), 7);
+    assert.equal(records.length, 7);
+    assert.ok(new Set(records.map((r) => r.runId)).size >= 2, 'records from more than one run');
+    assert.ok(records.every((r) => r.result === 'noop' || r.result === 'fetched'));
+    assert.ok(records.slice(0, 6).every((r) => r.result === 'noop' && r.phase === 'Ready' && r.revision.startsWith('main@sha1:')));
+    assert.ok(Date.parse(records[0]!.time) >= Date.parse(records[6]!.time), 'newest first');
   });
 
   it('a reconcile signal runs a cycle at once and is echoed, whatever the interval', async () => {

@@ -1,4 +1,5 @@
 /** `worker` and `serve`: the long-running processes of a deployment, local backends. */
+import { rm } from 'node:fs/promises';
 import { DEFAULT_PACK_LIMITS } from '../../bundle/pack.js';
 import { localPaths } from '../../local/stack.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
@@ -8,7 +9,9 @@ import type { ArtifactStore } from '../../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../../store/fs-store.js';
 import { S3ArtifactStore } from '../../store/s3-store.js';
 import { redirectPresignedFromFlags, s3OptionsFromFlags, type StoreFlags } from '../store-options.js';
-import { installRuntime, openWorkerConnection, startWorker, type RunningWorker } from '../../worker.js';
+import { installRuntime, openWorkerConnection, startWorker, type RunningWorker, type WorkerRole } from '../../worker.js';
+import { workflowCacheSize } from '../../workflow-cache.js';
+import { workflowBundleFile } from '../../workflow-bundle.js';
 import { createLogger } from '../../observability/logger.js';
 import { startMetricsServer } from '../../observability/metrics.js';
 import { Readiness, temporalCheck } from '../../observability/health.js';
@@ -37,6 +40,7 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   workDir?: string;
   concurrency?: number;
   maxCachedWorkflows?: number;
+  role?: WorkerRole;
   orasPath?: string;
   ociCaFile?: string;
   retentionKeep?: number;
@@ -71,11 +75,6 @@ function retentionPolicy(flags: Pick<WorkerFlags, 'retentionKeep' | 'retentionTt
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
 }
 
-/** --max-cached-workflows (env ARENA_SOURCE_MAX_CACHED_WORKFLOWS): unset keeps the SDK's heap-sized default. */
-function maxCachedWorkflows(flags: WorkerFlags): { maxCachedWorkflows?: number } {
-  const n = flags.maxCachedWorkflows;
-  return n !== undefined && Number.isFinite(n) ? { maxCachedWorkflows: n } : {};
-}
 
 export interface MetricsFlags {
   metricsHost?: string;
@@ -131,14 +130,21 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     throw err;
   });
   const content = contentVolume(flags);
+  const role = flags.role ?? 'all';
+  // --max-cached-workflows, else sized from the pod's memory (cgroup v2 memory.max).
+  const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
+  // Bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
+  const bundle = role === 'activities' ? undefined : await workflowBundleFile(flags.workDir ?? paths.work);
   worker = await startWorker({
+    role,
+    ...(bundle ? { bundle } : {}),
     connection,
     namespace: temporal.namespace,
     taskQueue: opts.taskQueue,
     workRoot: flags.workDir ?? paths.work,
     shutdownGraceMs: graceMs,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
-    ...maxCachedWorkflows(flags),
+    ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows } : {}),
     deps: {
       store: artifactStore(flags, paths.artifacts).store,
       artifactBaseUrl,
@@ -154,17 +160,21 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       ...(content ? { content } : {}),
     },
   });
+  // The SDK has read the bundle file by now.
+  if (bundle) await rm(bundle.codePath, { force: true });
   const running = worker;
   readiness.set({
     temporal: temporalCheck(connection),
     workers: async () => {
       const states = running.states();
-      if (states.shared !== 'RUNNING' || states.pinned !== 'RUNNING') throw new Error(`shared ${states.shared}, pinned ${states.pinned}`);
+      if (states.shared !== 'RUNNING' || (states.pinned ?? 'RUNNING') !== 'RUNNING') throw new Error(`shared ${states.shared}, pinned ${states.pinned ?? 'none'}`);
     },
   });
   log.info(
     {
       taskQueue: opts.taskQueue,
+      role,
+      ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from } : {}),
       workerQueue: worker.workerQueue,
       temporal: describeTemporal(temporal),
       artifactBaseUrl,

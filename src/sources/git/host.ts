@@ -4,7 +4,10 @@
  * while its event loop waits (libuv forks on Linux), and a worker holding many
  * cached workflows is big: measured on a 2-core VM, a 1.3 GiB process had its
  * event loop blocked 63-117 ms per git process started from itself, 1-10 ms
- * with this host (~55 MiB). simple-git cannot start git from another process,
+ * with this host (~55 MiB). Small workers do not remove the reason: README
+ * benchmark 6 measured 25 ms p50 per spawn from a 163 MiB process (an idle
+ * `--role activities` worker is 179 MiB) against 1.8 ms from a 48 MiB one.
+ * simple-git cannot start git from another process,
  * so it runs in the host (host-main.ts), which gets each request (arguments and
  * environment, built by the worker) over its IPC channel. If the host cannot be
  * started, git runs from the worker itself.

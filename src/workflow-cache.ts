@@ -1,0 +1,51 @@
+/**
+ * How many source workflows a worker keeps cached, from the memory it may use.
+ * A cached workflow costs memory; an evicted one costs CPU at its next cycle
+ * (it is replayed from its run's history, which short runs keep to a few
+ * cycles). The constants are benchmark 4's figures (README, Performance).
+ */
+import { readFileSync } from 'node:fs';
+
+const MiB = 1024 * 1024;
+/** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
+export const WORKER_BASE_BYTES = 200 * MiB;
+/** What one more cached workflow adds to RSS (measured with short runs). */
+export const CACHED_WORKFLOW_BYTES = 1 * MiB;
+/** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
+const PLANNED_SHARE = 0.75;
+/** Without a cgroup limit or a flag (benchmark 4: 1,000 sources stay under 350 MiB with it). */
+export const DEFAULT_CACHED_WORKFLOWS = 100;
+/** The SDK refuses fewer than 2 (0 disables the cache, which replays every task). */
+const MIN_CACHED = 2;
+
+/** cgroup v2 memory.max of this process's cgroup, in bytes; undefined when unlimited or not cgroup v2. */
+export function cgroupMemoryMax(path = '/sys/fs/cgroup/memory.max'): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  const bytes = Number(text);
+  return text !== 'max' && Number.isFinite(bytes) && bytes > 0 ? bytes : undefined;
+}
+
+/** Cached workflows that fit in `memoryBytes` next to the worker itself. */
+export function cachedWorkflowsFor(memoryBytes: number): number {
+  const budget = memoryBytes * PLANNED_SHARE - WORKER_BASE_BYTES;
+  return Math.max(MIN_CACHED, Math.floor(budget / CACHED_WORKFLOW_BYTES));
+}
+
+export interface CacheSize {
+  maxCachedWorkflows: number;
+  /** Where the number came from, for the start-up log. */
+  from: 'flag' | 'cgroup memory.max' | 'default (no memory limit found)';
+  memoryBytes?: number;
+}
+
+/** --max-cached-workflows when given, else from the cgroup's memory.max, else DEFAULT_CACHED_WORKFLOWS. */
+export function workflowCacheSize(flag?: number, memoryMax = cgroupMemoryMax()): CacheSize {
+  if (flag !== undefined && Number.isFinite(flag)) return { maxCachedWorkflows: flag, from: 'flag' };
+  if (memoryMax !== undefined) return { maxCachedWorkflows: cachedWorkflowsFor(memoryMax), from: 'cgroup memory.max', memoryBytes: memoryMax };
+  return { maxCachedWorkflows: DEFAULT_CACHED_WORKFLOWS, from: 'default (no memory limit found)' };
+}
