@@ -183,10 +183,10 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
     assert.ok(!JSON.stringify(off).includes('workspace-content'));
   });
 
-  it('Temporal TLS and API key: Temporal’s envconfig variables and the Secret mounted on controller and workers only', async () => {
+  it('Temporal TLS and API key: Temporal’s envconfig variables and the Secret mounted on every component that talks to Temporal (controller, workers, the artifact server’s webhook receiver)', async () => {
     const docs = await render(EVERYTHING);
     const dir = '/etc/arena-source/temporal-tls';
-    for (const name of ['arena-source-controller', 'arena-source-worker']) {
+    for (const name of ['arena-source-controller', 'arena-source-worker', 'arena-source-artifact-server']) {
       const d = find(docs, 'Deployment', name);
       const env = envOf(container(d));
       assert.equal(env.TEMPORAL_TLS, 'true');
@@ -204,7 +204,6 @@ describe('Helm chart deploy/chart/arena-source (helm lint, helm template)', { sk
         items: [{ key: 'key', path: 'key' }],
       });
     }
-    assert.ok(!JSON.stringify(find(docs, 'Deployment', 'arena-source-artifact-server')).includes('TEMPORAL_TLS'));
     const data = find(docs, 'ConfigMap', 'arena-source-config').data;
     assert.deepEqual(
       [data.TEMPORAL_ADDRESS, data.TEMPORAL_NAMESPACE, data.ARENA_SOURCE_TASK_QUEUE, data.ARENA_SOURCE_ARTIFACT_BASE_URL],
