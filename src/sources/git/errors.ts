@@ -62,6 +62,15 @@ function classifyTransport(raw: string, where: string, detail: string): Error | 
         `set keys 'tls.crt' and 'tls.key' in the Secret in spec.git.secretRef: ${detail}`,
     );
   }
+  // A server that drops the connection right after the handshake gives no reason. With TLS 1.3 that is how a
+  // refused client certificate often looks (the alert races the request: "Broken pipe"), but an overloaded or
+  // restarting server looks the same, so it stays a retryable fetch failure that names the likely fix.
+  if (/unable to access 'https:/i.test(raw) && /Send failure: Broken pipe|Recv failure: Connection reset by peer|TLS connection was non-properly terminated/i.test(raw)) {
+    return new FetchFailedError(
+      `git: ${where} closed the connection during or right after the TLS handshake; if it requires a client certificate (mutual TLS), ` +
+        `set keys 'tls.crt' and 'tls.key' in the Secret in spec.git.secretRef: ${detail}`,
+    );
+  }
   if (/could not load PEM client certificate|unable to set private key file|unable to use client certificate/i.test(raw)) {
     return new AuthenticationFailedError(`git: the client certificate for ${where} could not be loaded: check keys 'tls.crt' and 'tls.key' of the Secret in spec.git.secretRef: ${detail}`);
   }
