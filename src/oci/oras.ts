@@ -478,6 +478,13 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
       `oci: ${where} requires a client certificate it trusts (mutual TLS)${from}: set keys 'tls.crt' and 'tls.key' in spec.oci.certSecretRef (${c.what}: ${detail})`,
     );
   }
+  // With TLS 1.3 a refused client certificate can also surface as the server dropping the connection after
+  // the handshake (Go: "write: broken pipe"), which a flaky registry does too: retryable, naming the likely fix.
+  if (/write: broken pipe|connection reset by peer/i.test(stderr) && /https:\/\//i.test(stderr)) {
+    return new FetchFailedError(
+      `oci: ${where} closed the connection during or right after the TLS handshake; if it requires a client certificate (mutual TLS), set keys 'tls.crt' and 'tls.key' in spec.oci.certSecretRef (${c.what}: ${detail})`,
+    );
+  }
   if (/x509:|tls: |certificate (is not|has expired|signed by)/i.test(stderr)) {
     return new FetchFailedError(
       `oci: TLS verification of ${where} failed; put the registry's CA in key 'ca.crt' of spec.oci.certSecretRef (or give the worker oras.caFile / ${OCI_CA_FILE_ENV}), or set spec.oci.insecure: true (${c.what}: ${detail})`,
