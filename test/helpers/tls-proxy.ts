@@ -6,15 +6,13 @@
  * `authorization: Bearer <key>` header (401 otherwise, which gRPC clients read
  * as UNAUTHENTICATED). scripts/ensure-tools.sh installs both from apt.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { freePort } from './free-port.js';
 import { findTool } from './manifests.js';
-
-const run = promisify(execFile);
+import { issueCert, makeCa as makeTestCa, type TestCa } from './certs.js';
 
 type Tool = 'haproxy' | 'nginx' | 'openssl';
 
@@ -39,6 +37,8 @@ export interface Ca {
   cert: string;
   key: string;
   dir: string;
+  /** The same CA as certs.ts makes it (one way to make test certificates). */
+  made: TestCa;
 }
 
 export interface Issued {
@@ -46,39 +46,19 @@ export interface Issued {
   key: string;
 }
 
-/** A self-signed CA (EC P-256, 1 day) in `dir/<name>`. */
+/** A self-signed CA in `dir/<name>` (certs.ts), with paths named as HAProxy and Temporal's settings take them. */
 export async function makeCa(dir: string, name: string): Promise<Ca> {
   const d = join(dir, name);
   await mkdir(d, { recursive: true });
-  const cert = join(d, 'ca.crt');
-  const key = join(d, 'ca.key');
-  await run('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-    '-subj', `/CN=${name}`, '-keyout', key, '-out', cert,
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-  ]);
-  return { cert, key, dir: d };
+  const made = await makeTestCa(d, name);
+  return { cert: made.certFile, key: made.keyFile, dir: d, made };
 }
 
 /** A certificate signed by `ca`: a server one (with `dnsNames` and 127.0.0.1) or a client one. */
 export async function issue(ca: Ca, name: string, kind: 'server' | 'client', dnsNames: string[] = []): Promise<Issued> {
-  const cert = join(ca.dir, `${name}.crt`);
-  const key = join(ca.dir, `${name}.key`);
-  const csr = join(ca.dir, `${name}.csr`);
-  const ext = join(ca.dir, `${name}.ext`);
-  await run('openssl', ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', `/CN=${name}`, '-keyout', key, '-out', csr]);
-  const san = [...dnsNames.map((n) => `DNS:${n}`), ...(kind === 'server' ? ['IP:127.0.0.1'] : [])];
-  await writeFile(
-    ext,
-    [
-      'basicConstraints=CA:FALSE',
-      'keyUsage=critical,digitalSignature',
-      `extendedKeyUsage=${kind === 'server' ? 'serverAuth' : 'clientAuth'}`,
-      ...(san.length ? [`subjectAltName=${san.join(',')}`] : []),
-    ].join('\n') + '\n',
-  );
-  await run('openssl', ['x509', '-req', '-in', csr, '-CA', ca.cert, '-CAkey', ca.key, '-CAcreateserial', '-days', '1', '-extfile', ext, '-out', cert]);
-  return { cert, key };
+  const use = kind === 'server' ? { server: { ips: ['127.0.0.1'], dns: dnsNames } } : ({ client: true } as const);
+  const issued = await issueCert(ca.made, ca.dir, name, use);
+  return { cert: issued.certFile, key: issued.keyFile };
 }
 
 export interface Proxy {
