@@ -479,8 +479,9 @@ export function classifyOrasError(stderr: string, c: ErrorContext): ArenaSourceE
     );
   }
   // With TLS 1.3 a refused client certificate can also surface as the server dropping the connection after
-  // the handshake (Go: "write: broken pipe"), which a flaky registry does too: retryable, naming the likely fix.
-  if (/write: broken pipe|connection reset by peer/i.test(stderr) && /https:\/\//i.test(stderr)) {
+  // the handshake (Go: "write: broken pipe", "connection reset by peer", or HTTP/2 failing to start), which a
+  // flaky registry does too: retryable, naming the likely fix.
+  if (/write: broken pipe|connection reset by peer|http2: client conn could not be established/i.test(stderr) && /https:\/\//i.test(stderr)) {
     return new FetchFailedError(
       `oci: ${where} closed the connection during or right after the TLS handshake; if it requires a client certificate (mutual TLS), set keys 'tls.crt' and 'tls.key' in spec.oci.certSecretRef (${c.what}: ${detail})`,
     );
