@@ -34,6 +34,11 @@ describe('classifyGitError', () => {
     assert.ok(err instanceof AuthenticationFailedError);
   });
 
+  it('an object id that happens to contain 401 or 403 is not an HTTP status (seen on CI: a refused want read as bad credentials)', () => {
+    const err = classifyGitError(new Error('error: Server does not allow request for unadvertised object aa3a9553bbc6a430f72dfb49f3401e87dae3b0ea'), url);
+    assert.ok(err instanceof FetchFailedError && refusedCommitWant(err), String(err));
+  });
+
   it('anything else is a retryable FetchFailed with git’s lines, hints dropped, joined on one line', () => {
     const err = classifyGitError(new Error('error: RPC failed; curl 56 Recv failure\nhint: try this\nfatal: early EOF\n'), url);
     assert.ok(err instanceof FetchFailedError);

@@ -32,7 +32,7 @@ export function classifyGitError(err: unknown, url: string): Error {
   }
   const transport = classifyTransport(raw, where, detail);
   if (transport) return transport;
-  if (/Authentication failed|could not read (Username|Password)|terminal prompts disabled|403|401|Permission denied \(publickey/i.test(raw)) {
+  if (/Authentication failed|could not read (Username|Password)|terminal prompts disabled|\b403\b|\b401\b|Permission denied \(publickey/i.test(raw)) {
     return new AuthenticationFailedError(`git: authentication to ${where} failed: ${detail}`);
   }
   if (/timed out/i.test(raw)) {
