@@ -8,6 +8,7 @@ import { sourceActivities } from './source.js';
 import { statusActivities } from './status.js';
 import { Context } from '@temporalio/activity';
 import { nextStatus } from '../src/api/status.js';
+import type { ArenaSourceStatus } from '../src/api/schema.js';
 import type { PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
 
 export type { ActivityDeps } from './deps.js';
@@ -17,7 +18,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
   const { verifyArtifact } = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
-  const { reportUnchanged, ...status } = statusActivities(deps);
+  const { reportUnchanged, ...statusWriters } = statusActivities(deps);
   /**
    * One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the
    * stored bytes and (with a content volume) that HEAD still names the artifact's version.
@@ -43,7 +44,22 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       }
       if (result.currentValid && input.ifUnchanged) result.written = await writeUnchanged(input, input.ifUnchanged, result);
     }
+    const changed = !(current && current.revision === result.revision && result.currentValid);
+    if (changed && input.ifChanged && input.ifChanged.unlessRevision !== result.revision) {
+      if (await writeChanged(input, input.ifChanged.status)) result.changedWritten = true;
+    }
     return result;
+  }
+
+  /** The Fetching status of a cycle with work; a failed write is left to the workflow (it writes it with reportStatus). */
+  async function writeChanged(input: ResolveRevisionInput, status: ArenaSourceStatus): Promise<boolean> {
+    try {
+      await statusWriters.reportStatus({ source: input.source, status });
+      return true;
+    } catch (err) {
+      Context.current().log.warn('Fetching status could not be written; the workflow writes it', { error: String(err) });
+      return false;
+    }
   }
 
   /** The unchanged cycle's status, written from here; a failed write is left to the workflow (it retries with reportStatus). */
@@ -64,7 +80,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       return undefined;
     }
   }
-  const all = { ...sources, resolveRevision, ...status, ...retentionActivities(deps) };
+  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
 }
 

@@ -31,6 +31,12 @@ export interface ResolveRevisionInput {
    * workflow uses, so an unchanged cycle is one activity (and one Temporal action) instead of two.
    */
   ifUnchanged?: UnchangedStatus;
+  /**
+   * When there is work (a new revision, or a stored artifact that no longer verifies): the
+   * Fetching status to write, so the progressive status costs no activity of its own. Not
+   * written for `unlessRevision` (a revision refused before: the workflow fails the cycle).
+   */
+  ifChanged?: { status: ArenaSourceStatus; unlessRevision?: string };
 }
 
 export interface UnchangedStatus {
@@ -55,6 +61,8 @@ export interface ResolveRevisionResult {
   content?: { versionCount: number };
   /** The status written for an unchanged cycle (`ifUnchanged`); absent when it could not be written. */
   written?: ArenaSourceStatus;
+  /** True when `ifChanged.status` was written (absent: the workflow writes it). */
+  changedWritten?: boolean;
 }
 
 export interface VerifyArtifactInput {

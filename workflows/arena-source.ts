@@ -73,6 +73,13 @@ const FAILURE_BACKOFF = 'failure-backoff';
 const VERIFICATION_FAILED_REJECTS_REVISION = 'verification-failed-rejects-revision';
 /** A run continues as new every few cycles, carrying its state (before: only near 5,000 events). */
 const SHORT_RUNS = 'short-runs';
+/**
+ * Fewer activities where there is work: resolveRevision writes the Fetching status (as it writes an
+ * unchanged cycle's), a new source writes no Pending before it, and a first artifact (or the same
+ * bytes again) is not followed by a prune with nothing to remove. A new source's first cycle is five
+ * activities instead of eight (before: Pending, resolve, Fetching, fetch, pack, upload, Ready, prune).
+ */
+const LEAN_CYCLE_WITH_WORK = 'lean-cycle-with-work';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -102,7 +109,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   if (carried.reconcileRequested && adopted(carried, CARRIED_RECONCILE_WAKES)) state.wakeForCarriedRequest();
   keepWatchAttributes(input, carried, state.spec);
 
-  if (carried.counters.runs === 1 && !carried.status.phase) await publish({ kind: 'pending' });
+  if (carried.counters.runs === 1 && !carried.status.phase && !adopted(carried, LEAN_CYCLE_WITH_WORK)) await publish({ kind: 'pending' });
 
   while (!state.deleting) {
     if (shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
@@ -165,9 +172,12 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     // an unchanged cycle's whole status.
     const oneActivity = adopted(carried, UNCHANGED_CYCLE_ONE_ACTIVITY);
     if (oneActivity) carried.nextCycleAt = startedAt + jitteredInterval(checked);
+    const lean = adopted(carried, LEAN_CYCLE_WITH_WORK);
+    const previousChecksum = carried.status.artifact?.checksum;
     try {
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
-      const resolved = await resolve(checked, ifUnchanged);
+      const ifChanged = lean ? fetchingStatus(lastFetchTime) : undefined;
+      const resolved = await resolve(checked, ifUnchanged, ifChanged);
       if (isNoop(resolved) && resolved.written) {
         // Written by resolveRevision: keep the workflow's copy, the search attributes, and prune if due.
         carried.counters.noops += 1;
@@ -185,9 +195,15 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         done = { outcome: { kind: 'ready', artifact: resolved.current!, ...(resolved.content ? { content: resolved.content } : {}) }, result: 'noop' };
       } else {
         // Progressive status, as Flux does it: Fetching is written only when there is work,
-        // so an unchanged source costs one status write per cycle, not two. The write runs
-        // alongside the fetch (it only informs); the final write waits for it, so they land in order.
-        announced = publish({ kind: 'fetching' }, { lastFetchTime });
+        // so an unchanged source costs one status write per cycle, not two. resolveRevision wrote
+        // it; if it could not, the write runs alongside the fetch (it only informs) and the final
+        // write waits for it, so they land in order.
+        if (resolved.changedWritten && ifChanged) {
+          carried.status = ifChanged;
+          upsertStateAttributes();
+        } else {
+          announced = publish({ kind: 'fetching' }, { lastFetchTime });
+        }
         done = await fetchNew(checked, resolved);
       }
     } catch (err) {
@@ -205,7 +221,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const cycle: CycleReport = { result, type: state.spec.type, durationMs: Date.now() - startedAt };
     await announced;
     await publish(outcome, { lastFetchTime, ...(nextFetchTime ? { nextFetchTime } : {}) }, event, cycle);
-    if (outcome.kind === 'ready') await pruneIfDue(result === 'fetched', outcome.artifact);
+    if (outcome.kind === 'ready') {
+      // Something to prune only once a second, different artifact exists (or a deferred prune is due).
+      const replaced = result === 'fetched' && !(lean && (previousChecksum === undefined || previousChecksum === outcome.artifact.checksum));
+      await pruneIfDue(replaced, outcome.artifact);
+    }
     if (stalled) await untilSpecChanges(adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
   }
 
@@ -231,8 +251,13 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     };
   }
 
+  /** The Fetching status of a cycle with work (written by resolveRevision, or by publish). */
+  function fetchingStatus(lastFetchTime: string): ArenaSourceStatus {
+    return nextStatus(carried.status, { kind: 'fetching' }, { now: now(), generation: carried.generation, lastFetchTime });
+  }
+
   /** Step 1: the source's revision now (one round trip); the stored artifact rides along to be re-verified. */
-  async function resolve(checked: CheckedSpec, ifUnchanged?: UnchangedStatus) {
+  async function resolve(checked: CheckedSpec, ifUnchanged?: UnchangedStatus, ifChanged?: ArenaSourceStatus) {
     const current = carried.status.artifact;
     const identity = contentIdentity(state.spec);
     // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
@@ -240,14 +265,16 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       current?.checksum && carried.artifactIdentity === identity
         ? { revision: current.revision, checksum: current.checksum, ...(current.version ? { version: current.version } : {}) }
         : undefined;
+    const rejected = carried.rejected;
+    const refused = rejected && rejected.identity === identity ? { unlessRevision: rejected.revision } : {};
     const result = await sharedActivities(checked, `resolve ${describeSource(state.spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
       source,
       spec: state.spec,
       ...(candidate ? { current: candidate } : {}),
       target: contentTarget(),
       ...(candidate && ifUnchanged ? { ifUnchanged } : {}),
+      ...(ifChanged ? { ifChanged: { status: ifChanged, ...refused } } : {}),
     });
-    const rejected = carried.rejected;
     if (rejected && rejected.revision === result.revision && rejected.identity === identity) {
       // The same content was refused before (unsafe or too large): do not download it again every interval.
       throw ApplicationFailure.create({

@@ -16,7 +16,7 @@ import { findCondition, nextStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
-import type { WorkflowTuning } from '../../workflows/definitions.js';
+import { workflowIdFor, type WorkflowTuning } from '../../workflows/definitions.js';
 import { connectWorker, workflowBundle } from '../../src/worker.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
@@ -54,7 +54,10 @@ describe('the source workflow with stub activities', () => {
           ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() })
           : undefined;
       if (written) record('statusWrittenByResolve', { source: input.source, status: written });
-      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}) };
+      // And where there is work, the Fetching status the workflow passed (recorded as the status write it is).
+      const changed = !(currentValid === true) && input.ifChanged !== undefined && input.ifChanged.unlessRevision !== revision;
+      if (changed) record('reportStatus', { source: input.source, status: input.ifChanged!.status } as never);
+      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}), ...(changed ? { changedWritten: true } : {}) };
     },
     async fetchSource(input) {
       record('fetchSource', input as never);
@@ -216,8 +219,25 @@ describe('the source workflow with stub activities', () => {
     await reconcileSource(client, ref('phases'));
     await until('phases', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('phases'));
     // The query shows the new state before the last status write lands in the stub: wait for it.
-    await waitFor('the last status write', async () => phases('phases'), (p) => p.length >= 5, 10_000, 20);
-    assert.deepEqual(phases('phases'), ['Pending', 'Initializing', 'Ready', 'Fetching', 'Ready']);
+    await waitFor('the last status write', async () => phases('phases'), (p) => p.length >= 4, 10_000, 20);
+    // No Pending first: resolveRevision writes Initializing (it is where the cycle learns there is work).
+    assert.deepEqual(phases('phases'), ['Initializing', 'Ready', 'Fetching', 'Ready']);
+  });
+
+  it("a new source's first cycle is five activities; the prune comes once there is an older artifact", async () => {
+    const activities = async () => {
+      const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
+      return (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((n): n is string => !!n);
+    };
+    await apply('lean', { interval: '1h' });
+    await until('lean', 'Ready', (s) => s.status?.phase === 'Ready');
+    await waitFor('the Ready status write', activities, (a) => a.includes('reportStatus'), 10_000, 20);
+    assert.deepEqual(await activities(), ['resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact', 'reportStatus']);
+    revisions.set('lean', 'main@sha1:' + 'd'.repeat(40));
+    await reconcileSource(client, ref('lean'));
+    await until('lean', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('lean'));
+    await waitFor('the prune after the second artifact', activities, (a) => a.includes('pruneArtifacts'), 10_000, 20);
+    assert.deepEqual((await activities()).slice(5), ['resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact', 'reportStatus', 'pruneArtifacts']);
   });
 
   it('failed cycles back off 5 s, then 10 s (the count survives continue-as-new); the first success returns to the interval', async () => {
