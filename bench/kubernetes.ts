@@ -328,8 +328,8 @@ async function startArena(kube: Kube, dir: string, workers: number): Promise<Run
     const controller = spawnLogged(
       process.execPath,
       [resolve('bin/arena-source.js'), 'controller', '--kubeconfig', kube.kubeconfigPath, '--temporal-address', temporal.address, '--task-queue', taskQueue, '--metrics-port', String(metrics)],
-      // As deploy/ runs it (NODE_OPTIONS there too).
-      { ARENA_SOURCE_LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=1' },
+      // As deploy/ runs it (NODE_OPTIONS there too; MALLOC_ARENA_MAX from the image).
+      { ARENA_SOURCE_LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' },
       join(dir, 'controller.log'),
     );
     for (let i = 0; ; i++) {

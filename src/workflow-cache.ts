@@ -9,8 +9,11 @@ import { readFileSync } from 'node:fs';
 const MiB = 1024 * 1024;
 /** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
 export const WORKER_BASE_BYTES = 200 * MiB;
-/** What one more cached workflow adds to RSS (measured with short runs). */
-export const CACHED_WORKFLOW_BYTES = 1 * MiB;
+/**
+ * What one more cached workflow adds to RSS: measured 400-500 KiB with MALLOC_ARENA_MAX=2 (the
+ * image's setting; 510-650 KiB without it), rounded up (README, benchmark 10 and "Worker memory").
+ */
+export const CACHED_WORKFLOW_BYTES = 512 * 1024;
 /** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
 const PLANNED_SHARE = 0.75;
 /** Without a cgroup limit or a flag (benchmark 4: 1,000 sources stay under 350 MiB with it). */

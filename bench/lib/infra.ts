@@ -219,7 +219,8 @@ export async function startWorkerProcess(opts: {
     ...(opts.role ? ['--role', opts.role] : []),
   ];
   const child = spawn(process.execPath, args, {
-    env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...opts.env },
+    // MALLOC_ARENA_MAX as the image sets it (deploy/Dockerfile).
+    env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -30,10 +30,13 @@ export class KubeStatusSink implements StatusSink {
     const body: Record<string, unknown> = {};
     for (const field of STATUS_FIELDS) body[field] = status[field] ?? null;
     try {
-      await this.kube.custom.patchNamespacedCustomObjectStatus(
+      const patched = (await this.kube.custom.patchNamespacedCustomObjectStatus(
         { group: GROUP, version: VERSION, plural: PLURAL, namespace: source.namespace, name: source.name, body: { status: body } },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
+      )) as { metadata?: { uid?: string } } | undefined;
+      // The object's uid names it in Events: kept from the answer, so recording one costs no GET.
+      const uid = patched?.metadata?.uid;
+      if (uid) this.uids.set(`${source.namespace}/${source.name}`, uid);
     } catch (err) {
       // The resource is gone (deleted while a cycle ran): nothing left to report on.
       if (statusCode(err) === 404) return;
