@@ -64,12 +64,37 @@ fi
 command -v git >/dev/null 2>&1 || apt_install git
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || apt_install ca-certificates
 [[ -x "$(git --exec-path)/git-http-backend" ]] || { echo "git http-backend not found in $(git --exec-path)" >&2; exit 1; }
-go_tool temporal github.com/temporalio/cli v1.5.1 github.com/temporalio/cli/cmd/temporal
-# OCI sources talk to registries through oras (src/oci/oras.ts: $ORAS_PATH, then $BIN_DIR/oras, then PATH).
-go_tool oras oras.land/oras v1.3.6 oras.land/oras/cmd/oras
+start_go_tools() {
+  go_tool temporal github.com/temporalio/cli v1.5.1 github.com/temporalio/cli/cmd/temporal
+  # OCI sources talk to registries through oras (src/oci/oras.ts: $ORAS_PATH, then $BIN_DIR/oras, then PATH).
+  go_tool oras oras.land/oras v1.3.6 oras.land/oras/cmd/oras
+}
+
+# The test profile's Go-built servers (the longest part of a cold set-up: ~15 min on 2 cores).
+test_go_tools() {
+  start_go_tools
+  # Kubernetes built from Go modules (test/k8s/go.mod pins the release): kube-apiserver + etcd,
+  # and for the one-node cluster (test/helpers/node.ts) the controller-manager, scheduler, kubelet, kube-proxy.
+  ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
+  # kustomize renders deploy/base and deploy/overlays/* for the server-side dry-run tests.
+  go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1 sigs.k8s.io/kustomize/kustomize/v5
+  # helm lints, renders and installs the chart in its tests (~6 min cold build on 2 busy cores).
+  ensure_helm
+  # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
+  go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
+}
+
+if [[ "$PROFILE" != "test" ]]; then
+  start_go_tools
+fi
 
 # --- for the tests only ------------------------------------------------------------
 if [[ "$PROFILE" == "test" ]]; then
+  # Go builds are CPU; the Debian packages and base images below are mostly network and disk: side
+  # by side, a cold set-up takes minutes less. The builds' output goes to a log, shown if they fail.
+  go_log=$(mktemp)
+  test_go_tools >"$go_log" 2>&1 &
+  go_pid=$!
   # Private git: a real sshd (test/helpers/ssh-server.ts) and the ssh client.
   { command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || apt_install openssh-client
   [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || apt_install openssh-server
@@ -81,20 +106,11 @@ if [[ "$PROFILE" == "test" ]]; then
   # images built from Debian and npm packages by mmdebstrap (cached; ~2 min cold).
   { command -v podman && command -v runc && command -v mmdebstrap; } >/dev/null 2>&1 || apt_install podman runc mmdebstrap
   bash test/image/base-images.sh
-  # Kubernetes built from Go modules (test/k8s/go.mod pins the release): kube-apiserver + etcd,
-  # and for the one-node cluster (test/helpers/node.ts) the controller-manager, scheduler, kubelet, kube-proxy.
-  ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
   # The node's container runtime and network: Debian's containerd 1.6 with runc, the bridge CNI
   # plugin, iptables and conntrack for kube-proxy.
   { command -v containerd && command -v runc && command -v iptables && command -v conntrack; } >/dev/null 2>&1 ||
     apt_install containerd runc iptables conntrack
   [[ -x /usr/lib/cni/bridge || -x /opt/cni/bin/bridge ]] || apt_install containernetworking-plugins
-  # kustomize renders deploy/base and deploy/overlays/* for the server-side dry-run tests.
-  go_tool kustomize sigs.k8s.io/kustomize/kustomize/v5 v5.7.1 sigs.k8s.io/kustomize/kustomize/v5
-  # helm lints, renders and installs the chart in its tests (~6 min cold build on 2 busy cores).
-  ensure_helm
-  # S3-compatible server for the S3 artifact store tests (posix backend; ~2-3 min cold build on 2 cores).
-  go_tool versitygw github.com/versity/versitygw v1.8.0 github.com/versity/versitygw/cmd/versitygw
   # --- verify-transport (issue 14 items 3-4): squid, the real HTTP proxy of the proxySecretRef tests
   # (test/helpers/squid.ts), stunnel4, the TLS terminator in front of the git server
   # (test/helpers/tls-terminator.ts), and gpg for git signature verification (ssh-keygen is above).
@@ -105,6 +121,11 @@ if [[ "$PROFILE" == "test" ]]; then
   # grpc_pass checking the API key header. Debian packages, ~10 s cold; not started as services.
   { [[ -x /usr/sbin/haproxy ]] || command -v haproxy; } >/dev/null 2>&1 || apt_install haproxy
   { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || apt_install nginx-light
+  go_status=0
+  wait "$go_pid" || go_status=$?
+  cat "$go_log"
+  rm -f "$go_log"
+  if [[ $go_status -ne 0 ]]; then echo "building the Go tools failed (exit $go_status): see above" >&2; exit "$go_status"; fi
 fi
 
 # --- for the cluster benchmark only (`npm run bench -- --kubernetes`, bench/kubernetes.ts) ---------

@@ -18,7 +18,7 @@
  *   TEMPORAL_STARTUP_TIMEOUT_MS  how long to wait for the dev server (default 90000)
  *   TEST_EXCLUDE           comma-separated path substrings of test files not to run (each is logged)
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
@@ -89,6 +89,12 @@ async function main() {
 
   if (!existsSync(DIST_TEST)) {
     log(`${path.relative(ROOT, DIST_TEST)} does not exist: build first (npm run build:all)`);
+    return 1;
+  }
+  // The workflow bundle workers load (a no-op when dist/workflow-bundle.js matches the compiled code).
+  const bundled = spawnSync(process.execPath, [path.join(ROOT, 'dist', 'src', 'workflow-bundle-main.js'), '--prebuilt'], { stdio: 'inherit' });
+  if (bundled.status !== 0) {
+    log('could not write dist/workflow-bundle.js (node dist/src/workflow-bundle-main.js --prebuilt)');
     return 1;
   }
   const files = findTestFiles(filters);

@@ -1,7 +1,12 @@
-/** Child process of workflowBundleFile (workflow-bundle.ts): writes the workflow bundle to argv[2]. */
+/**
+ * Writes the workflow bundle: `workflow-bundle-main.js <file>` (the worker's child process,
+ * workflowBundleFile) or `workflow-bundle-main.js --prebuilt` (the build: dist/workflow-bundle.js
+ * with its fingerprint; a no-op when it is current).
+ */
 import { writeFile } from 'node:fs/promises';
-import { bundle } from './workflow-bundle.js';
+import { bundle, writePrebuiltBundle } from './workflow-bundle.js';
 
 const out = process.argv[2];
-if (!out) throw new Error('usage: workflow-bundle-main.js <output file>');
-await writeFile(out, (await bundle()).code);
+if (!out) throw new Error('usage: workflow-bundle-main.js <output file> | --prebuilt');
+if (out === '--prebuilt') await writePrebuiltBundle();
+else await writeFile(out, (await bundle()).code);

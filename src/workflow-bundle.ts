@@ -7,7 +7,9 @@
  */
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
-import { mkdir } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -47,18 +49,67 @@ export function bundle(): Promise<WorkflowBundle> {
   });
 }
 
+/**
+ * The bundle made at build time (`npm run build`, the image's build stage), as Temporal advises
+ * for production: a worker then starts without webpack (seconds of CPU per start, per test file).
+ * It is used only while its fingerprint matches the compiled code it was made from; otherwise the
+ * worker bundles as before.
+ */
+const DIST = fileURLToPath(new URL('..', import.meta.url));
+export const PREBUILT_BUNDLE = join(DIST, 'workflow-bundle.js');
+const PREBUILT_FINGERPRINT = join(DIST, 'workflow-bundle.fingerprint');
+
+/** sha256 of every compiled file a bundle can contain (`dist`'s workflows/ and src/), and of the SDK's version. */
+export function bundleInputsFingerprint(dist = DIST): string {
+  const hash = createHash('sha256');
+  const sdk = JSON.parse(readFileSync(fileURLToPath(import.meta.resolve('@temporalio/workflow/package.json')), 'utf8')) as { version: string };
+  hash.update(`@temporalio/workflow@${sdk.version}\n`);
+  for (const root of ['workflows', 'src']) {
+    const files = (readdirSync(join(dist, root), { recursive: true, encoding: 'utf8' }) as string[]).filter((f) => f.endsWith('.js')).sort();
+    for (const file of files) hash.update(`${root}/${file}\n`).update(readFileSync(join(dist, root, file)));
+  }
+  return hash.digest('hex');
+}
+
+/** The prebuilt bundle's path when it was made from exactly this code, else undefined. */
+export function currentPrebuiltBundle(dist = DIST): string | undefined {
+  try {
+    const matches = readFileSync(join(dist, 'workflow-bundle.fingerprint'), 'utf8').trim() === bundleInputsFingerprint(dist);
+    return matches ? join(dist, 'workflow-bundle.js') : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Writes the prebuilt bundle and its fingerprint (the build runs this: workflow-bundle-main.js --prebuilt). */
+export async function writePrebuiltBundle(): Promise<void> {
+  const fingerprint = bundleInputsFingerprint();
+  if (currentPrebuiltBundle()) return;
+  const { code } = await bundle();
+  await writeFile(`${PREBUILT_BUNDLE}.tmp`, code);
+  await rename(`${PREBUILT_BUNDLE}.tmp`, PREBUILT_BUNDLE);
+  await writeFile(PREBUILT_FINGERPRINT, `${fingerprint}\n`);
+}
+
 let inProcess: Promise<WorkflowBundle> | undefined;
 
-/** Bundles the workflow code once per process (webpack takes seconds; tests start many workers). */
+/** The workflow code once per process: the prebuilt bundle if current, else bundled here (webpack takes seconds). */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  inProcess ??= bundle();
+  const prebuilt = currentPrebuiltBundle();
+  inProcess ??= prebuilt ? readFile(prebuilt, 'utf8').then((code) => ({ code })) : bundle();
   return inProcess;
 }
 
-/** Bundles in a child process into `dir`; the caller passes `{ codePath }` to the worker. */
-export async function workflowBundleFile(dir: string): Promise<{ codePath: string }> {
+/**
+ * A bundle file for a long-running worker: the prebuilt one if current (`owned: false`: shared, not
+ * to be removed), else bundled by a child process into `dir` (`owned: true`: the caller removes it
+ * once the worker has read it).
+ */
+export async function workflowBundleFile(dir: string): Promise<{ codePath: string; owned: boolean }> {
+  const prebuilt = currentPrebuiltBundle();
+  if (prebuilt) return { codePath: prebuilt, owned: false };
   await mkdir(dir, { recursive: true });
   const codePath = join(dir, `workflow-bundle-${process.pid}.js`);
   await promisify(execFile)(process.execPath, [MAIN, codePath], { maxBuffer: 1 << 20 });
-  return { codePath };
+  return { codePath, owned: true };
 }

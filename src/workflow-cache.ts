@@ -5,6 +5,7 @@
  * cycles). The constants are benchmark 4's figures (README, Performance).
  */
 import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 
 const MiB = 1024 * 1024;
 /** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
@@ -16,8 +17,12 @@ export const WORKER_BASE_BYTES = 200 * MiB;
 export const CACHED_WORKFLOW_BYTES = 512 * 1024;
 /** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
 const PLANNED_SHARE = 0.75;
-/** Without a cgroup limit or a flag (benchmark 4: 1,000 sources stay under 350 MiB with it). */
-export const DEFAULT_CACHED_WORKFLOWS = 100;
+/**
+ * Without a cgroup limit (a laptop, `arena-source dev`, a VM), the worker plans for a quarter of the
+ * machine's memory, at most 2 GiB: benchmark 4 at 1,000 sources and 1m with a fixed 100 replayed an
+ * evicted workflow every cycle and held a core (96%) to save ~300 MiB.
+ */
+export const NO_LIMIT_MEMORY_BYTES = Math.min(totalmem() / 4, 2 * 1024 * MiB);
 /** The SDK refuses fewer than 2 (0 disables the cache, which replays every task). */
 const MIN_CACHED = 2;
 
@@ -42,13 +47,13 @@ export function cachedWorkflowsFor(memoryBytes: number): number {
 export interface CacheSize {
   maxCachedWorkflows: number;
   /** Where the number came from, for the start-up log. */
-  from: 'flag' | 'cgroup memory.max' | 'default (no memory limit found)';
+  from: 'flag' | 'cgroup memory.max' | 'machine memory (no limit found)';
   memoryBytes?: number;
 }
 
-/** --max-cached-workflows when given, else from the cgroup's memory.max, else DEFAULT_CACHED_WORKFLOWS. */
+/** --max-cached-workflows when given, else from the cgroup's memory.max, else from NO_LIMIT_MEMORY_BYTES. */
 export function workflowCacheSize(flag?: number, memoryMax = cgroupMemoryMax()): CacheSize {
   if (flag !== undefined && Number.isFinite(flag)) return { maxCachedWorkflows: flag, from: 'flag' };
   if (memoryMax !== undefined) return { maxCachedWorkflows: cachedWorkflowsFor(memoryMax), from: 'cgroup memory.max', memoryBytes: memoryMax };
-  return { maxCachedWorkflows: DEFAULT_CACHED_WORKFLOWS, from: 'default (no memory limit found)' };
+  return { maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES), from: 'machine memory (no limit found)', memoryBytes: NO_LIMIT_MEMORY_BYTES };
 }

@@ -129,7 +129,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: '--max-cached-workflows <n>',
     env: 'ARENA_SOURCE_MAX_CACHED_WORKFLOWS',
-    defaultShown: 'from cgroup v2 memory.max: (¾ of it − 200 MiB) / 512 KiB; 100 without a limit',
+    defaultShown: 'from cgroup v2 memory.max: (¾ of it − 200 MiB) / 512 KiB; without a limit, as if it were ¼ of the machine memory (at most 2 GiB)',
     help: 'source workflows kept in memory between cycles; an evicted one is replayed from its (short) run history at its next cycle',
     commands: ['worker'],
     parse: 'int',
@@ -216,6 +216,14 @@ export const OPTIONS: readonly OptionSpec[] = [
   // ---- controller ----
   { flag: '--watch-namespaces <list>', env: 'ARENA_SOURCE_WATCH_NAMESPACES', defaultShown: 'all', help: 'comma-separated namespaces to watch', commands: ['controller'] },
   { flag: '--resync-seconds <n>', defaultShown: '300', help: 'full re-list interval', commands: ['controller'], parse: 'int' },
+  {
+    flag: '--reconcile-workers <n>',
+    env: 'ARENA_SOURCE_RECONCILE_WORKERS',
+    defaultShown: '16',
+    help: 'ArenaSources reconciled at once (each is a few API calls and one signal-with-start; never two at once for one source)',
+    commands: ['controller'],
+    parse: 'int',
+  },
 
   // ---- serve ----
   { flag: '--host <host>', default: '127.0.0.1', help: 'interface the artifact server listens on', commands: ['serve'] },

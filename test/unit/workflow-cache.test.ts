@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cachedWorkflowsFor, cgroupMemoryMax, DEFAULT_CACHED_WORKFLOWS, workflowCacheSize } from '../../src/workflow-cache.js';
+import { cachedWorkflowsFor, cgroupMemoryMax, NO_LIMIT_MEMORY_BYTES, workflowCacheSize } from '../../src/workflow-cache.js';
 
 const MiB = 1024 * 1024;
 
@@ -31,6 +31,11 @@ describe('workflow cache size', () => {
     assert.deepEqual(workflowCacheSize(7, 1024 * MiB), { maxCachedWorkflows: 7, from: 'flag' });
     assert.equal(workflowCacheSize(undefined, 1024 * MiB).from, 'cgroup memory.max');
     assert.equal(workflowCacheSize(undefined, 1024 * MiB).maxCachedWorkflows, cachedWorkflowsFor(1024 * MiB));
-    assert.deepEqual(workflowCacheSize(undefined, undefined), { maxCachedWorkflows: DEFAULT_CACHED_WORKFLOWS, from: 'default (no memory limit found)' });
+    assert.deepEqual(workflowCacheSize(undefined, undefined), {
+      maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES),
+      from: 'machine memory (no limit found)',
+      memoryBytes: NO_LIMIT_MEMORY_BYTES,
+    });
+    assert.ok(NO_LIMIT_MEMORY_BYTES <= 2048 * MiB, 'never plans for more than 2 GiB without a limit');
   });
 });

@@ -133,11 +133,11 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const role = flags.role ?? 'all';
   // --max-cached-workflows, else sized from the pod's memory (cgroup v2 memory.max).
   const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
-  // Bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
+  // The build's bundle, or bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
   const bundle = role === 'activities' ? undefined : await workflowBundleFile(flags.workDir ?? paths.work);
   worker = await startWorker({
     role,
-    ...(bundle ? { bundle } : {}),
+    ...(bundle ? { bundle: { codePath: bundle.codePath } } : {}),
     connection,
     namespace: temporal.namespace,
     taskQueue: opts.taskQueue,
@@ -160,8 +160,8 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       ...(content ? { content } : {}),
     },
   });
-  // The SDK has read the bundle file by now.
-  if (bundle) await rm(bundle.codePath, { force: true });
+  // The SDK has read the bundle file by now (the build's own stays).
+  if (bundle?.owned) await rm(bundle.codePath, { force: true });
   const running = worker;
   readiness.set({
     temporal: temporalCheck(connection),
@@ -211,6 +211,7 @@ export interface ControllerFlags extends Partial<GlobalOptions>, MetricsFlags {
   kubeconfig?: string;
   watchNamespaces?: string;
   resyncSeconds?: number;
+  reconcileWorkers?: number;
 }
 
 export async function controllerCommand(flags: ControllerFlags): Promise<void> {
@@ -235,6 +236,7 @@ export async function controllerCommand(flags: ControllerFlags): Promise<void> {
     taskQueue: opts.taskQueue,
     namespaces,
     ...(flags.resyncSeconds ? { resyncMs: flags.resyncSeconds * 1000 } : {}),
+    ...(flags.reconcileWorkers ? { workers: flags.reconcileWorkers } : {}),
     log: (message) => log.info(message),
   });
   const signalled = whenSignalled();
