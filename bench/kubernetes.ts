@@ -19,7 +19,7 @@ import { join, resolve } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { seedRepo } from '../src/dev/demo-git/repo.js';
 import { startKube, type Kube } from '../test/helpers/kube.js';
-import { cleanups, freePort, startTemporal, startWorkerProcess, type GitInfra, type TemporalServer } from './lib/infra.js';
+import { cleanups, freePort, startTemporal, startWorkerProcess, stopChild, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { cpuSeconds, nodeChildren, ProcessMeter } from './lib/machine.js';
 import { hexText } from './lib/repos.js';
 import { fmtBytes, fmtNum, log, pool, sleep, type Table } from './lib/util.js';
@@ -362,15 +362,6 @@ function spawnLogged(bin: string, args: string[], env: NodeJS.ProcessEnv, logPat
   cleanups.add(stop);
   child.once('exit', () => cleanups.delete(stop));
   return child;
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((res) => child.once('exit', () => res()));
-  child.kill('SIGTERM');
-  const killer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  await exited;
-  clearTimeout(killer);
 }
 
 function tablesOf(results: KubeRun[], opts: KubeBenchOptions): Table[] {

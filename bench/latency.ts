@@ -8,13 +8,13 @@
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Client } from '@temporalio/client';
 import { API_VERSION, KIND } from '../src/api/schema.js';
 import { parseArenaSource } from '../src/api/validate.js';
-import { applySource, connectClient, getSource, reconcileSource } from '../src/client.js';
+import { applySource, connectClient, reconcileSource } from '../src/client.js';
 import { startWorkerProcess, waitForPollers, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { changeFiles, quickCommit, smallRepo } from './lib/repos.js';
-import { fmtMs, log, mean, percentile, pool, sleep, type Table } from './lib/util.js';
+import { LATENCY_COLUMNS, latencyRow, waitForSource } from './lib/latency.js';
+import { fmtMs, log, percentile, pool, sleep, type Table } from './lib/util.js';
 
 export interface LatencyOptions {
   samples: number;
@@ -57,13 +57,13 @@ export async function runLatencyBench(ctx: Ctx, temporal: TemporalServer, opts: 
     // Reconcile signal: one source polling hourly, so only the signal can make it fetch.
     const sig = await smallRepo(ctx.gitRoot, 'lat-signal');
     await apply('signal', 'lat-signal', '1h');
-    await waitFor(client, 'signal', (s) => s?.status?.phase === 'Ready', 60_000);
+    await waitForSource(client, { namespace: NS, name: 'signal' }, (s) => s?.status?.phase === 'Ready', 60_000, POLL_MS);
     const signalMs: number[] = [];
     for (let i = 0; i < opts.samples; i++) {
       const sha = await quickCommit(sig.bare, changeFiles('support', `sig-${i}`));
       const t0 = performance.now();
       await reconcileSource(client, { namespace: NS, name: 'signal' });
-      await waitFor(client, 'signal', (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000);
+      await waitForSource(client, { namespace: NS, name: 'signal' }, (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000, POLL_MS);
       signalMs.push(performance.now() - t0);
     }
     results.push({ mode: 'reconcile signal right after the push', samplesMs: signalMs });
@@ -75,7 +75,7 @@ export async function runLatencyBench(ctx: Ctx, temporal: TemporalServer, opts: 
       const requestedAt = new Date(Date.UTC(2030, 0, 1, 0, 0, i)).toISOString();
       const t0 = performance.now();
       await reconcileSource(client, { namespace: NS, name: 'signal' }, requestedAt);
-      await waitFor(client, 'signal', (s) => s?.status?.lastHandledReconcileAt === requestedAt, 60_000);
+      await waitForSource(client, { namespace: NS, name: 'signal' }, (s) => s?.status?.lastHandledReconcileAt === requestedAt, 60_000, POLL_MS);
       noopMs.push(performance.now() - t0);
     }
     results.push({ mode: 'no-op cycle via reconcile signal (nothing changed)', samplesMs: noopMs });
@@ -86,14 +86,14 @@ export async function runLatencyBench(ctx: Ctx, temporal: TemporalServer, opts: 
     const interval = `${opts.intervalSeconds}s`;
     const repos = await Promise.all(Array.from({ length: lanes }, (_, l) => smallRepo(ctx.gitRoot, `lat-poll-${l}`)));
     for (let l = 0; l < lanes; l++) await apply(`poll-${l}`, `lat-poll-${l}`, interval);
-    for (let l = 0; l < lanes; l++) await waitFor(client, `poll-${l}`, (s) => s?.status?.phase === 'Ready', 60_000);
+    for (let l = 0; l < lanes; l++) await waitForSource(client, { namespace: NS, name: `poll-${l}` }, (s) => s?.status?.phase === 'Ready', 60_000, POLL_MS);
     const pollMs: number[] = [];
     await pool(repos, lanes, async (repo, l) => {
       for (let k = 0; k < perLane && pollMs.length < opts.samples; k++) {
         await sleep(Math.random() * opts.intervalSeconds * 1000);
         const sha = await quickCommit(repo.bare, changeFiles('support', `poll-${l}-${k}`));
         const t0 = performance.now();
-        await waitFor(client, `poll-${l}`, (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, opts.intervalSeconds * 1000 * 3 + 60_000);
+        await waitForSource(client, { namespace: NS, name: `poll-${l}` }, (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, opts.intervalSeconds * 1000 * 3 + 60_000, POLL_MS);
         pollMs.push(performance.now() - t0);
       }
     });
@@ -111,31 +111,12 @@ export async function runLatencyBench(ctx: Ctx, temporal: TemporalServer, opts: 
   return { results, tables: [latencyTable(results, opts)] };
 }
 
-type Status = Awaited<ReturnType<typeof getSource>> | undefined;
-
-async function waitFor(client: Client, name: string, ok: (s: Status) => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const s = await getSource(client, { namespace: NS, name }).catch(() => undefined);
-    if (ok(s)) return;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${NS}/${name}: ${JSON.stringify(s?.status ?? null)}`);
-    await sleep(POLL_MS);
-  }
-}
 
 function latencyTable(results: LatencyResult[], opts: LatencyOptions): Table {
   return {
     title: '3. Change-to-Ready latency: commit on the server → status.artifact.revision (query)',
-    columns: ['mode', 'samples', 'p50', 'p90', 'p99', 'max', 'mean'],
-    rows: results.map((r) => [
-      r.mode,
-      String(r.samplesMs.length),
-      fmtMs(percentile(r.samplesMs, 50)),
-      fmtMs(percentile(r.samplesMs, 90)),
-      fmtMs(percentile(r.samplesMs, 99)),
-      fmtMs(Math.max(...r.samplesMs)),
-      fmtMs(mean(r.samplesMs)),
-    ]),
+    columns: LATENCY_COLUMNS,
+    rows: results.map((r) => latencyRow(r.mode, r.samplesMs)),
     notes: [
       `worker: a separate process (node bin/arena-source.js worker); query polled every ${POLL_MS} ms; p99 is the nearest-rank value (with ${opts.samples} samples: the largest)`,
       `polling: pushes land at random points of the ${opts.intervalSeconds}s interval, so expect about interval/2 + one cycle on average`,

@@ -14,10 +14,11 @@ import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { API_VERSION, KIND } from '../src/api/schema.js';
 import { parseArenaSource } from '../src/api/validate.js';
-import { applySource, connectClient, getSource, reconcileSource } from '../src/client.js';
+import { applySource, connectClient, reconcileSource } from '../src/client.js';
 import { startServeProcess, startWorkerProcess, waitForPollers, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { changeFiles, quickCommit, smallRepo } from './lib/repos.js';
-import { fmtMs, log, mean, percentile, sleep, type Table } from './lib/util.js';
+import { LATENCY_COLUMNS, latencyRow, waitForSource } from './lib/latency.js';
+import { fmtMs, log, percentile, sleep, type Table } from './lib/util.js';
 
 export interface WebhookBenchOptions {
   samples: number;
@@ -65,7 +66,7 @@ export async function runWebhookBench(
     const repos = Math.max(1, Math.ceil(opts.bystanders / 5));
     for (let r = 0; r < repos; r++) await smallRepo(ctx.gitRoot, `wh-other-${r}`);
     for (let b = 0; b < opts.bystanders; b++) await apply(`bystander-${b}`, `wh-other-${b % repos}`);
-    for (const name of names) await waitFor(client, name, (s) => s?.status?.phase === 'Ready', 180_000);
+    for (const name of names) await waitForSource(client, { namespace: NS, name }, (s) => s?.status?.phase === 'Ready', 180_000, POLL_MS);
     await waitVisible(client, ctx.infra.url('wh-hook'));
 
     const webhookMs: number[] = [];
@@ -88,14 +89,14 @@ export async function runWebhookBench(
       const answer = (await res.json()) as { woken?: string[] };
       answerMs.push(performance.now() - t0);
       if (answer.woken?.length !== 1) throw new Error(`the webhook woke ${JSON.stringify(answer)}, not the one source`);
-      await waitFor(client, 'hook', (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000);
+      await waitForSource(client, { namespace: NS, name: 'hook' }, (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000, POLL_MS);
       webhookMs.push(performance.now() - t0);
     };
     const viaSignal = async (i: number) => {
       const sha = await quickCommit(sig.bare, changeFiles('support', `sig-${i}`));
       const t0 = performance.now();
       await reconcileSource(client, { namespace: NS, name: 'signal' });
-      await waitFor(client, 'signal', (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000);
+      await waitForSource(client, { namespace: NS, name: 'signal' }, (s) => s?.status?.artifact?.revision === `main@sha1:${sha}`, 60_000, POLL_MS);
       signalMs.push(performance.now() - t0);
     };
     // One sample of each per round, each going first in every other round; a pause lets the last
@@ -122,17 +123,6 @@ export async function runWebhookBench(
   }
 }
 
-type Status = Awaited<ReturnType<typeof getSource>> | undefined;
-
-async function waitFor(client: Client, name: string, ok: (s: Status) => boolean, timeoutMs: number): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const s = await getSource(client, { namespace: NS, name }).catch(() => undefined);
-    if (ok(s)) return;
-    if (performance.now() > deadline) throw new Error(`timed out waiting for ${NS}/${name}: ${JSON.stringify(s?.status ?? null)}`);
-    await sleep(POLL_MS);
-  }
-}
 
 /** Visibility is eventually consistent: the first delivery must find the source. */
 async function waitVisible(client: Client, url: string): Promise<void> {
@@ -148,16 +138,8 @@ async function waitVisible(client: Client, url: string): Promise<void> {
 function table(results: WebhookResult[], opts: WebhookBenchOptions): Table {
   return {
     title: '6. Push-to-Ready through a webhook: commit on the server → status.artifact.revision (query)',
-    columns: ['mode', 'samples', 'p50', 'p90', 'p99', 'max', 'mean'],
-    rows: results.map((r) => [
-      r.mode,
-      String(r.samplesMs.length),
-      fmtMs(percentile(r.samplesMs, 50)),
-      fmtMs(percentile(r.samplesMs, 90)),
-      fmtMs(percentile(r.samplesMs, 99)),
-      fmtMs(Math.max(...r.samplesMs)),
-      fmtMs(mean(r.samplesMs)),
-    ]),
+    columns: LATENCY_COLUMNS,
+    rows: results.map((r) => latencyRow(r.mode, r.samplesMs)),
     notes: [
       `interval 1h on every source: only the webhook (or the signal) makes one fetch; ${opts.bystanders} bystander sources on other repositories`,
       'receiver: `arena-source serve --webhook-port` as its own process; worker: its own process; the two modes alternate (one sample each per round, each first in every other round, 300 ms apart)',

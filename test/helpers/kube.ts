@@ -27,7 +27,9 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { accessSync, constants, createWriteStream, readFileSync, statSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
+import { parseAllDocuments } from 'yaml';
 import { freePort } from './free-port.js';
+import { waitFor } from './wait.js';
 import { homedir, tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
@@ -461,4 +463,18 @@ export function kubeconfig(server: string, caPem: string, token: string): string
     'current-context: arena-test',
     '',
   ].join('\n');
+}
+
+/**
+ * The ArenaSource CRD of deploy/crds, created on `kube`; unless `wait` is false, returns once the
+ * API server serves the resource (tests that watch the CRD appear pass false).
+ */
+export async function installArenaSourceCrd(kube: Pick<Kube, 'request'>, opts: { wait?: boolean } = {}): Promise<void> {
+  const crd = parseAllDocuments(await readFile('deploy/crds/omnia.altairalabs.ai_arenasources.yaml', 'utf8'))
+    .map((d) => d.toJS())
+    .find((d) => d?.kind === 'CustomResourceDefinition');
+  const created = await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd);
+  if (created.status !== 201) throw new Error(`creating the ArenaSource CRD: ${created.status} ${created.text.slice(0, 300)}`);
+  if (opts.wait === false) return;
+  await waitFor('the ArenaSource CRD served', () => kube.request('GET', '/apis/omnia.altairalabs.ai/v1alpha1/arenasources'), (r) => r.status === 200);
 }

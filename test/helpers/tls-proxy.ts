@@ -92,6 +92,22 @@ async function waitListening(port: number, proc: { output(): string }, child: Ch
   throw new Error(`not listening on ${port} after 10s: ${proc.output()}`);
 }
 
+/** Starts `tool` (found on PATH or in /usr/sbin), returns once it listens on `port`; `stop` sends `stopSignal`. */
+async function startProxyProcess(tool: Tool, args: string[], port: number, stopSignal: NodeJS.Signals): Promise<Proxy> {
+  const child = spawn(which(tool) ?? tool, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = supervise(child, tool);
+  await waitListening(port, proc, child);
+  return {
+    address: `127.0.0.1:${port}`,
+    port,
+    output: proc.output,
+    stop: async () => {
+      if (child.exitCode === null) child.kill(stopSignal);
+      await proc.exited;
+    },
+  };
+}
+
 export interface MtlsProxyOptions {
   /** host:port of the plain gRPC server behind it. */
   target: string;
@@ -132,18 +148,7 @@ backend temporal
   server dev ${opts.target}
 `,
   );
-  const child = spawn(which('haproxy') ?? 'haproxy', ['-db', '-f', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = supervise(child, 'haproxy');
-  await waitListening(port, proc, child);
-  return {
-    address: `127.0.0.1:${port}`,
-    port,
-    output: proc.output,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
-      await proc.exited;
-    },
-  };
+  return startProxyProcess('haproxy', ['-db', '-f', conf], port, 'SIGTERM');
 }
 
 export interface NginxOptions {
@@ -189,16 +194,6 @@ http {
 }
 `,
   );
-  const child = spawn(which('nginx') ?? 'nginx', ['-p', prefix, '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const proc = supervise(child, 'nginx');
-  await waitListening(port, proc, child);
-  return {
-    address: `127.0.0.1:${port}`,
-    port,
-    output: proc.output,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGQUIT');
-      await proc.exited;
-    },
-  };
+  // SIGQUIT: nginx's graceful stop.
+  return startProxyProcess('nginx', ['-p', prefix, '-c', conf], port, 'SIGQUIT');
 }

@@ -5,14 +5,12 @@
  * and the `controller` command stops cleanly on SIGTERM in the middle of a reconcile storm.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { ArenaSourceController } from '../../src/controller/controller.js';
 import { loadKubeClients } from '../../src/kube/config.js';
 import { KubeResourceReader } from '../../src/resources/kube-reader.js';
 import { KubeStatusSink } from '../../src/status/kube-status-sink.js';
-import { startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
+import { installArenaSourceCrd, startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { freePort, startCli } from '../helpers/processes.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -68,11 +66,7 @@ describe('controller under load on a real API server', { skip: kubeSkipReason() 
 
   before(async () => {
     kube = await startKube();
-    const crd = parseAllDocuments(await readFile('deploy/crds/omnia.altairalabs.ai_arenasources.yaml', 'utf8'))
-      .map((d) => d.toJS())
-      .find((d) => d?.kind === 'CustomResourceDefinition');
-    assert.equal((await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
-    await waitFor('CRD served', () => kube.request('GET', base('default')), (r) => r.status === 200);
+    await installArenaSourceCrd(kube);
     for (const ns of ['load', 'storm']) assert.equal((await kube.request('POST', '/api/v1/namespaces', { metadata: { name: ns } })).status, 201);
     const clients = loadKubeClients(kube.kubeconfigPath);
     env = await startTestEnv('kube-load', { backends: { statusSink: new KubeStatusSink(clients), resources: new KubeResourceReader(clients) } });

@@ -3,16 +3,15 @@
  * and a real git server: `kubectl apply` an ArenaSource and watch its status fill in.
  */
 import assert from 'node:assert/strict';
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { ArenaSourceController } from '../../src/controller/controller.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { loadKubeClients } from '../../src/kube/config.js';
 import { KubeResourceReader } from '../../src/resources/kube-reader.js';
 import { KubeStatusSink } from '../../src/status/kube-status-sink.js';
-import { startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
+import { installArenaSourceCrd, startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 import { packJson, validPack } from '../helpers/promptpack.js';
@@ -60,13 +59,7 @@ describe('controller on a real API server', { skip: kubeSkipReason() }, () => {
 
   before(async () => {
     kube = await startKube();
-    const crd = parseAllDocuments(await readFile('deploy/crds/omnia.altairalabs.ai_arenasources.yaml', 'utf8'))
-      .map((d) => d.toJS())
-      .find((d) => d?.kind === 'CustomResourceDefinition');
-    assert.equal((await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
-    await waitFor('CRD established', () => kube.request('GET', `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crd.metadata.name}`),
-      (r) => (r.body?.status?.conditions ?? []).some((c: any) => c.type === 'Established' && c.status === 'True'));
-    await waitFor('CRD served', () => kube.request('GET', BASE), (r) => r.status !== 404 && r.status !== 503);
+    await installArenaSourceCrd(kube);
     assert.equal((await kube.request('POST', '/api/v1/namespaces', { metadata: { name: NS } })).status, 201);
     const clients = loadKubeClients(kube.kubeconfigPath);
     env = await startTestEnv('kube', { backends: { statusSink: new KubeStatusSink(clients), resources: new KubeResourceReader(clients) } });

@@ -9,10 +9,8 @@
  * the previous generation's Ready for an answer.
  */
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { ArenaSourceController } from '../../src/controller/controller.js';
 import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { loadKubeClients } from '../../src/kube/config.js';
@@ -20,7 +18,7 @@ import { KubeResourceReader } from '../../src/resources/kube-reader.js';
 import { KubeStatusSink } from '../../src/status/kube-status-sink.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { freePort } from '../helpers/free-port.js';
-import { startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
+import { installArenaSourceCrd, startKube, kubeSkipReason, type Kube } from '../helpers/kube.js';
 import { kubeTools, kubeToolsSkipReason } from '../helpers/kube-tools.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -60,11 +58,7 @@ describe('kstatus and kubectl wait on the real API server', { skip: kubeSkipReas
   before(async () => {
     kube = await startKube();
     tools = kubeTools(kube.kubeconfigPath, join(kube.dir, 'kubectl-cache'));
-    const crd = parseAllDocuments(await readFile('deploy/crds/omnia.altairalabs.ai_arenasources.yaml', 'utf8'))
-      .map((d) => d.toJS())
-      .find((d) => d?.kind === 'CustomResourceDefinition');
-    assert.equal((await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
-    await waitFor('CRD served', () => kube.request('GET', BASE), (r) => r.status === 200);
+    await installArenaSourceCrd(kube);
     assert.equal((await kube.request('POST', '/api/v1/namespaces', { metadata: { name: NS } })).status, 201);
     const clients = loadKubeClients(kube.kubeconfigPath);
     env = await startTestEnv('kstatus', { backends: { statusSink: new KubeStatusSink(clients), resources: new KubeResourceReader(clients) } });

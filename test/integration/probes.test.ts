@@ -5,13 +5,12 @@
  * work (and names what is missing until then), and SIGTERM ends each one cleanly (exit 0).
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { parseAllDocuments } from 'yaml';
 import { freePort, startCli, type Proc } from '../helpers/processes.js';
-import { kubeSkipReason, startKube, type Kube } from '../helpers/kube.js';
+import { installArenaSourceCrd, kubeSkipReason, startKube, type Kube } from '../helpers/kube.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -82,10 +81,7 @@ describe('controller probes and shutdown', { skip: kubeSkipReason() }, () => {
     assert.match(unready.body, /^ok kubernetes$/m);
     assert.deepEqual(await probe(port, '/healthz'), { status: 200, body: 'ok\n' });
 
-    const crd = parseAllDocuments(await readFile('deploy/crds/omnia.altairalabs.ai_arenasources.yaml', 'utf8'))
-      .map((d) => d.toJS())
-      .find((d) => d?.kind === 'CustomResourceDefinition');
-    assert.equal((await kube.request('POST', '/apis/apiextensions.k8s.io/v1/customresourcedefinitions', crd)).status, 201);
+    await installArenaSourceCrd(kube, { wait: false });
     const ready = await waitFor('controller /readyz 200', () => probe(port, '/readyz'), (r) => r.status === 200, 60_000).catch(fail);
     assert.equal(ready.body, 'ok temporal\nok kubernetes\nok informers\n');
 
