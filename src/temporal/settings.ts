@@ -95,6 +95,14 @@ export function resolveTemporalSettings(flags: TemporalFlags, env: NodeJS.Proces
     throw new TemporalConnectionError('Config', `Temporal client configuration: ${(err as Error).message}`, SETTING.profile, { cause: err });
   }
 
+  if (/^(1|true)$/i.test(vars.TEMPORAL_TLS_DISABLE_HOST_VERIFICATION ?? '')) {
+    // Refused rather than ignored: the TypeScript SDK's TLS settings cannot turn the check off.
+    throw new TemporalConnectionError(
+      'Config',
+      'TEMPORAL_TLS_DISABLE_HOST_VERIFICATION is not supported: the Temporal TypeScript SDK always checks the server certificate and its name; name one the certificate carries instead',
+      SETTING.serverName,
+    );
+  }
   const fromProfile = profile.tls;
   const material = (flag: string | undefined, source: ConfigDataSource | undefined): Material | undefined =>
     flag ? { path: flag } : source && ('path' in source ? { path: source.path } : { data: Buffer.from(source.data) });

@@ -92,6 +92,8 @@ server_name = "temporal"
       [() => resolveTemporalSettings({ temporalTlsCertFile: '/c.crt' }, env()), /TEMPORAL_TLS_CLIENT_KEY_PATH/],
       [() => resolveTemporalSettings({ temporalConfigFile: join(dir, 'missing.toml') }, env()), /missing\.toml does not exist/],
       [() => resolveTemporalSettings({ temporalConfigFile: toml, temporalProfile: 'nope' }, env()), /Profile 'nope' not found/],
+      // Not something the SDK can do: refused with the setting to use instead, not ignored.
+      [() => resolveTemporalSettings({}, env({ TEMPORAL_TLS_DISABLE_HOST_VERIFICATION: 'true' })), /not supported.*TEMPORAL_TLS_SERVER_NAME/],
     ];
     for (const [fn, message] of problems) {
       assert.throws(fn, (err: unknown) => err instanceof TemporalConnectionError && err.problem === 'Config' && message.test(err.message + err.settings));
