@@ -13,16 +13,13 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
-import type { ActivityDeps } from '../../activities/deps.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
-import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
+import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { SshGitServer, generateSshKeyPair } from '../helpers/ssh-server.js';
 import { AuthenticationFailedError, InvalidSpecError, SecretNotFoundError } from '../../src/errors.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
-import { LocalStatusStore } from '../../src/status/local-status-store.js';
-import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
 import { authTempDirs, putSecret, sshSecretData } from '../helpers/ssh.js';
 
 const NS = 'team';
@@ -34,7 +31,7 @@ describe('git activities with credentials', () => {
   let http: GitHttpServer;
   let ssh: SshGitServer;
   let resources: LocalResourceStore;
-  let deps: ActivityDeps;
+  let deps: LocalActivityDeps;
   let sha: string;
   const activities = () => sourceActivities(deps);
   // Expected failures would each be logged at WARN; only errors are worth showing.
@@ -87,16 +84,8 @@ describe('git activities with credentials', () => {
     sha = await seedRepo(gitRoot, 'private', { 'pack.json': '{"id":"private"}' });
     http = await GitHttpServer.start({ root: gitRoot, basicAuth: { username: 'reader', password: PASSWORD } });
     ssh = await SshGitServer.start({ root: gitRoot });
-    resources = new LocalResourceStore(join(dir, 'resources'));
-    deps = {
-      store: new FilesystemArtifactStore(join(dir, 'artifacts')),
-      artifactBaseUrl: 'http://127.0.0.1:1',
-      statusSink: new LocalStatusStore(join(dir, 'status')),
-      resources,
-      workRoot: join(dir, "work dir's %d"),
-      workerQueue: 'q/worker/test',
-      packLimits: DEFAULT_PACK_LIMITS,
-    };
+    deps = localActivityDeps(dir, "work dir's %d");
+    resources = deps.resources;
     await putSecret(resources, NS, 'https-good', { username: 'reader', password: PASSWORD });
     await putSecret(resources, NS, 'https-bad', { username: 'reader', password: 'wrong' });
     await putSecret(resources, NS, 'https-user-only', { username: 'reader' });

@@ -17,18 +17,14 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
-import type { ActivityDeps } from '../../activities/deps.js';
 import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
-import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { reconcileSource, sourceHandle } from '../../src/client.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { bareRepoPath, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { SecretNotFoundError, VerificationFailedError } from '../../src/errors.js';
-import { LocalResourceStore } from '../../src/resources/local-store.js';
-import { LocalStatusStore } from '../../src/status/local-status-store.js';
-import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
 import { GIT_VERIFY_DIR_PREFIX } from '../../src/sources/git/verify.js';
+import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { closeSigner, makePgpSigner, makeSshSigner, signedCommit, tamperedCommit, type Signer } from '../helpers/signing.js';
 import { assertNoSecrets, filesText, putSecret, textOf } from '../helpers/ssh.js';
@@ -40,7 +36,7 @@ const NS = 'team';
 describe('git signature verification', { skip: toolSkipReason('gpg', 'ssh-keygen') }, () => {
   let dir: string;
   let http: GitHttpServer;
-  let deps: ActivityDeps;
+  let deps: LocalActivityDeps;
   let pgp: Signer;
   let ssh: Signer;
   let strangerPgp: Signer;
@@ -88,16 +84,8 @@ describe('git signature verification', { skip: toolSkipReason('gpg', 'ssh-keygen
     ]);
     await seedRepo(join(dir, 'git'), 'signed', { 'pack.json': '{"id":"v0"}' });
     http = await GitHttpServer.start({ root: join(dir, 'git') });
-    const resources = new LocalResourceStore(join(dir, 'resources'));
-    deps = {
-      store: new FilesystemArtifactStore(join(dir, 'artifacts')),
-      artifactBaseUrl: 'http://127.0.0.1:1',
-      statusSink: new LocalStatusStore(join(dir, 'status')),
-      resources,
-      workRoot: join(dir, 'work'),
-      workerQueue: 'q/worker/test',
-      packLimits: DEFAULT_PACK_LIMITS,
-    };
+    deps = localActivityDeps(dir);
+    const resources = deps.resources;
     await putSecret(resources, NS, 'keys', { 'release.asc': pgp.publicKey, 'dev.sshpub': ssh.publicKey });
     await putSecret(resources, NS, 'no-keys', { 'README': 'keys go here' });
     await putSecret(resources, NS, 'garbled', { 'release.asc': '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nnot a key\n-----END PGP PUBLIC KEY BLOCK-----\n' });

@@ -14,14 +14,10 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
-import type { ActivityDeps } from '../../activities/deps.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
-import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { COSIGN_SIGNATURE_ANNOTATION } from '../../src/oci/cosign.js';
 import { SecretNotFoundError, VerificationFailedError } from '../../src/errors.js';
-import { LocalResourceStore } from '../../src/resources/local-store.js';
-import { LocalStatusStore } from '../../src/status/local-status-store.js';
-import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
+import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { FIXTURE_DIGEST, fixturePublicKey, fixtureSignatureManifest, pushManifest, pushSignedFixture, pushFixtureBlobs } from '../helpers/cosign-fixture.js';
 import { pushFiles, requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { putSecret } from '../helpers/ssh.js';
@@ -33,7 +29,7 @@ const NS = 'team';
 describe('OCI signature verification (cosign)', () => {
   let dir: string;
   let registry: TestRegistry;
-  let deps: ActivityDeps;
+  let deps: LocalActivityDeps;
   const logger = new DefaultLogger('ERROR');
   const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
   const spec = (repository: string, secret = 'cosign-keys'): ArenaSourceSpec => ({
@@ -65,16 +61,8 @@ describe('OCI signature verification (cosign)', () => {
     await requireRegistryTools();
     dir = await mkdtemp(join(tmpdir(), 'arena-oci-verify-'));
     registry = await startRegistry();
-    const resources = new LocalResourceStore(join(dir, 'resources'));
-    deps = {
-      store: new FilesystemArtifactStore(join(dir, 'artifacts')),
-      artifactBaseUrl: 'http://127.0.0.1:1',
-      statusSink: new LocalStatusStore(join(dir, 'status')),
-      resources,
-      workRoot: join(dir, 'work'),
-      workerQueue: 'q/worker/test',
-      packLimits: DEFAULT_PACK_LIMITS,
-    };
+    deps = localActivityDeps(dir);
+    const resources = deps.resources;
     const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ type: 'spki', format: 'pem' }).toString();
     await putSecret(resources, NS, 'cosign-keys', { 'cosign.pub': await fixturePublicKey() });
     await putSecret(resources, NS, 'other-key', { 'release.pub': other });

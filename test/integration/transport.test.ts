@@ -19,16 +19,13 @@ import { after, before, describe, it } from 'node:test';
 import { DefaultLogger } from '@temporalio/worker';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
-import type { ActivityDeps } from '../../activities/deps.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
-import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { AuthenticationFailedError, FetchFailedError } from '../../src/errors.js';
 import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { withOras } from '../../src/oci/oras.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
-import { LocalStatusStore } from '../../src/status/local-status-store.js';
-import { FilesystemArtifactStore } from '../../src/store/fs-store.js';
+import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { BearerGitHttpServer } from '../helpers/bearer-git-server.js';
 import { issueCert, makeCa, type TestCa, type TestCert } from '../helpers/certs.js';
 import { requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -47,7 +44,7 @@ const REGISTRY_HOST = 'registry.arena.test';
 describe('transport: private CA, mutual TLS, bearer token, proxy', { skip: toolSkipReason('squid', 'stunnel4', 'htpasswd', 'openssl') }, () => {
   let dir: string;
   let resources: LocalResourceStore;
-  let deps: ActivityDeps;
+  let deps: LocalActivityDeps;
   let plain: GitHttpServer;
   let bearer: BearerGitHttpServer;
   let tlsGit: TlsTerminator;
@@ -139,16 +136,8 @@ describe('transport: private CA, mutual TLS, bearer token, proxy', { skip: toolS
     );
     digest = pushed.digest;
 
-    resources = new LocalResourceStore(join(dir, 'resources'));
-    deps = {
-      store: new FilesystemArtifactStore(join(dir, 'artifacts')),
-      artifactBaseUrl: 'http://127.0.0.1:1',
-      statusSink: new LocalStatusStore(join(dir, 'status')),
-      resources,
-      workRoot: join(dir, 'work'),
-      workerQueue: 'q/worker/test',
-      packLimits: DEFAULT_PACK_LIMITS,
-    };
+    deps = localActivityDeps(dir);
+    resources = deps.resources;
     const put = (name: string, data: Record<string, string>) => putSecret(resources, NS, name, data);
     await Promise.all([
       put('ca', { 'ca.crt': serverCa.pem }),
