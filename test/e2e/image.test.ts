@@ -67,7 +67,14 @@ describe('the product image', { skip: podmanSkipReason() }, () => {
     const sh = (script: string) => podman(['run', '--rm', ...SECURE, '--entrypoint', 'sh', image, '-c', script]);
     assert.equal((await sh('id -u')).stdout.trim(), '65532');
     assert.deepEqual((await sh('ls /app')).stdout.split('\n').filter(Boolean), ['bin', 'dist', 'node_modules', 'package.json']);
-    assert.deepEqual((await sh('ls /app/dist')).stdout.split('\n').filter(Boolean), ['activities', 'src', 'workflows']);
+    // The workflow bundle made at build time (src/workflow-bundle.ts) ships beside the code it was made from.
+    assert.deepEqual((await sh('ls /app/dist')).stdout.split('\n').filter(Boolean), [
+      'activities',
+      'src',
+      'workflow-bundle.fingerprint',
+      'workflow-bundle.js',
+      'workflows',
+    ]);
     const strays = await sh('find /app/dist /app/bin -name "*.test.js" -o -path "*/test/*" -o -path "*/bench/*"');
     assert.equal(strays.code, 0, strays.stderr);
     assert.equal(strays.stdout, '', 'test or bench code in the image');
@@ -101,6 +108,7 @@ describe('the product image', { skip: podmanSkipReason() }, () => {
       const ready = await waitFor('worker /readyz', () => get(`http://127.0.0.1:${port}/readyz`), (r) => r.status === 200, 180_000).catch(fail);
       assert.equal(ready.body, 'ok temporal\nok workers\n');
       assert.deepEqual(await get(`http://127.0.0.1:${port}/healthz`), { status: 200, body: 'ok\n' });
+      assert.match(await logs(container), /"workflowBundle":"prebuilt"/, 'the worker loads the bundle the image build made (no webpack at start-up)');
 
       // git, pack and upload inside the container: HOME and the work and data dirs on /tmp only.
       const namespace = `i${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;

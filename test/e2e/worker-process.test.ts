@@ -48,6 +48,8 @@ describe('worker and artifact server as processes', () => {
     server = start([...common, 'serve', '--port', String(ports.artifacts)], serverLog);
     worker = start([...common, 'worker', '--artifact-base-url', `http://127.0.0.1:${ports.artifacts}`, '--metrics-port', String(ports.metrics)], workerLog);
     await waitFor('worker started', async () => workerLog.out, (o) => o.includes('"worker started"'), 60_000);
+    // The test runner wrote dist/workflow-bundle.js for this build: the worker loads it instead of running webpack.
+    assert.match(workerLog.out, /"workflowBundle":"prebuilt"/);
   });
 
   after(async () => {

@@ -175,6 +175,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       taskQueue: opts.taskQueue,
       role,
       ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from } : {}),
+      ...(bundle ? { workflowBundle: bundle.owned ? 'bundled at start' : 'prebuilt' } : {}),
       workerQueue: worker.workerQueue,
       temporal: describeTemporal(temporal),
       artifactBaseUrl,
