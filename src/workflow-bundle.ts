@@ -72,9 +72,9 @@ export function bundleInputsFingerprint(dist = DIST): string {
 }
 
 /** The prebuilt bundle's path when it was made from exactly this code, else undefined. */
-export function currentPrebuiltBundle(dist = DIST): string | undefined {
+export function currentPrebuiltBundle(dist = DIST, fingerprint = bundleInputsFingerprint(dist)): string | undefined {
   try {
-    const matches = readFileSync(join(dist, 'workflow-bundle.fingerprint'), 'utf8').trim() === bundleInputsFingerprint(dist);
+    const matches = readFileSync(join(dist, 'workflow-bundle.fingerprint'), 'utf8').trim() === fingerprint;
     return matches ? join(dist, 'workflow-bundle.js') : undefined;
   } catch {
     return undefined;
@@ -84,7 +84,7 @@ export function currentPrebuiltBundle(dist = DIST): string | undefined {
 /** Writes the prebuilt bundle and its fingerprint (the build runs this: workflow-bundle-main.js --prebuilt). */
 export async function writePrebuiltBundle(): Promise<void> {
   const fingerprint = bundleInputsFingerprint();
-  if (currentPrebuiltBundle()) return;
+  if (currentPrebuiltBundle(DIST, fingerprint)) return;
   const { code } = await bundle();
   await writeFile(`${PREBUILT_BUNDLE}.tmp`, code);
   await rename(`${PREBUILT_BUNDLE}.tmp`, PREBUILT_BUNDLE);
@@ -95,8 +95,10 @@ let inProcess: Promise<WorkflowBundle> | undefined;
 
 /** The workflow code once per process: the prebuilt bundle if current, else bundled here (webpack takes seconds). */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  const prebuilt = currentPrebuiltBundle();
-  inProcess ??= prebuilt ? readFile(prebuilt, 'utf8').then((code) => ({ code })) : bundle();
+  if (!inProcess) {
+    const prebuilt = currentPrebuiltBundle();
+    inProcess = prebuilt ? readFile(prebuilt, 'utf8').then((code) => ({ code })) : bundle();
+  }
   return inProcess;
 }
 
