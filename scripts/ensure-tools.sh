@@ -95,6 +95,8 @@ if [[ "$PROFILE" == "test" ]]; then
   go_log=$(mktemp)
   test_go_tools >"$go_log" 2>&1 &
   go_pid=$!
+  # Should an install below fail, the builds stop with the script instead of running on alone.
+  trap 'kill "$go_pid" 2>/dev/null; rm -f "$go_log"' EXIT
   # Private git: a real sshd (test/helpers/ssh-server.ts) and the ssh client.
   { command -v ssh && command -v ssh-keygen; } >/dev/null 2>&1 || apt_install openssh-client
   [[ -x /usr/sbin/sshd ]] || command -v sshd >/dev/null 2>&1 || apt_install openssh-server
@@ -123,6 +125,7 @@ if [[ "$PROFILE" == "test" ]]; then
   { [[ -x /usr/sbin/nginx ]] || command -v nginx; } >/dev/null 2>&1 || apt_install nginx-light
   go_status=0
   wait "$go_pid" || go_status=$?
+  trap - EXIT
   cat "$go_log"
   rm -f "$go_log"
   if [[ $go_status -ne 0 ]]; then echo "building the Go tools failed (exit $go_status): see above" >&2; exit "$go_status"; fi
