@@ -1,9 +1,10 @@
 /**
- * The workflow code bundle. Bundling runs webpack, which leaves a process about
- * 80 MiB bigger for good (measured: RSS 90 → 171 MiB); a long-running worker
- * therefore has a child process bundle into a file and loads that
- * (`workflowBundleFile`), while tests, which start many workers in one process,
- * bundle once in-process (`workflowBundle`).
+ * The workflow code bundle. The build writes it once (dist/workflow-bundle.js, with a
+ * fingerprint of the code it was made from) and workers load that. Without a current
+ * one, bundling runs webpack, which leaves a process about 80 MiB bigger for good
+ * (measured: RSS 90 → 171 MiB): a long-running worker then has a child process bundle
+ * into a file (`workflowBundleFile`), while tests, which start many workers in one
+ * process, bundle once in-process (`workflowBundle`).
  */
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { execFile } from 'node:child_process';
@@ -56,8 +57,9 @@ export function bundle(): Promise<WorkflowBundle> {
  * worker bundles as before.
  */
 const DIST = fileURLToPath(new URL('..', import.meta.url));
-export const PREBUILT_BUNDLE = join(DIST, 'workflow-bundle.js');
-const PREBUILT_FINGERPRINT = join(DIST, 'workflow-bundle.fingerprint');
+/** Where the build puts the bundle and its fingerprint, in a `dist` directory. */
+const prebuiltPaths = (dist: string) => ({ bundle: join(dist, 'workflow-bundle.js'), fingerprint: join(dist, 'workflow-bundle.fingerprint') });
+export const PREBUILT_BUNDLE = prebuiltPaths(DIST).bundle;
 
 /** sha256 of every compiled file a bundle can contain (`dist`'s workflows/ and src/), and of the SDK's version. */
 export function bundleInputsFingerprint(dist = DIST): string {
@@ -73,9 +75,9 @@ export function bundleInputsFingerprint(dist = DIST): string {
 
 /** The prebuilt bundle's path when it was made from exactly this code, else undefined. */
 export function currentPrebuiltBundle(dist = DIST, fingerprint = bundleInputsFingerprint(dist)): string | undefined {
+  const paths = prebuiltPaths(dist);
   try {
-    const matches = readFileSync(join(dist, 'workflow-bundle.fingerprint'), 'utf8').trim() === fingerprint;
-    return matches ? join(dist, 'workflow-bundle.js') : undefined;
+    return readFileSync(paths.fingerprint, 'utf8').trim() === fingerprint ? paths.bundle : undefined;
   } catch {
     return undefined;
   }
@@ -85,10 +87,12 @@ export function currentPrebuiltBundle(dist = DIST, fingerprint = bundleInputsFin
 export async function writePrebuiltBundle(): Promise<void> {
   const fingerprint = bundleInputsFingerprint();
   if (currentPrebuiltBundle(DIST, fingerprint)) return;
+  const paths = prebuiltPaths(DIST);
   const { code } = await bundle();
-  await writeFile(`${PREBUILT_BUNDLE}.tmp`, code);
-  await rename(`${PREBUILT_BUNDLE}.tmp`, PREBUILT_BUNDLE);
-  await writeFile(PREBUILT_FINGERPRINT, `${fingerprint}\n`);
+  // Bundle first, fingerprint last: a reader never pairs a new fingerprint with an old bundle.
+  await writeFile(`${paths.bundle}.tmp`, code);
+  await rename(`${paths.bundle}.tmp`, paths.bundle);
+  await writeFile(paths.fingerprint, `${fingerprint}\n`);
 }
 
 let inProcess: Promise<WorkflowBundle> | undefined;
