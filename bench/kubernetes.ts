@@ -21,6 +21,7 @@ import { seedRepo } from '../src/dev/demo-git/repo.js';
 import { startKube, type Kube } from '../test/helpers/kube.js';
 import { cleanups, freePort, startTemporal, startWorkerProcess, stopChild, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { cpuSeconds, nodeChildren, ProcessMeter } from './lib/machine.js';
+import { IMAGE_ENV } from './lib/image-env.js';
 import { hexText } from './lib/repos.js';
 import { fmtBytes, fmtNum, log, pool, sleep, type Table } from './lib/util.js';
 
@@ -328,8 +329,8 @@ async function startArena(kube: Kube, dir: string, workers: number): Promise<Run
     const controller = spawnLogged(
       process.execPath,
       [resolve('bin/arena-source.js'), 'controller', '--kubeconfig', kube.kubeconfigPath, '--temporal-address', temporal.address, '--task-queue', taskQueue, '--metrics-port', String(metrics)],
-      // As deploy/ runs it (NODE_OPTIONS there too; MALLOC_ARENA_MAX from the image).
-      { ARENA_SOURCE_LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=1', MALLOC_ARENA_MAX: '2' },
+      // As deploy/ runs it (NODE_OPTIONS there too; the allocator from the image).
+      { ARENA_SOURCE_LOG_LEVEL: 'warn', NODE_OPTIONS: '--max-semi-space-size=1', ...IMAGE_ENV },
       join(dir, 'controller.log'),
     );
     for (let i = 0; ; i++) {

@@ -3,7 +3,7 @@
 #   ensure-tools.sh start   git and the Temporal CLI (for `npm start`)
 #   ensure-tools.sh test    everything the test suite runs against (for `npm test` and .ci/run)
 #   ensure-tools.sh install helm, for installing the chart (README "Install")
-#   ensure-tools.sh bench   also kube-apiserver + etcd and Flux's source-controller, for `npm run bench -- --kubernetes`
+#   ensure-tools.sh bench   also jemalloc, kube-apiserver + etcd and Flux's source-controller, for `npm run bench`
 # Go tools are built from their Go modules (no binary downloads) into ~/.cache/arena-source/bin.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -135,6 +135,8 @@ fi
 # Flux's source-controller v1.9.1 from its Go module, the same-run baseline (bench/flux/build.sh;
 # a cold build is long, so the test profile never builds it), and the API server the tests use.
 if [[ "$PROFILE" == "bench" ]]; then
+  # The image runs node on jemalloc; the benchmarks start arena-source the same way (bench/lib/image-env.ts).
+  apt_install libjemalloc2
   ARENA_K8S_BIN_DIR="$BIN_DIR" bash test/k8s/build.sh
   ARENA_FLUX_BIN_DIR="$BIN_DIR" bash bench/flux/build.sh
 fi

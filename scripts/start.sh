@@ -5,6 +5,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/ensure-tools.sh start
 bash scripts/ensure-node-deps.sh
-# As the image does (deploy/Dockerfile): one malloc arena per thread costs the worker a quarter of its RSS.
+# As the image does (deploy/Dockerfile): node on jemalloc when this machine has it (Debian: libjemalloc2),
+# else glibc with two malloc arenas (one per thread costs the worker a quarter of its RSS).
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
+for lib in /usr/lib/*-linux-gnu/libjemalloc.so.2; do
+  [[ -e "$lib" && -z "${LD_PRELOAD:-}" ]] && export LD_PRELOAD="$lib"
+done
 exec node bin/arena-source.js dev --sources examples/sources --git-repos examples/repos "$@"

@@ -17,7 +17,8 @@ import { createPinnedActivities, createSharedActivities, type ActivityDeps } fro
 import { observabilityInterceptors } from './observability/interceptors.js';
 import { workflowBundle } from './workflow-bundle.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
-import { WorkerConnection, type ConnectOptions } from './temporal/connection.js';
+import type { ConnectOptions } from './temporal/connection.js';
+import { WorkerConnection } from './temporal/worker-connection.js';
 import { plainSettings, type TemporalSettings } from './temporal/settings.js';
 
 export const WORKER_ROLES = ['all', 'workflows', 'activities'] as const;

@@ -11,10 +11,11 @@ const MiB = 1024 * 1024;
 /** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
 export const WORKER_BASE_BYTES = 200 * MiB;
 /**
- * What one more cached workflow adds to RSS: measured 400-500 KiB with MALLOC_ARENA_MAX=2 (the
- * image's setting; 510-650 KiB without it), rounded up (README, benchmark 10 and "Worker memory").
+ * What one more cached workflow adds to RSS on jemalloc, as the image runs node: measured 198-208 KiB
+ * (README, benchmark 4), rounded up. On glibc's malloc it is 400-500 KiB (MALLOC_ARENA_MAX=2):
+ * a worker started outside the image without jemalloc should set --max-cached-workflows.
  */
-export const CACHED_WORKFLOW_BYTES = 512 * 1024;
+export const CACHED_WORKFLOW_BYTES = 256 * 1024;
 /** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
 const PLANNED_SHARE = 0.75;
 /**

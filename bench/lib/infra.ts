@@ -13,6 +13,7 @@ import type { Client } from '@temporalio/client';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort } from '../../test/helpers/free-port.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/dev/demo-git/git-http-server.js';
+import { IMAGE_ENV } from './image-env.js';
 import { log, sleep } from './util.js';
 
 export { freePort };
@@ -219,8 +220,8 @@ export async function startWorkerProcess(opts: {
     ...(opts.role ? ['--role', opts.role] : []),
   ];
   const child = spawn(process.execPath, args, {
-    // MALLOC_ARENA_MAX as the image sets it (deploy/Dockerfile).
-    env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', MALLOC_ARENA_MAX: '2', ...opts.env },
+    // The allocator as the image sets it (deploy/Dockerfile).
+    env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...IMAGE_ENV, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -4,6 +4,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { findTemporalCli } from '../../src/dev/temporal-server.js';
+import { ALLOCATOR } from './image-env.js';
 
 export interface MachineInfo {
   cpuModel: string;
@@ -18,6 +19,8 @@ export interface MachineInfo {
   /** Small files created per second in the temp dir (this VM's disk makes file creation the cost of a checkout). */
   fileCreatesPerSec: number;
   tmpDir: string;
+  /** The malloc of the arena-source processes the benchmarks start (./image-env.ts). */
+  allocator: string;
 }
 
 function version(cmd: string, args: string[]): string {
@@ -60,13 +63,14 @@ export function machineInfo(): MachineInfo {
     loadAvg: loadavg().map((x) => Math.round(x * 100) / 100),
     fileCreatesPerSec: Math.round(fileCreateRate()),
     tmpDir: tmpdir(),
+    allocator: ALLOCATOR,
   };
 }
 
 export function describeMachine(m: MachineInfo): string {
   return [
     `machine: ${m.cpuModel}, ${m.cores} cores, ${m.memGiB} GiB, Linux ${m.kernel}`,
-    `tools:   node ${m.node}, ${m.git}, ${m.tar}, ${m.temporal}`,
+    `tools:   node ${m.node}, ${m.git}, ${m.tar}, ${m.temporal}; arena-source processes' malloc: ${m.allocator}`,
     `load:    ${m.loadAvg.join(' / ')} (1/5/15 min); temp dir ${m.tmpDir} creates ${m.fileCreatesPerSec} small files/s`,
   ].join('\n');
 }

@@ -5,10 +5,12 @@
 import { Command } from 'commander';
 import { addOptions, resolveOptions } from './option-parsing.js';
 import { GLOBAL_OPTIONS, optionsFor, type CommandName } from './options.js';
-import { devCommand } from './commands/dev.js';
-import { pushCommand } from './commands/push.js';
-import { controllerCommand, serveCommand, workerCommand } from './commands/services.js';
-import {
+import type { devCommand } from './commands/dev.js';
+import type { pushCommand } from './commands/push.js';
+import type { controllerCommand } from './commands/controller.js';
+import type { serveCommand } from './commands/serve.js';
+import type { workerCommand } from './commands/worker.js';
+import type {
   applyCommand,
   deleteCommand,
   getCommand,
@@ -18,6 +20,7 @@ import {
   resumeCommand,
   suspendCommand,
 } from './commands/sources.js';
+import { keepJemallocToThisProcess } from './preload.js';
 import { UsageError } from './usage-error.js';
 
 /** What the commands do; tests swap them to see what the parser hands over. */
@@ -37,20 +40,25 @@ export interface Handlers {
   push: typeof pushCommand;
 }
 
+/**
+ * Each command's module is loaded when it runs: a process carries only what its command uses
+ * (the controller neither the Temporal worker nor the AWS SDK; the CLI no Kubernetes client).
+ */
+const sources = () => import('./commands/sources.js');
 const HANDLERS: Handlers = {
-  dev: devCommand,
-  worker: workerCommand,
-  controller: controllerCommand,
-  serve: serveCommand,
-  apply: applyCommand,
-  get: getCommand,
-  history: historyCommand,
-  suspend: suspendCommand,
-  resume: resumeCommand,
-  reconcile: reconcileCommand,
-  delete: deleteCommand,
-  searchAttributes: searchAttributesCommand,
-  push: pushCommand,
+  dev: async (...a) => (await import('./commands/dev.js')).devCommand(...a),
+  worker: async (...a) => (await import('./commands/worker.js')).workerCommand(...a),
+  controller: async (...a) => (await import('./commands/controller.js')).controllerCommand(...a),
+  serve: async (...a) => (await import('./commands/serve.js')).serveCommand(...a),
+  apply: async (...a) => (await sources()).applyCommand(...a),
+  get: async (...a) => (await sources()).getCommand(...a),
+  history: async (...a) => (await sources()).historyCommand(...a),
+  suspend: async (...a) => (await sources()).suspendCommand(...a),
+  resume: async (...a) => (await sources()).resumeCommand(...a),
+  reconcile: async (...a) => (await sources()).reconcileCommand(...a),
+  delete: async (...a) => (await sources()).deleteCommand(...a),
+  searchAttributes: async (...a) => (await sources()).searchAttributesCommand(...a),
+  push: async (...a) => (await import('./commands/push.js')).pushCommand(...a),
 };
 
 /** The whole CLI; every option comes from the table in options.ts. */
@@ -116,6 +124,7 @@ export function buildProgram(handlers: Handlers = HANDLERS): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  keepJemallocToThisProcess();
   try {
     await buildProgram().parseAsync(argv);
   } catch (err) {

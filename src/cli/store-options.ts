@@ -4,6 +4,8 @@
  * in by the options table, src/cli/options.ts).
  */
 import { InvalidSpecError } from '../errors.js';
+import type { ArtifactStore } from '../store/artifact-store.js';
+import { FilesystemArtifactStore } from '../store/fs-store.js';
 import type { S3StoreOptions } from '../store/s3-store.js';
 
 export interface StoreFlags {
@@ -35,4 +37,16 @@ export function s3OptionsFromFlags(flags: StoreFlags): S3StoreOptions | null {
 /** Whether the artifact server should redirect GETs to presigned URLs (--redirect-presigned). */
 export function redirectPresignedFromFlags(flags: StoreFlags): boolean {
   return flags.redirectPresigned === true;
+}
+
+/**
+ * <data-dir>/artifacts, or an S3 bucket with --store s3 (ARENA_SOURCE_STORE=s3). The AWS SDK is
+ * loaded only then: a process on the filesystem store does not carry it.
+ */
+export async function openArtifactStore(flags: StoreFlags, fsRoot: string): Promise<{ store: ArtifactStore; where: string }> {
+  const s3 = s3OptionsFromFlags(flags);
+  if (s3 === null) return { store: new FilesystemArtifactStore(fsRoot), where: fsRoot };
+  const { S3ArtifactStore } = await import('../store/s3-store.js');
+  const store = new S3ArtifactStore(s3);
+  return { store, where: store.location };
 }

@@ -6,7 +6,7 @@
  * exercise exactly what a new user starts.
  */
 import type { Client } from '@temporalio/client';
-import { join } from 'node:path';
+import { localPaths } from './paths.js';
 import { DEFAULT_PACK_LIMITS, type PackLimits } from '../bundle/pack.js';
 import { connectClient } from '../client.js';
 import { LocalResourceStore } from '../resources/local-store.js';
@@ -20,7 +20,7 @@ import { ContentVolume } from '../content/content-volume.js';
 import type { ActivityDeps } from '../../activities/deps.js';
 import { openWorkerConnection, startWorker, type RunningWorker } from '../worker.js';
 import { createWebhookReceiver, type WebhookReceiverOptions } from '../webhooks/receiver.js';
-import type { WorkerConnection } from '../temporal/connection.js';
+import type { WorkerConnection } from '../temporal/worker-connection.js';
 import { plainSettings, type TemporalSettings } from '../temporal/settings.js';
 
 export interface LocalStackOptions {
@@ -65,16 +65,6 @@ export interface LocalStack {
   /** Starts one more worker process-equivalent on the same queue (for tests of several workers). */
   addWorker(): Promise<RunningWorker>;
   close(): Promise<void>;
-}
-
-export function localPaths(dataDir: string) {
-  return {
-    artifacts: join(dataDir, 'artifacts'),
-    resources: join(dataDir, 'resources'),
-    status: join(dataDir, 'status'),
-    work: join(dataDir, 'work'),
-    content: join(dataDir, 'workspace-content'),
-  };
 }
 
 export async function startLocalStack(opts: LocalStackOptions): Promise<LocalStack> {

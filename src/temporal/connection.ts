@@ -1,7 +1,9 @@
 /**
  * The one way arena-source connects to Temporal: the client (CLI commands,
- * controller, dev) and the worker's NativeConnection, both from the same
- * TemporalSettings (settings.ts) and credentials (credentials.ts).
+ * controller, dev) here and the worker's NativeConnection (worker-connection.ts),
+ * both from the same TemporalSettings (settings.ts) and credentials (credentials.ts).
+ * Apart so that a process with only a client (the controller, the CLI) never loads
+ * @temporalio/worker and its native core (≈ 13 MiB of RSS measured).
  *
  * Certificate rotation, honestly: neither SDK connection re-reads files itself.
  * - Client (grpc-js): the channel takes a CertificateProvider (grpc-js's
@@ -22,10 +24,9 @@
  */
 import { credentials as grpcCredentials, experimental, Metadata } from '@grpc/grpc-js';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
-import { NativeConnection, type NativeConnectionOptions, type Worker } from '@temporalio/worker';
 import { TemporalCredentials } from './credentials.js';
 import { explainConnectError } from './errors.js';
-import { describeTemporal, type TemporalSettings } from './settings.js';
+import type { TemporalSettings } from './settings.js';
 
 export interface ConnectOptions {
   /** Where rotation problems go (never with key material). */
@@ -73,25 +74,6 @@ function clientOptions(settings: TemporalSettings, creds: TemporalCredentials, c
   };
 }
 
-function nativeOptions(settings: TemporalSettings, creds: TemporalCredentials): NativeConnectionOptions {
-  const snap = creds.current();
-  const tls = settings.tls;
-  return {
-    address: settings.address,
-    ...(settings.metadata ? { metadata: settings.metadata } : {}),
-    ...(snap.apiKey ? { apiKey: snap.apiKey } : {}),
-    ...(tls
-      ? {
-          tls: {
-            ...(tls.serverName ? { serverNameOverride: tls.serverName } : {}),
-            ...(snap.ca ? { serverRootCACertificate: snap.ca } : {}),
-            ...(snap.cert && snap.key ? { clientCertPair: { crt: snap.cert, key: snap.key } } : {}),
-          },
-        }
-      : {}),
-  };
-}
-
 /** A client for `settings`; connection failures become a TemporalConnectionError naming the setting to fix. */
 export async function connectClient(settings: TemporalSettings, opts: ConnectOptions = {}): Promise<Client> {
   const creds = await TemporalCredentials.load(settings, opts.warn);
@@ -103,100 +85,4 @@ export async function connectClient(settings: TemporalSettings, opts: ConnectOpt
     throw await explainConnectError(err, settings, creds);
   }
   return new Client({ connection, namespace: settings.namespace });
-}
-
-/**
- * The worker side: the NativeConnection in use (`current`), replaced when the
- * certificate files change, with the Workers `follow` was given moved along.
- */
-export class WorkerConnection {
-  private readonly workers = new Set<Worker>();
-  private stopWatching: (() => void) | undefined;
-  private rotating: Promise<void> | undefined;
-  private pendingTls = false;
-
-  private constructor(
-    readonly settings: TemporalSettings,
-    private readonly creds: TemporalCredentials,
-    public current: NativeConnection,
-    private readonly opts: ConnectOptions,
-  ) {}
-
-  static async connect(settings: TemporalSettings, opts: ConnectOptions = {}): Promise<WorkerConnection> {
-    const creds = await TemporalCredentials.load(settings, opts.warn);
-    let native: NativeConnection;
-    try {
-      native = await NativeConnection.connect(nativeOptions(settings, creds));
-    } catch (err) {
-      creds.close();
-      throw await explainConnectError(err, settings, creds);
-    }
-    const wc = new WorkerConnection(settings, creds, native, opts);
-    if (creds.watchable) wc.stopWatching = creds.onChange((change) => void wc.onChange(change.tls, change.apiKey));
-    return wc;
-  }
-
-  /** Moves these workers to every new connection until they stop. */
-  follow(workers: Worker[]): void {
-    for (const w of workers) this.workers.add(w);
-  }
-
-  unfollow(workers: Worker[]): void {
-    for (const w of workers) this.workers.delete(w);
-  }
-
-  /** Checks the files now instead of at the next interval (tests, SIGHUP). */
-  async refresh(): Promise<void> {
-    await this.creds.refresh();
-    await this.rotating;
-  }
-
-  // TemporalPingable (observability/health.ts), always on the current connection.
-  withDeadline<R>(deadline: number | Date, fn: () => Promise<R>): Promise<R> {
-    return this.current.withDeadline(deadline, fn);
-  }
-
-  get workflowService() {
-    return this.current.workflowService;
-  }
-
-  private async onChange(tls: boolean, apiKey: boolean): Promise<void> {
-    if (tls) this.pendingTls = true;
-    const key = this.creds.apiKey();
-    if (apiKey && key && !this.pendingTls) await this.current.setApiKey(key).catch((err) => this.opts.warn?.(`updating the Temporal API key: ${(err as Error).message}`));
-    if (!this.pendingTls) return;
-    // One rotation at a time; a change during one is picked up by the next check.
-    this.rotating ??= this.rotate().finally(() => (this.rotating = undefined));
-    await this.rotating;
-  }
-
-  private async rotate(): Promise<void> {
-    let next: NativeConnection;
-    try {
-      next = await NativeConnection.connect(nativeOptions(this.settings, this.creds));
-    } catch (err) {
-      const explained = await explainConnectError(err, this.settings, this.creds);
-      this.opts.warn?.(`rotated Temporal credentials not in use yet (the current connection stays; retrying at the next check): ${explained.message}`);
-      return;
-    }
-    this.pendingTls = false;
-    const previous = this.current;
-    this.current = next;
-    for (const w of this.workers) {
-      if (w.getState() === 'STOPPED' || w.getState() === 'FAILED') {
-        this.workers.delete(w);
-        continue;
-      }
-      w.connection = next;
-    }
-    await previous.close().catch((err) => this.opts.warn?.(`closing the previous Temporal connection: ${(err as Error).message}`));
-    this.opts.info?.('Temporal credentials rotated: workers moved to a new connection', describeTemporal(this.settings));
-  }
-
-  async close(): Promise<void> {
-    this.stopWatching?.();
-    await this.rotating;
-    this.creds.close();
-    await this.current.close();
-  }
 }

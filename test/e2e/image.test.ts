@@ -82,6 +82,9 @@ describe('the product image', { skip: podmanSkipReason() }, () => {
     assert.equal(tools.code, 0, tools.stderr);
     assert.match(tools.stdout, /^git version 2\./m);
     assert.match(tools.stdout, /^Version:\s+1\.3\.6/m);
+    // node runs on jemalloc (deploy/Dockerfile's LD_PRELOAD); git, ssh and oras run on glibc's malloc.
+    const mapped = await sh(`node -e "process.stdout.write(String(/libjemalloc/.test(require('fs').readFileSync('/proc/self/maps', 'utf8'))))"`);
+    assert.equal(mapped.stdout, 'true', mapped.stderr);
   });
 
   it('serve: /healthz answers with a read-only root and no capabilities; SIGTERM exits 0', async () => {

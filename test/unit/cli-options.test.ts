@@ -111,7 +111,7 @@ describe('the options table drives the CLI', () => {
 
   it('every environment variable the CLI reads is in the table', () => {
     const documented = new Set([...OPTIONS.map((o) => o.env), ...['TEMPORAL_CLI_PATH', 'ARENA_SOURCE_LOG_LEVEL', 'ARENA_SOURCE_GIT_CACHE', 'ARENA_SOURCE_OCI_PASSWORD']]);
-    const cli = ['commands/services.ts', 'commands/dev.ts', 'commands/push.ts', 'commands/sources.ts', 'config.ts', 'main.ts'].map((f) =>
+    const cli = ['commands/worker.ts', 'commands/controller.ts', 'commands/serve.ts', 'commands/dev.ts', 'commands/push.ts', 'commands/sources.ts', 'config.ts', 'main.ts'].map((f) =>
       readFileSync(join(repoRoot(), 'src', 'cli', f), 'utf8'),
     );
     for (const text of cli) for (const m of text.matchAll(/env\('([A-Z0-9_]+)'\)/g)) assert.ok(documented.has(m[1]), `${m[1]} is documented`);

@@ -13,7 +13,7 @@ import {
   suspendSource,
 } from '../../client.js';
 import { applyManifests } from '../../local/apply.js';
-import { localPaths } from '../../local/stack.js';
+import { localPaths } from '../../local/paths.js';
 import { loadManifests } from '../../manifests/load.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
 import type { SourceRef } from '../../api/source-ref.js';

@@ -1,0 +1,19 @@
+/**
+ * The environment the image gives its processes (deploy/Dockerfile), so that the benchmarks measure
+ * what a pod runs: jemalloc preloaded when this machine has it (`ensure-tools.sh bench` installs
+ * libjemalloc2), else glibc with MALLOC_ARENA_MAX=2 as a fallback.
+ */
+import { existsSync } from 'node:fs';
+import { arch } from 'node:os';
+
+const MULTIARCH: Record<string, string> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
+const JEMALLOC = `/usr/lib/${MULTIARCH[arch()] ?? 'x86_64-linux-gnu'}/libjemalloc.so.2`;
+
+const useJemalloc = process.env.BENCH_ALLOCATOR !== 'glibc' && existsSync(JEMALLOC);
+
+/** Which allocator the benchmark's arena-source processes use (printed with the results). */
+export const ALLOCATOR = useJemalloc ? 'jemalloc' : 'glibc (MALLOC_ARENA_MAX=2)';
+
+export const IMAGE_ENV: Record<string, string> = useJemalloc
+  ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'background_thread:true' }
+  : { MALLOC_ARENA_MAX: '2' };
