@@ -13,10 +13,25 @@ import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '.
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
-import { bundleDirOf, fetchGitRef, fetchTargetOf, gitCacheFor, prepareGitAuth, resolveGitRef, seenCommit, semverTargetOf, type GitOptions } from '../src/sources/git/index.js';
+import {
+  bundleDirOf,
+  fetchGitRef,
+  fetchTargetOf,
+  gitCacheFor,
+  listingKey,
+  pollListingMaxAgeMs,
+  prepareGitAuth,
+  resolveGitRef,
+  seenCommit,
+  semverTargetOf,
+  SharedListings,
+  type GitOptions,
+  type ListingShare,
+} from '../src/sources/git/index.js';
 import type { FetchTarget } from '../src/sources/git/refs.js';
 import { verifyGitRevision } from '../src/sources/git/verify.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
+import type { SecretObject } from '../src/resources/types.js';
 import { fetchOciArtifact, ociContextFor, ociPickOf, resolveOciRevision, verifyOciArtifact } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
@@ -33,14 +48,18 @@ export function sourceActivities(deps: ActivityDeps) {
    * is loaded here, inside the activity (the workflow only knows its name), and the key
    * material prepared for git is removed afterwards, whatever happens.
    */
-  async function withGit<T>(namespace: string, spec: ArenaSourceSpec, fn: (git: GitSource, options: GitOptions) => Promise<T>): Promise<T> {
+  async function withGit<T>(
+    namespace: string,
+    spec: ArenaSourceSpec,
+    fn: (git: GitSource, options: GitOptions, secrets: (SecretObject | undefined)[]) => Promise<T>,
+  ): Promise<T> {
     const git = requireSection(spec, 'git');
     const options = gitOptions(spec);
     const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
     const proxySecret = git.proxySecretRef ? await loadSecret(deps.resources, namespace, git.proxySecretRef) : undefined;
     const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot, ...(proxySecret ? { proxySecret } : {}) });
     try {
-      return await fn(git, { ...options, env: { ...options.env, ...auth.env } });
+      return await fn(git, { ...options, env: { ...options.env, ...auth.env } }, [secret, proxySecret]);
     } catch (err) {
       throw withCredentialHint(err, auth.credentials);
     } finally {
@@ -67,6 +86,14 @@ export function sourceActivities(deps: ActivityDeps) {
     }
   }
 
+  /** One per worker: the ls-remote answers its scheduled polls share (src/sources/git/shared-listings.ts). */
+  const listings = new SharedListings();
+  function pollShare(url: string, secrets: (SecretObject | undefined)[], spec: ArenaSourceSpec): ListingShare {
+    const checked = checkSpec(spec);
+    const intervalMs = checked.ok ? checked.checked.intervalMs : 0;
+    return { listings, keyOf: (args) => listingKey(url, secrets, args), maxAgeMs: pollListingMaxAgeMs(intervalMs) };
+  }
+
   const places = contentPlaces(deps);
   /** The directory a workspace source snapshots; only workers with the content volume can read it. */
   async function workspaceDir(source: { namespace: string }, spec: ArenaSourceSpec): Promise<string> {
@@ -80,10 +107,13 @@ export function sourceActivities(deps: ActivityDeps) {
   }
 
   return {
-    async resolveRevision({ source, spec, current }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
+    async resolveRevision({ source, spec, current, poll }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
         case 'git': {
-          const ref = await withGit(source.namespace, spec, (git, options) => resolveGitRef(git, options));
+          const ref = await withGit(source.namespace, spec, (git, options, secrets) => {
+            const share = poll ? pollShare(git.url, secrets, spec) : undefined;
+            return resolveGitRef(git, options, share);
+          });
           return { revision: gitRevision(ref.refName, ref.sha), id: ref.sha };
         }
         case 'configmap': {

@@ -37,6 +37,12 @@ export interface ResolveRevisionInput {
    * written for `unlessRevision` (a revision refused before: the workflow fails the cycle).
    */
   ifChanged?: { status: ArenaSourceStatus; unlessRevision?: string };
+  /**
+   * A scheduled poll of a source that has an artifact: a git listing another source of the same
+   * repository and credentials got a moment ago will do (src/sources/git/shared-listings.ts).
+   * Unset for a reconcile, a spec change, a webhook and a first cycle: those always ask the host.
+   */
+  poll?: boolean;
 }
 
 export interface UnchangedStatus {

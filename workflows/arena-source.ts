@@ -80,6 +80,12 @@ const SHORT_RUNS = 'short-runs';
  * activities instead of eight (before: Pending, resolve, Fetching, fetch, pack, upload, Ready, prune).
  */
 const LEAN_CYCLE_WITH_WORK = 'lean-cycle-with-work';
+/**
+ * A scheduled poll of a source with an artifact tells resolveRevision so: the worker may answer it
+ * from a git listing another source of the same repository got a moment ago (before: every poll
+ * asked the git host). Signals (reconcile, spec, webhooks) and first cycles always ask the host.
+ */
+const SHARED_POLL_LISTINGS = 'shared-poll-listings';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -121,7 +127,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       carried.nextCycleAt = undefined;
       continue;
     }
-    state.startPass();
+    const woken = state.startPass();
     const everySignal = adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
     const mode = state.mode(everySignal);
     switch (mode.kind) {
@@ -135,7 +141,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         await untilSpecChanges(everySignal);
         break;
       case 'active':
-        await runCycle(mode.checked);
+        await runCycle(mode.checked, !woken);
         break;
     }
   }
@@ -160,7 +166,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     return { targetPath: targetPathOf(state.spec, source.name), history: state.spec.createVersionOnSync !== false };
   }
 
-  async function runCycle(checked: CheckedSpec): Promise<void> {
+  /** `scheduled`: the interval (or a retry's backoff) started this cycle, no signal did. */
+  async function runCycle(checked: CheckedSpec, scheduled: boolean): Promise<void> {
     carried.counters.cycles += 1;
     cyclesThisRun += 1;
     const startedAt = Date.now();
@@ -177,7 +184,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     try {
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
       const ifChanged = lean ? fetchingStatus(lastFetchTime) : undefined;
-      const resolved = await resolve(checked, ifUnchanged, ifChanged);
+      const resolved = await resolve(checked, scheduled, ifUnchanged, ifChanged);
       if (isNoop(resolved) && resolved.written) {
         // Written by resolveRevision: keep the workflow's copy, the search attributes, and prune if due.
         carried.counters.noops += 1;
@@ -257,7 +264,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   }
 
   /** Step 1: the source's revision now (one round trip); the stored artifact rides along to be re-verified. */
-  async function resolve(checked: CheckedSpec, ifUnchanged?: UnchangedStatus, ifChanged?: ArenaSourceStatus) {
+  async function resolve(checked: CheckedSpec, scheduled: boolean, ifUnchanged?: UnchangedStatus, ifChanged?: ArenaSourceStatus) {
     const current = carried.status.artifact;
     const identity = contentIdentity(state.spec);
     // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
@@ -267,6 +274,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         : undefined;
     const rejected = carried.rejected;
     const refused = rejected && rejected.identity === identity ? { unlessRevision: rejected.revision } : {};
+    const poll = scheduled && candidate !== undefined && state.spec.type === 'git' && adopted(carried, SHARED_POLL_LISTINGS);
     const result = await sharedActivities(checked, `resolve ${describeSource(state.spec)}`, tuning.heartbeatTimeoutMs).resolveRevision({
       source,
       spec: state.spec,
@@ -274,6 +282,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       target: contentTarget(),
       ...(candidate && ifUnchanged ? { ifUnchanged } : {}),
       ...(ifChanged ? { ifChanged: { status: ifChanged, ...refused } } : {}),
+      ...(poll ? { poll } : {}),
     });
     if (rejected && rejected.revision === result.revision && rejected.identity === identity) {
       // The same content was refused before (unsafe or too large): do not download it again every interval.

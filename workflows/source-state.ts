@@ -89,10 +89,12 @@ export class SourceState {
     return reasons.length === 0 ? this.reasons.size > 0 : reasons.some((r) => this.reasons.has(r));
   }
 
-  /** A pass of the loop starts: what woke it is being handled now. */
-  startPass(): void {
+  /** A pass of the loop starts: what woke it is being handled now. True when a signal woke it. */
+  startPass(): boolean {
+    const woken = this.reasons.size > 0;
     this.reasons.clear();
     this.carried.reconcileRequested = false;
+    return woken;
   }
 
   /** A reconcile request carried over continue-as-new still wakes the new run. */

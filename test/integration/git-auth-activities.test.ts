@@ -106,6 +106,33 @@ describe('git activities with credentials', () => {
     assert.equal(r.bundle, '{"id":"private"}');
   });
 
+  it('scheduled polls share a listing per repository and credentials; a reconcile and other credentials ask the host', async () => {
+    const a = activities();
+    await seedRepo(join(dir, 'git'), 'shared', { 'pack.json': '{"id":"shared"}' });
+    const spec = { ...gitSpec(http.repoUrl('shared'), 'https-good'), interval: '1m' };
+    const resolve = (name: string, s: ArenaSourceSpec, poll: boolean) => inActivity(() => a.resolveRevision({ source: source(name), spec: s, ...(poll ? { poll } : {}) }));
+    const listings = () => http.stats('shared').lsRefs;
+    const start = listings();
+    const first = await resolve('poll-a', spec, true);
+    // Another source of the same repository (another bundle folder) with the same credentials.
+    assert.deepEqual(await resolve('poll-b', { ...spec, git: { ...spec.git!, path: 'elsewhere' } }, true), first);
+    assert.equal(listings() - start, 1, 'two polls, one listing');
+    // Wrong credentials never ride on the good answer: they ask, and fail.
+    const wrong = await inActivity(() => a.resolveRevision({ source: source('poll-c'), spec: { ...spec, git: { ...spec.git!, secretRef: { name: 'https-bad' } } }, poll: true })).then(
+      () => assert.fail('expected a failure'),
+      (e: unknown) => e as Error,
+    );
+    assert.ok(wrong instanceof AuthenticationFailedError, String(wrong));
+    // A push: a poll within the sharing window may still see the old commit (at most 5 s, a tenth of
+    // the interval), a reconcile (no poll) asks the host and sees the new one.
+    const next = await commitFiles(bareRepoPath(join(dir, 'git'), 'shared'), { 'pack.json': '{"id":"shared","v":2}' }, { branch: 'main', message: 'v2' });
+    const before = listings();
+    assert.equal((await resolve('poll-a', spec, true)).id, first.id, 'the shared answer, within 5 s');
+    assert.equal(listings(), before);
+    assert.equal((await resolve('poll-a', spec, false)).id, next, 'a reconcile asks the host');
+    assert.equal(listings(), before + 1);
+  });
+
   it('https: no secretRef against a server that wants one is AuthenticationFailed', async () => {
     for (const err of await fails(gitSpec(http.repoUrl('private')), 'h2')) {
       assert.ok(err instanceof AuthenticationFailedError, String(err));

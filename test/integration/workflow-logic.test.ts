@@ -146,6 +146,10 @@ describe('the source workflow with stub activities', () => {
     const scheduled = added.filter((e) => e.activityTaskScheduledEventAttributes).length;
     const timers = added.filter((e) => e.timerStartedEventAttributes).length;
     assert.equal(count('fetchSource', 'steady'), 1, 'fetched once, at the start');
+    // Scheduled polls of a source with an artifact may share a git listing; its first cycle asked the host.
+    const polls = (calls.resolveRevision ?? []).filter((c) => (c.source as { name?: string }).name === 'steady').map((c) => c.poll === true);
+    assert.equal(polls[0], false, 'the first cycle asks the git host');
+    assert.ok(polls.slice(1).every(Boolean), `later scheduled cycles are polls: ${polls.join(',')}`);
     assert.equal(count('reportStatus', 'steady'), statusWrites, 'no separate status write for an unchanged cycle');
     // The history may end mid-cycle: allow one cycle's worth of slack at the edges.
     assert.ok(scheduled <= cycles + 1 && scheduled >= cycles - 1, `${scheduled} activities for ${cycles} cycles`);
@@ -209,6 +213,9 @@ describe('the source workflow with stub activities', () => {
     // Nothing moved: the reconcile is a one-activity cycle, still echoed.
     await reconcileSource(client, ref('hourly'), '2031-01-02T00:00:00Z');
     await until('hourly', 'the unchanged reconcile echoed', (x) => x.status?.lastHandledReconcileAt === '2031-01-02T00:00:00Z');
+    // A reconcile always asks the git host: never an answer shared with other sources' polls.
+    const polls = (calls.resolveRevision ?? []).filter((c) => (c.source as { name?: string }).name === 'hourly').map((c) => c.poll === true);
+    assert.deepEqual(polls, [false, false, false], 'first cycle and both reconciles');
   });
 
   it('the first fetch is Initializing; later ones Fetching (the previous content stays)', async () => {

@@ -15,4 +15,5 @@ export { classifyGitError } from './errors.js';
 export type { GitOptions } from './exec.js';
 export { fetchGitRef, type Checkout } from './fetch.js';
 export { bundleDirOf } from './paths.js';
+export { listingKey, pollListingMaxAgeMs, SharedListings, type ListingShare } from './shared-listings.js';
 export { fetchTargetOf, resolveGitRef, seenCommit, semverTargetOf, type FetchTarget, type ResolvedRef, type SeenRevision } from './refs.js';

@@ -10,6 +10,7 @@ import { redactUrl } from '../../api/spec-rules.js';
 import { FetchFailedError, InvalidSpecError } from '../../errors.js';
 import { notFound } from './errors.js';
 import { gitExec, type GitOptions } from './exec.js';
+import type { ListingShare } from './shared-listings.js';
 
 /** What a fetch asks for; `refName` is what the revision string shows. */
 export interface FetchTarget {
@@ -65,11 +66,19 @@ export function refKind(target: FetchTarget): 'commit' | 'tag' | 'branch' | 'ref
   return target.fetchRef.startsWith('refs/heads/') ? 'branch' : 'ref';
 }
 
-/** One network round trip (none for a pinned commit): which commit does the spec's ref point at now? */
-export async function resolveGitRef(git: GitSource, opts: GitOptions): Promise<ResolvedRef> {
+/**
+ * One network round trip (none for a pinned commit): which commit does the spec's ref point at now?
+ * With `share` (a scheduled poll), an answer another source of the same repository and credentials
+ * got moments ago does instead (shared-listings.ts).
+ */
+export async function resolveGitRef(git: GitSource, opts: GitOptions, share?: ListingShare): Promise<ResolvedRef> {
   const target = fetchTargetOf(git);
   if (target?.sha !== undefined) return { ...target, sha: target.sha };
-  const lsRemote = async (args: string[]) => parseLsRemote(await gitExec(undefined, ['ls-remote', ...args], opts, git.url));
+  const list = (args: string[]) => {
+    const ask = () => gitExec(undefined, ['ls-remote', ...args], opts, git.url);
+    return share ? share.listings.get(share.keyOf(args), share.maxAgeMs, ask) : ask();
+  };
+  const lsRemote = async (args: string[]) => parseLsRemote(await list(args));
   if (target) {
     // An annotated tag lists the tag object and, peeled (^{}), the commit: we want the commit.
     const peeled = `${target.fetchRef}^{}`;
@@ -80,7 +89,7 @@ export async function resolveGitRef(git: GitSource, opts: GitOptions): Promise<R
   }
   if (git.ref?.semver) return resolveSemver(git, git.ref.semver, await lsRemote(['--tags', git.url]));
   // No ref: the remote's default branch, as HEAD's symbolic target says.
-  const out = await gitExec(undefined, ['ls-remote', '--symref', git.url, 'HEAD'], opts, git.url);
+  const out = await list(['--symref', git.url, 'HEAD']);
   const symref = /^ref: refs\/heads\/(\S+)\tHEAD$/m.exec(out);
   const sha = parseLsRemote(out).get('HEAD');
   if (!symref?.[1] || !sha) {
