@@ -11,7 +11,7 @@ const MiB = 1024 * 1024;
 /** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
 export const WORKER_BASE_BYTES = 200 * MiB;
 /**
- * What one more cached workflow adds to RSS on jemalloc, as the image runs node: measured 198-208 KiB
+ * What one more cached workflow adds to RSS on jemalloc, as the image runs node: measured 198-253 KiB
  * (README, benchmark 4), rounded up. On glibc's malloc it is 400-500 KiB (MALLOC_ARENA_MAX=2):
  * a worker started outside the image without jemalloc should set --max-cached-workflows.
  */
