@@ -64,9 +64,9 @@ function retentionPolicy(flags: Pick<WorkerFlags, 'retentionKeep' | 'retentionTt
   return { ...(keep !== undefined ? { keep } : {}), ...(ttl ? { ttlMs: parseTtl(ttl) } : {}) };
 }
 
-
 /** After the grace time, the worker gives cancelled activities 10 s; this is the margin beyond. */
 const WORKER_EXIT_MARGIN_MS = 20_000;
+
 export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const opts = globalOptions(flags);
   installRuntime(env('ARENA_SOURCE_LOG_LEVEL') ?? 'info');
