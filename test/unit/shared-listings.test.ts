@@ -21,7 +21,7 @@ describe('shared git listings', () => {
     assert.equal(await listings.get('other', 5_000, list), 'answer 4', 'another key asks');
   });
 
-  it('shares a listing in flight; a failure is not kept', async () => {
+  it('shares a listing in flight; a failure is neither kept nor handed to another caller', async () => {
     const listings = new SharedListings();
     let release!: (v: string) => void;
     let asked = 0;
@@ -32,7 +32,15 @@ describe('shared git listings', () => {
     assert.equal(asked, 1);
 
     await assert.rejects(listings.get('bad', 5_000, async () => Promise.reject(new Error('host down'))), /host down/);
-    assert.equal(await listings.get('bad', 5_000, async () => 'up again'), 'up again', 'the failure was not shared');
+    assert.equal(await listings.get('bad', 5_000, async () => 'up again'), 'up again', 'the failure was not kept');
+
+    // One waiting on a listing in flight that fails (say its activity was cancelled) asks for itself.
+    let fail!: (e: Error) => void;
+    const owner = listings.get('cancelled', 5_000, () => new Promise<string>((_, reject) => (fail = reject)));
+    const waiter = listings.get('cancelled', 5_000, async () => 'asked itself');
+    fail(new Error('cancelled'));
+    await assert.rejects(owner, /cancelled/);
+    assert.equal(await waiter, 'asked itself');
   });
 
   it('keeps at most maxEntries, dropping the oldest', async () => {

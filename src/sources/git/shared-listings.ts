@@ -1,7 +1,7 @@
 /**
  * `ls-remote` answers shared between sources that poll the same repository with the same
  * credentials. A thousand ArenaSources on one monorepo (one per bundle folder) would otherwise
- * ask the git host a thousand times per interval; with this, a scheduled poll takes an answer at
+ * ask the git host a thousand times per interval; with this, a scheduled poll takes an answer
  * younger than a few seconds (or one still in flight). Only scheduled polls share: a reconcile, a
  * spec change, a push webhook and a source's first cycle always ask the host. Failures are never
  * shared. simple-git has no such cache, so this is a small map of promises.
@@ -46,11 +46,15 @@ export class SharedListings {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** The answer for `key` if one at most `maxAgeMs` old exists (or is in flight), else `list()`'s. */
+  /**
+   * The answer for `key` if one younger than `maxAgeMs` exists (or is in flight), else `list()`'s.
+   * A shared answer that fails (another source's activity cancelled, the host down) is not taken:
+   * the caller asks for itself.
+   */
   get(key: string, maxAgeMs: number, list: () => Promise<string>): Promise<string> {
     const at = this.now();
     const hit = this.entries.get(key);
-    if (hit && at - hit.at < maxAgeMs) return hit.answer;
+    if (hit && at - hit.at < maxAgeMs) return hit.answer.catch(() => list());
     const answer = list();
     this.entries.delete(key);
     this.entries.set(key, { at, answer });
