@@ -31,35 +31,39 @@ import {
 import type { FetchTarget } from '../src/sources/git/refs.js';
 import { verifyGitRevision } from '../src/sources/git/verify.js';
 import { loadSecret } from '../src/secrets/secret-ref.js';
-import type { SecretObject } from '../src/resources/types.js';
 import { fetchOciArtifact, ociContextFor, ociPickOf, resolveOciRevision, verifyOciArtifact } from '../src/sources/oci.js';
 import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
 export function sourceActivities(deps: ActivityDeps) {
-  function gitOptions(spec: ArenaSourceSpec): GitOptions {
-    const checked = checkSpec(spec);
-    if (!checked.ok) throw new InvalidSpecError(checked.problems.join('; '), checked.problems);
-    return { binary: deps.gitBinary, timeoutMs: checked.checked.timeoutMs };
-  }
+  /** One per worker: the ls-remote answers its scheduled polls share (src/sources/git/shared-listings.ts). */
+  const listings = new SharedListings();
 
   /**
    * Runs `fn` with git options that carry the credentials of spec.git.secretRef: the Secret
    * is loaded here, inside the activity (the workflow only knows its name), and the key
-   * material prepared for git is removed afterwards, whatever happens.
+   * material prepared for git is removed afterwards, whatever happens. `share()` gives what a
+   * scheduled poll needs to share its listing (keyed by these credentials).
    */
   async function withGit<T>(
     namespace: string,
     spec: ArenaSourceSpec,
-    fn: (git: GitSource, options: GitOptions, secrets: (SecretObject | undefined)[]) => Promise<T>,
+    fn: (git: GitSource, options: GitOptions, share: () => ListingShare) => Promise<T>,
   ): Promise<T> {
     const git = requireSection(spec, 'git');
-    const options = gitOptions(spec);
+    const checked = checkSpec(spec);
+    if (!checked.ok) throw new InvalidSpecError(checked.problems.join('; '), checked.problems);
+    const options: GitOptions = { binary: deps.gitBinary, timeoutMs: checked.checked.timeoutMs };
     const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
     const proxySecret = git.proxySecretRef ? await loadSecret(deps.resources, namespace, git.proxySecretRef) : undefined;
     const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot, ...(proxySecret ? { proxySecret } : {}) });
+    const share = (): ListingShare => ({
+      listings,
+      keyOf: (args) => listingKey(git.url, [secret, proxySecret], args),
+      maxAgeMs: pollListingMaxAgeMs(checked.checked.intervalMs),
+    });
     try {
-      return await fn(git, { ...options, env: { ...options.env, ...auth.env } }, [secret, proxySecret]);
+      return await fn(git, { ...options, env: { ...options.env, ...auth.env } }, share);
     } catch (err) {
       throw withCredentialHint(err, auth.credentials);
     } finally {
@@ -86,14 +90,6 @@ export function sourceActivities(deps: ActivityDeps) {
     }
   }
 
-  /** One per worker: the ls-remote answers its scheduled polls share (src/sources/git/shared-listings.ts). */
-  const listings = new SharedListings();
-  function pollShare(url: string, secrets: (SecretObject | undefined)[], spec: ArenaSourceSpec): ListingShare {
-    const checked = checkSpec(spec);
-    const intervalMs = checked.ok ? checked.checked.intervalMs : 0;
-    return { listings, keyOf: (args) => listingKey(url, secrets, args), maxAgeMs: pollListingMaxAgeMs(intervalMs) };
-  }
-
   const places = contentPlaces(deps);
   /** The directory a workspace source snapshots; only workers with the content volume can read it. */
   async function workspaceDir(source: { namespace: string }, spec: ArenaSourceSpec): Promise<string> {
@@ -110,10 +106,7 @@ export function sourceActivities(deps: ActivityDeps) {
     async resolveRevision({ source, spec, current, poll }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
         case 'git': {
-          const ref = await withGit(source.namespace, spec, (git, options, secrets) => {
-            const share = poll ? pollShare(git.url, secrets, spec) : undefined;
-            return resolveGitRef(git, options, share);
-          });
+          const ref = await withGit(source.namespace, spec, (git, options, share) => resolveGitRef(git, options, poll ? share() : undefined));
           return { revision: gitRevision(ref.refName, ref.sha), id: ref.sha };
         }
         case 'configmap': {

@@ -9,6 +9,8 @@ bash scripts/ensure-node-deps.sh
 # else glibc with two malloc arenas (one per thread costs the worker a quarter of its RSS).
 export MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-2}"
 for lib in /usr/lib/*-linux-gnu/libjemalloc.so.2; do
-  [[ -e "$lib" && -z "${LD_PRELOAD:-}" ]] && export LD_PRELOAD="$lib"
+  if [[ -e "$lib" && -z "${LD_PRELOAD:-}" ]]; then
+    export LD_PRELOAD="$lib" MALLOC_CONF="${MALLOC_CONF:-background_thread:true}"
+  fi
 done
 exec node bin/arena-source.js dev --sources examples/sources --git-repos examples/repos "$@"
