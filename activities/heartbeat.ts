@@ -12,6 +12,8 @@ export function withHeartbeat<T extends Record<string, (...args: never[]) => Pro
     const fn = fns[name]!;
     out[name as string] = async (...args: never[]) => {
       const ctx = Context.current();
+      // A local activity has no heartbeat (it lives inside a workflow task): nothing to send.
+      if (ctx.info.isLocal) return await fn(...args);
       const timer = setInterval(() => ctx.heartbeat(), HEARTBEAT_EVERY_MS);
       try {
         return await fn(...args);

@@ -17,6 +17,7 @@ import { parseArenaSource } from '../src/api/validate.js';
 import { applySource, connectClient } from '../src/client.js';
 import { seedRepo } from '../src/dev/demo-git/repo.js';
 import { workflowIdFor } from '../workflows/definitions.js';
+import { localActivityOf } from '../src/temporal/history-activities.js';
 import { scrapeCounter, startWorkerProcess, waitForPollers, type GitCounts, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { memory, ProcessMeter } from './lib/machine.js';
 import { hexText, quickCommit } from './lib/repos.js';
@@ -324,8 +325,14 @@ function eventMs(e: HistoryEvent): number {
 }
 
 /** What Temporal (Cloud) bills as an action, by kind; events that are not actions return undefined. */
+/** The activity an event schedules (remote) or records (a local activity's marker). */
+function activityType(e: HistoryEvent): string | undefined {
+  return e.activityTaskScheduledEventAttributes?.activityType?.name ?? localActivityOf(e)?.type;
+}
+
 function actionKind(e: HistoryEvent): string | undefined {
-  if (e.activityTaskScheduledEventAttributes) return 'activities';
+  // A local activity is billed as an action (one per workflow task, at most): counted as an activity.
+  if (e.activityTaskScheduledEventAttributes || localActivityOf(e)) return 'activities';
   if (e.timerStartedEventAttributes) return 'timers';
   if (e.workflowExecutionSignaledEventAttributes) return 'signals';
   if (e.upsertWorkflowSearchAttributesEventAttributes) return 'searchAttributes';
@@ -374,7 +381,7 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
     let current: HistoryEvent[] | undefined;
     const all: HistoryEvent[][] = [];
     for (const e of workflowRuns.flatMap((h) => h.events ?? [])) {
-      if (e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision') all.push((current = []));
+      if (activityType(e) === 'resolveRevision') all.push((current = []));
       current?.push(e);
     }
     // The last one is still running: drop it.
@@ -384,14 +391,14 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
       return t >= from && t < to;
     });
     for (const cycle of cycles) {
-      const fetched = cycle.some((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchSource');
+      const fetched = cycle.some((e) => activityType(e) === 'fetchSource');
       for (const a of [total, fetched ? byKind.changed : byKind.unchanged]) {
         a.cycles++;
         for (const e of cycle) {
           a.events++;
           const kind = actionKind(e);
           if (kind) a.kinds[kind] = (a.kinds[kind] ?? 0) + 1;
-          const type = e.activityTaskScheduledEventAttributes?.activityType?.name;
+          const type = activityType(e);
           if (type) a.activities[type] = (a.activities[type] ?? 0) + 1;
           const attempt = e.activityTaskStartedEventAttributes?.attempt ?? 1;
           if (attempt > 1) a.kinds.activityRetries = (a.kinds.activityRetries ?? 0) + attempt - 1;

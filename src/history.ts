@@ -3,7 +3,8 @@
  * runs (a run lasts a few cycles: workflows/arena-source.ts, short runs). A cycle
  * that changed something ends with a reportStatus activity whose input carries the
  * cycle's result and duration; an unchanged cycle is one resolveRevision activity
- * that wrote the status itself (its result holds the status written).
+ * (a local one in runs of current code) that wrote the status itself (its result
+ * holds the status written).
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
@@ -12,6 +13,7 @@ import type { ArenaSourceStatus } from './api/schema.js';
 import type { SourceRef } from './api/source-ref.js';
 import type { StatusReport } from './status/types.js';
 import { workflowIdFor } from '../workflows/definitions.js';
+import { activityCalls, eventMs } from './temporal/history-activities.js';
 
 export interface CycleRecord {
   /** When the cycle's final status was scheduled. */
@@ -50,25 +52,19 @@ export async function cycleHistory(client: Client, ref: SourceRef, limit = 10, m
 /** The cycles of one run, oldest first. */
 function cyclesOfRun(events: HistoryEvent[], runId: string): CycleRecord[] {
   const found: CycleRecord[] = [];
-  // resolveRevision calls that were asked to write an unchanged cycle's status, by scheduled event id.
-  const unchanged = new Map<string, { time: string; startedAt: number }>();
-  for (const event of events) {
-    const scheduled = event.activityTaskScheduledEventAttributes;
-    const payload = scheduled?.input?.payloads?.[0];
-    if (scheduled && payload && scheduled.activityType?.name === 'reportStatus') {
-      const input = defaultPayloadConverter.fromPayload<StatusReport>(payload);
-      if (input.cycle) found.push(record(event, input.status, input.cycle.result, input.cycle.durationMs, runId));
-    } else if (scheduled && payload && scheduled.activityType?.name === 'resolveRevision') {
-      const input = defaultPayloadConverter.fromPayload<ResolveRevisionInput>(payload);
-      if (input.ifUnchanged) unchanged.set(String(event.eventId), { time: timeOf(event), startedAt: input.ifUnchanged.startedAt });
-    }
-    const completed = event.activityTaskCompletedEventAttributes;
-    const call = completed ? unchanged.get(String(completed.scheduledEventId)) : undefined;
-    const result = completed?.result?.payloads?.[0];
-    if (call && result) {
-      const written = defaultPayloadConverter.fromPayload<ResolveRevisionResult>(result).written;
-      const durationMs = Math.max(0, Date.parse(timeOf(event)) - call.startedAt);
-      if (written) found.push({ ...record(event, written, 'noop', durationMs, runId), time: call.time });
+  for (const call of activityCalls(events)) {
+    if (call.type === 'reportStatus' && call.input) {
+      const input = defaultPayloadConverter.fromPayload<StatusReport>(call.input);
+      if (input.cycle) found.push(record(call.event, input.status, input.cycle.result, input.cycle.durationMs, runId));
+    } else if (call.type === 'resolveRevision' && call.result && call.completedMs !== undefined) {
+      // An unchanged cycle: resolveRevision wrote its status (a remote call was asked to, in its
+      // input; a local one's input is not recorded, and its result says whether it wrote).
+      const asked = call.input ? defaultPayloadConverter.fromPayload<ResolveRevisionInput>(call.input).ifUnchanged : undefined;
+      if (call.input && !asked) continue;
+      const written = defaultPayloadConverter.fromPayload<ResolveRevisionResult>(call.result).written;
+      const startedAt = asked?.startedAt ?? call.scheduledMs ?? call.completedMs;
+      const time = new Date(call.scheduledMs ?? call.completedMs).toISOString();
+      if (written) found.push({ ...record(call.event, written, 'noop', Math.max(0, call.completedMs - startedAt), runId), time });
     }
   }
   return found;
@@ -88,8 +84,6 @@ function record(event: HistoryEvent, status: ArenaSourceStatus, result: CycleRec
 }
 
 function timeOf(event: HistoryEvent): string {
-  const ts = event.eventTime;
-  if (!ts) return '';
-  const seconds = Number(ts.seconds ?? 0);
-  return new Date(seconds * 1000 + Math.floor((ts.nanos ?? 0) / 1e6)).toISOString();
+  const ms = eventMs(event);
+  return ms === undefined ? '' : new Date(ms).toISOString();
 }

@@ -4,9 +4,10 @@
  * own (pack and upload of the checkouts it holds on local disk). This is
  * Temporal's worker-specific task queue pattern: a lost worker makes the pinned
  * activity time out on schedule-to-start, and the workflow fetches again elsewhere.
- * A role splits the two jobs over processes: `workflows` runs only workflow code
- * (its memory is the workflow cache), `activities` only activities (it starts the
- * git processes, and stays small); `all` does both.
+ * A role splits the two jobs over processes: `workflows` runs workflow code and the
+ * local activities it calls (resolveRevision: one listing per cycle), `activities`
+ * runs the remote ones (fetch, pack, upload, status: it starts the git clones and
+ * packs); `all` does both.
  */
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -116,19 +117,19 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const role = config.role ?? 'all';
   const runsWorkflows = role !== 'activities';
   const runsActivities = role !== 'workflows';
+  const concurrency = config.maxConcurrentActivities ?? 20;
 
   const shared = await Worker.create({
     connection,
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(runsWorkflows ? { workflowBundle: config.bundle ?? (await workflowBundle()) } : {}),
-    ...(runsActivities
-      ? {
-          activities: createSharedActivities(deps),
-          interceptors: { activity: [observabilityInterceptors] },
-          maxConcurrentActivityTaskExecutions: config.maxConcurrentActivities ?? 20,
-        }
-      : {}),
+    // Workflows call resolveRevision as a local activity: wherever workflows run, activities are
+    // registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
+    activities: createSharedActivities(deps),
+    interceptors: { activity: [observabilityInterceptors] },
+    ...(runsActivities ? { maxConcurrentActivityTaskExecutions: concurrency } : { enableNonLocalActivities: false }),
+    ...(runsWorkflows ? { maxConcurrentLocalActivityExecutions: concurrency } : {}),
     ...shutdownTimes,
     ...(runsWorkflows && config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
   });

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { parseArenaSource } from '../../src/api/validate.js';
-import { applySource, connectClient, getSource } from '../../src/client.js';
+import { applySource, connectClient, getCounters, getSource } from '../../src/client.js';
+import { activityCalls } from '../../src/temporal/history-activities.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -146,6 +147,52 @@ describe('secrets never reach the logs', () => {
       await client.connection.close();
       worker.kill('SIGTERM');
       await new Promise((r) => worker.once('exit', r));
+      await git.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('worker roles as processes', () => {
+  it('a `workflows` worker resolves revisions itself (local activities); an `activities` worker fetches, packs and uploads', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arena-roles-'));
+    const git = await GitHttpServer.start({ root: join(dir, 'git') });
+    await seedRepo(join(dir, 'git'), 'packs', { 'pack.json': '{"id":"p"}' });
+    const taskQueue = uniqueTaskQueue('roles');
+    const namespace = `r${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+    const common = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue, 'worker'];
+    const logs = { workflows: { out: '' }, activities: { out: '' } };
+    const workers = {
+      workflows: start([...common, '--role', 'workflows', '--metrics-port', String(await freePort())], logs.workflows),
+      activities: start([...common, '--role', 'activities', '--metrics-port', String(await freePort())], logs.activities),
+    };
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    try {
+      for (const log of Object.values(logs)) await waitFor('worker started', async () => log.out, (o) => o.includes('"worker started"'), 60_000);
+      const source = parseArenaSource({
+        apiVersion: API_VERSION,
+        kind: KIND,
+        metadata: { name: 'split', namespace },
+        spec: { type: 'git', interval: '1s', git: { url: git.repoUrl('packs') } },
+      });
+      await applySource(client, taskQueue, source);
+      const ref = { namespace, name: 'split' };
+      await waitFor('Ready', () => getSource(client, ref), (s) => s.status?.phase === 'Ready', 60_000);
+      await waitFor('two no-op cycles', () => getCounters(client, ref), (c) => c.noops >= 2, 20_000);
+      const events = (await client.workflow.getHandle(`arena-source/${namespace}/split`).fetchHistory()).events ?? [];
+      const calls = activityCalls(events);
+      assert.ok(calls.filter((c) => c.type === 'resolveRevision').length >= 3);
+      assert.ok(calls.filter((c) => c.type === 'resolveRevision').every((c) => c.local), 'resolveRevision is local');
+      // Remote activities ran on the activities worker: its pid is in the identity that started them.
+      const identities = new Set(events.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.identity] : [])));
+      assert.ok(identities.size > 0 && [...identities].every((id) => id?.startsWith(`${workers.activities.pid}@`)), [...identities].join(','));
+    } finally {
+      await client.workflow.getHandle(`arena-source/${namespace}/split`).terminate().catch(() => undefined);
+      await client.connection.close();
+      for (const worker of Object.values(workers)) {
+        worker.kill('SIGTERM');
+        await new Promise((r) => worker.once('exit', r));
+      }
       await git.close();
       await rm(dir, { recursive: true, force: true });
     }

@@ -7,6 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import { listArchive } from '../../src/bundle/pack.js';
 import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { findCondition } from '../../src/api/status.js';
+import { activityCalls } from '../../src/temporal/history-activities.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -71,13 +72,11 @@ describe('git sources', () => {
   it('history shows each cycle as activities with one-line summaries (what the Temporal UI lists)', async () => {
     await env.waitFor('branch', 'Ready', (s) => s.status?.phase === 'Ready');
     const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/branch`).fetchHistory();
-    const scheduled = (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes);
-    const types = scheduled.map((e) => e.activityTaskScheduledEventAttributes!.activityType!.name);
+    const calls = activityCalls(history.events ?? []);
+    const types = calls.map((c) => c.type);
     for (const t of ['reportStatus', 'resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact']) assert.ok(types.includes(t), t);
-    const summaries = scheduled.map((e) => {
-      const data = e.userMetadata?.summary?.data;
-      return data ? (JSON.parse(Buffer.from(data).toString('utf8')) as string) : '';
-    });
+    assert.ok(calls.filter((c) => c.type === 'resolveRevision').every((c) => c.local), 'resolveRevision runs as a local activity (a marker)');
+    const summaries = calls.map((c) => c.summary ?? '');
     assert.ok(summaries.some((x) => x === `resolve git ${repoUrl} branch main path ./customer-support`), summaries.join(' | '));
     assert.ok(summaries.some((x) => x === `fetch main@sha1:${firstSha}`));
     assert.ok(summaries.some((x) => /^upload sha256:[0-9a-f]{64} \(\d+ bytes, \d+ entries\)$/.test(x)));

@@ -16,6 +16,7 @@ import { findCondition, nextStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
+import { activityCalls, localActivityOf } from '../../src/temporal/history-activities.js';
 import { workflowIdFor, type WorkflowTuning } from '../../workflows/definitions.js';
 import { connectWorker, workflowBundle } from '../../src/worker.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
@@ -131,7 +132,7 @@ describe('the source workflow with stub activities', () => {
     await until('stalled', 'Ready after the fix', (s) => s.status?.phase === 'Ready' && current(s));
   });
 
-  it('an unchanged cycle is one timer and one activity (2 Temporal actions), at most 12 history events', async () => {
+  it('an unchanged cycle is one timer and one local activity (2 Temporal actions), at most 7 history events', async () => {
     await apply('steady', { interval: '1s' });
     await until('steady', 'Ready', (s) => s.status?.phase === 'Ready');
     const handle = client.workflow.getHandle(`arena-source/${namespace}/steady`);
@@ -143,7 +144,10 @@ describe('the source workflow with stub activities', () => {
     const after = await events();
     const cycles = (await getCounters(client, ref('steady'))).noops - noops;
     const added = after.slice(before);
-    const scheduled = added.filter((e) => e.activityTaskScheduledEventAttributes).length;
+    const calls_ = activityCalls(added);
+    const scheduled = calls_.length;
+    assert.ok(calls_.every((c) => c.type === 'resolveRevision' && c.local), `only local resolveRevision calls: ${calls_.map((c) => c.type).join(',')}`);
+    assert.equal(added.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no activity task through the server');
     const timers = added.filter((e) => e.timerStartedEventAttributes).length;
     assert.equal(count('fetchSource', 'steady'), 1, 'fetched once, at the start');
     // Scheduled polls of a source with an artifact may share a git listing; its first cycle asked the host.
@@ -154,7 +158,8 @@ describe('the source workflow with stub activities', () => {
     // The history may end mid-cycle: allow one cycle's worth of slack at the edges.
     assert.ok(scheduled <= cycles + 1 && scheduled >= cycles - 1, `${scheduled} activities for ${cycles} cycles`);
     assert.ok(timers <= cycles + 1, `${timers} timers for ${cycles} cycles`);
-    assert.ok(added.length <= 12 * (cycles + 1), `${added.length} events for ${cycles} unchanged cycles`);
+    // Timer started and fired, the workflow task's three events, the marker.
+    assert.ok(added.length <= 7 * (cycles + 1), `${added.length} events for ${cycles} unchanged cycles`);
     const s = await getSource(client, ref('steady'));
     assert.equal(s.status?.phase, 'Ready');
     assert.ok(s.status?.nextFetchTime && Date.parse(s.status.nextFetchTime) > Date.parse(s.status.lastFetchTime!), 'nextFetchTime follows');
@@ -176,15 +181,15 @@ describe('the source workflow with stub activities', () => {
     assert.ok(runs.length >= 3, `${runs.length} runs`);
     const closed = runs.slice(1);
     for (const events of closed) {
-      const cycles = events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'resolveRevision').length;
+      const cycles = activityCalls(events).filter((c) => c.type === 'resolveRevision').length;
       assert.equal(cycles, 3, 'a run holds cyclesPerRun cycles');
       assert.ok(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'and ends in continue-as-new');
     }
     // A run of unchanged cycles (not the first, which fetched): its cycles plus the run's start and end.
-    for (const events of closed.slice(0, -1)) assert.ok(events.length <= 3 * 12 + 6, `${events.length} events in a run of 3 unchanged cycles`);
+    for (const events of closed.slice(0, -1)) assert.ok(events.length <= 3 * 7 + 6, `${events.length} events in a run of 3 unchanged cycles`);
     // Runs after the first inherit their patches and search attributes: no markers, no upserts while nothing changes.
     for (const events of runs.slice(0, -1)) {
-      assert.equal(events.filter((e) => e.markerRecordedEventAttributes).length, 0, 'no patch markers in a continued run');
+      assert.equal(events.filter((e) => e.markerRecordedEventAttributes && !localActivityOf(e)).length, 0, 'no patch markers in a continued run');
       assert.equal(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length, 0, 'no search-attribute upserts in a continued run');
     }
     const described = await client.workflow.getHandle(id).describe();
@@ -234,7 +239,7 @@ describe('the source workflow with stub activities', () => {
   it("a new source's first cycle is five activities; the prune comes once there is an older artifact", async () => {
     const activities = async () => {
       const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
-      return (events ?? []).map((e) => e.activityTaskScheduledEventAttributes?.activityType?.name).filter((n): n is string => !!n);
+      return activityCalls(events ?? []).map((c) => c.type);
     };
     await apply('lean', { interval: '1h' });
     await until('lean', 'Ready', (s) => s.status?.phase === 'Ready');
