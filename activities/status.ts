@@ -27,7 +27,12 @@ export function statusActivities(deps: ActivityDeps) {
   }
 
   return {
-    reportStatus: (input: ReportStatusInput): Promise<void> => report(input),
+    async reportStatus(input: ReportStatusInput): Promise<ReportStatusInput | undefined> {
+      await report(input);
+      // A local activity's input is not in the history: its result carries what was written
+      // (the Temporal UI shows it; `arena-source history` reads it). A remote one's input is there.
+      return Context.current().info.isLocal ? input : undefined;
+    },
     /**
      * An unchanged cycle's status (from resolveRevision): not sent when only its fetch times
      * moved since `previous`, the status the workflow last wrote (src/status/coalesce.ts).

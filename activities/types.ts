@@ -183,7 +183,8 @@ export interface RemoveSourceInput {
 export interface SharedActivities {
   resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult>;
   fetchSource(input: FetchSourceInput): Promise<FetchSourceResult>;
-  reportStatus(input: ReportStatusInput): Promise<void>;
+  /** Resolves to its input when it ran as a local activity (whose input history does not keep). */
+  reportStatus(input: ReportStatusInput): Promise<ReportStatusInput | undefined>;
   removeSource(input: RemoveSourceInput): Promise<void>;
   pruneArtifacts(input: PruneArtifactsInput): Promise<PruneArtifactsResult>;
 }

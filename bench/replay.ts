@@ -44,7 +44,9 @@ export async function runReplayBench(temporal: TemporalServer, opts: { cycles: n
     async fetchSource(input) {
       return { workerQueue: pinnedQueue, workDir: '/stub', bundleDir: '/stub/b', revision: input.revision };
     },
-    async reportStatus() {},
+    async reportStatus() {
+      return undefined;
+    },
     async removeSource() {},
     async pruneArtifacts() {
       return { deleted: [], deferred: 0 };

@@ -1,8 +1,8 @@
 /**
  * The last cycles of a source, read back from Temporal, across continue-as-new
  * runs (a run lasts a few cycles: workflows/arena-source.ts, short runs). A cycle
- * that changed something ends with a reportStatus activity whose input carries the
- * cycle's result and duration; an unchanged cycle is one resolveRevision activity
+ * that changed something ends with a reportStatus activity whose input (or, run as
+ * a local activity, its result) carries the cycle's result and duration; an unchanged cycle is one resolveRevision activity
  * (a local one in runs of current code) that wrote the status itself (its result
  * holds the status written).
  */
@@ -53,9 +53,10 @@ export async function cycleHistory(client: Client, ref: SourceRef, limit = 10, m
 function cyclesOfRun(events: HistoryEvent[], runId: string): CycleRecord[] {
   const found: CycleRecord[] = [];
   for (const call of activityCalls(events)) {
-    if (call.type === 'reportStatus' && call.input) {
-      const input = defaultPayloadConverter.fromPayload<StatusReport>(call.input);
-      if (input.cycle) found.push(record(call.event, input.status, input.cycle.result, input.cycle.durationMs, runId));
+    if (call.type === 'reportStatus' && (call.input ?? call.result)) {
+      // A remote call's input, or what a local one returned (what it wrote).
+      const input = defaultPayloadConverter.fromPayload<StatusReport | undefined>((call.input ?? call.result)!);
+      if (input?.cycle) found.push(record(call.event, input.status, input.cycle.result, input.cycle.durationMs, runId));
     } else if (call.type === 'resolveRevision' && call.result && call.completedMs !== undefined) {
       // An unchanged cycle: resolveRevision wrote its status (a remote call was asked to, in its
       // input; a local one's input is not recorded, and its result says whether it wrote).

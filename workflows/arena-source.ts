@@ -51,13 +51,18 @@ const DEFAULT_HEARTBEAT_TIMEOUT_MS = 15_000;
 /** How often one cycle re-fetches on another worker after losing the one holding the checkout. */
 const PIPELINE_ATTEMPTS = 3;
 
-/** Status writes and cleanup: short, retried a few times, independent of the source's timeout. */
-function bookkeeping(summary: string) {
-  return proxyActivities<Pick<SharedActivities, 'reportStatus' | 'removeSource' | 'pruneArtifacts'>>({
+/**
+ * Status writes and cleanup: short, retried a few times, independent of the source's timeout.
+ * `local`: on the worker holding the workflow, inside its workflow task (LOCAL_BOOKKEEPING).
+ */
+function bookkeeping(summary: string, local = false) {
+  type Bookkeeping = Pick<SharedActivities, 'reportStatus' | 'removeSource' | 'pruneArtifacts'>;
+  const options = {
     startToCloseTimeout: '30s',
     retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s', maximumAttempts: 5 },
     summary,
-  });
+  } as const;
+  return local ? proxyLocalActivities<Bookkeeping>(options) : proxyActivities<Bookkeeping>(options);
 }
 
 /** Stalled or suspended sources wake on every signal (before: suspend/resume were lost while stalled). */
@@ -94,6 +99,12 @@ const SHARED_POLL_LISTINGS = 'shared-poll-listings';
  * marker, readable in the Temporal UI and by `arena-source history`.
  */
 const LOCAL_RESOLVE = 'local-resolve';
+/**
+ * Status writes (reportStatus) and retention (pruneArtifacts) run as local activities too (before:
+ * remote ones): a cycle with work ends in the workflow task that learns the upload finished, not
+ * one more round trip through the server. The status written is the marker's result.
+ */
+const LOCAL_BOOKKEEPING = 'local-bookkeeping';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -362,7 +373,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (handledReconcile) carried.pendingReconcileAt = undefined;
     upsertStateAttributes();
     try {
-      await bookkeeping(`status ${carried.status.phase ?? ''}`).reportStatus({
+      await bookkeeping(`status ${carried.status.phase ?? ''}`, adopted(carried, LOCAL_BOOKKEEPING)).reportStatus({
         source,
         status: carried.status,
         ...(event ? { event } : {}),
@@ -392,7 +403,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const due = carried.pruneDueAt !== undefined && Date.parse(carried.pruneDueAt) <= Date.now();
     if (!published && !due) return;
     try {
-      const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`).pruneArtifacts({
+      const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`, adopted(carried, LOCAL_BOOKKEEPING)).pruneArtifacts({
         source,
         current: artifact.checksum ?? '',
         target: contentTarget(),

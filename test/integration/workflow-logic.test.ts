@@ -66,6 +66,8 @@ describe('the source workflow with stub activities', () => {
     },
     async reportStatus(input: ReportStatusInput) {
       record('reportStatus', input as never);
+      // As the real one: run locally, it returns what it wrote (history keeps no local input).
+      return input;
     },
     async removeSource(input) {
       record('removeSource', input as never);
@@ -245,6 +247,11 @@ describe('the source workflow with stub activities', () => {
     await until('lean', 'Ready', (s) => s.status?.phase === 'Ready');
     await waitFor('the Ready status write', activities, (a) => a.includes('reportStatus'), 10_000, 20);
     assert.deepEqual(await activities(), ['resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact', 'reportStatus']);
+    // Resolve and status write run locally (markers); the fetch and the pinned pack and upload through the server.
+    const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
+    assert.deepEqual(activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`), [
+      'resolveRevision:local', 'fetchSource:remote', 'packBundle:remote', 'uploadArtifact:remote', 'reportStatus:local',
+    ]);
     revisions.set('lean', 'main@sha1:' + 'd'.repeat(40));
     await reconcileSource(client, ref('lean'));
     await until('lean', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('lean'));

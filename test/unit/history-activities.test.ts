@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { defaultPayloadConverter } from '@temporalio/common';
 import proto from '@temporalio/proto';
-import type { ResolveRevisionResult } from '../../activities/types.js';
+import type { ReportStatusInput, ResolveRevisionResult } from '../../activities/types.js';
 import { activityCalls, localActivityOf } from '../../src/temporal/history-activities.js';
 
 const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'histories');
@@ -30,6 +30,16 @@ describe('activity calls in a history', () => {
     assert.ok(remote.some((c) => c.type === 'fetchSource' && c.input && c.result), 'fetchSource is remote, with input and result');
     const patches = events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_patch');
     assert.ok(patches.length > 0 && patches.every((e) => localActivityOf(e) === undefined));
+  });
+
+  it('reads local status writes and prunes: the status written is the result', async () => {
+    const calls = activityCalls(await load('lifecycle-2026-12-06-local-bookkeeping.pb'));
+    const writes = calls.filter((c) => c.type === 'reportStatus');
+    assert.ok(writes.length >= 3 && writes.every((c) => c.local && c.result));
+    const phases = writes.map((c) => defaultPayloadConverter.fromPayload<ReportStatusInput>(c.result!).status.phase);
+    assert.ok(phases.includes('Ready'), phases.join(','));
+    assert.ok(calls.some((c) => c.type === 'pruneArtifacts' && c.local));
+    assert.ok(calls.filter((c) => ['fetchSource', 'packBundle', 'uploadArtifact'].includes(c.type)).every((c) => !c.local));
   });
 
   it('reads histories of older code (every activity remote)', async () => {
