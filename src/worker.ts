@@ -5,9 +5,9 @@
  * Temporal's worker-specific task queue pattern: a lost worker makes the pinned
  * activity time out on schedule-to-start, and the workflow fetches again elsewhere.
  * A role splits the two jobs over processes: `workflows` runs workflow code and the
- * local activities it calls (resolveRevision: one listing per cycle), `activities`
- * runs the remote ones (fetch, pack, upload, status: it starts the git clones and
- * packs); `all` does both.
+ * local activities it calls (resolveRevision, reportStatus, pruneArtifacts: short
+ * calls), `activities` runs the remote ones (fetch, pack, upload: it starts the git
+ * clones and packs); `all` does both.
  */
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkflowBundleOption } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -124,8 +124,8 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     namespace: config.namespace,
     taskQueue: config.taskQueue,
     ...(runsWorkflows ? { workflowBundle: config.bundle ?? (await workflowBundle()) } : {}),
-    // Workflows call resolveRevision as a local activity: wherever workflows run, activities are
-    // registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
+    // Workflows call resolve, status and prune as local activities: wherever workflows run, activities
+    // are registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
     activities: createSharedActivities(deps),
     interceptors: { activity: [observabilityInterceptors] },
     ...(runsActivities ? { maxConcurrentActivityTaskExecutions: concurrency } : { enableNonLocalActivities: false }),

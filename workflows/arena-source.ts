@@ -40,7 +40,7 @@ import {
 import { adopted } from './patches.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
-import { keepWatchAttributes } from './watch-attributes.js';
+import { WATCH_ATTRIBUTES_KEPT, keepWatchAttributes } from './watch-attributes.js';
 
 const DEFAULT_MAX_HISTORY_EVENTS = 5_000;
 /** Cycles per run (short runs); chosen from benchmark 4's replay and action figures (README). */
@@ -53,7 +53,7 @@ const PIPELINE_ATTEMPTS = 3;
 
 /**
  * Status writes and cleanup: short, retried a few times, independent of the source's timeout.
- * `local`: on the worker holding the workflow, inside its workflow task (LOCAL_BOOKKEEPING).
+ * `local`: on the worker holding the workflow, inside its workflow task (LOCAL_ACTIVITIES).
  */
 function bookkeeping(summary: string, local = false) {
   type Bookkeeping = Pick<SharedActivities, 'reportStatus' | 'removeSource' | 'pruneArtifacts'>;
@@ -93,18 +93,31 @@ const LEAN_CYCLE_WITH_WORK = 'lean-cycle-with-work';
  */
 const SHARED_POLL_LISTINGS = 'shared-poll-listings';
 /**
- * resolveRevision runs as a local activity (before: a remote one). An unchanged cycle is then one
- * workflow task (timer fired, resolve, next timer) and one marker: 6 history events instead of 11,
- * and no activity task through the server's queues; its result (the status written) stays in the
- * marker, readable in the Temporal UI and by `arena-source history`.
+ * resolveRevision, reportStatus and pruneArtifacts run as local activities (before: remote ones). An
+ * unchanged cycle is then one workflow task (timer fired, resolve, next timer) and one marker: 6
+ * history events instead of 11, and no activity task through the server's queues; a cycle with work
+ * ends in the workflow task that learns the upload finished. Results (the status written) stay in the
+ * markers, readable in the Temporal UI and by `arena-source history`.
  */
-const LOCAL_RESOLVE = 'local-resolve';
+const LOCAL_ACTIVITIES = 'local-activities';
 /**
- * Status writes (reportStatus) and retention (pruneArtifacts) run as local activities too (before:
- * remote ones): a cycle with work ends in the workflow task that learns the upload finished, not
- * one more round trip through the server. The status written is the marker's result.
+ * Every patch this workflow asks. A run that takes LOCAL_ACTIVITIES takes all of them at once, before
+ * its first local activity: on replay the Temporal core cannot match a patch marker recorded after a
+ * local activity's marker in the same workflow task (the workflow asks patched() only once the local
+ * result is delivered, after the core has moved past the marker: a nondeterminism error).
  */
-const LOCAL_BOOKKEEPING = 'local-bookkeeping';
+const EVERY_PATCH = [
+  STALLED_SOURCE_HANDLES_EVERY_SIGNAL,
+  CARRIED_RECONCILE_WAKES,
+  UNCHANGED_CYCLE_ONE_ACTIVITY,
+  BUNDLE_VALIDATION,
+  FAILURE_BACKOFF,
+  VERIFICATION_FAILED_REJECTS_REVISION,
+  SHORT_RUNS,
+  LEAN_CYCLE_WITH_WORK,
+  SHARED_POLL_LISTINGS,
+  WATCH_ATTRIBUTES_KEPT,
+];
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -168,6 +181,13 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   // Where it published content, and where the spec points now (in case a publish was cut short).
   const places = [...(carried.contentPlaces ?? []), { targetPath: contentTarget().targetPath }];
   await bookkeeping('remove artifacts and status').removeSource({ source, places });
+
+  /** LOCAL_ACTIVITIES, and with it every other patch (see EVERY_PATCH). */
+  function usesLocalActivities(): boolean {
+    if (!adopted(carried, LOCAL_ACTIVITIES)) return false;
+    for (const patchId of EVERY_PATCH) adopted(carried, patchId);
+    return true;
+  }
 
   /** Between cycles: sleep until the interval is up, or a signal wakes us early. */
   async function untilDueOrWoken(dueAt: number): Promise<void> {
@@ -295,7 +315,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const refused = rejected && rejected.identity === identity ? { unlessRevision: rejected.revision } : {};
     const poll = scheduled && candidate !== undefined && state.spec.type === 'git' && adopted(carried, SHARED_POLL_LISTINGS);
     const summary = `resolve ${describeSource(state.spec)}`;
-    const resolver = adopted(carried, LOCAL_RESOLVE) ? resolveLocally(checked, summary) : sharedActivities(checked, summary, tuning.heartbeatTimeoutMs);
+    const resolver = usesLocalActivities() ? resolveLocally(checked, summary) : sharedActivities(checked, summary, tuning.heartbeatTimeoutMs);
     const result = await resolver.resolveRevision({
       source,
       spec: state.spec,
@@ -373,7 +393,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     if (handledReconcile) carried.pendingReconcileAt = undefined;
     upsertStateAttributes();
     try {
-      await bookkeeping(`status ${carried.status.phase ?? ''}`, adopted(carried, LOCAL_BOOKKEEPING)).reportStatus({
+      await bookkeeping(`status ${carried.status.phase ?? ''}`, usesLocalActivities()).reportStatus({
         source,
         status: carried.status,
         ...(event ? { event } : {}),
@@ -403,7 +423,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const due = carried.pruneDueAt !== undefined && Date.parse(carried.pruneDueAt) <= Date.now();
     if (!published && !due) return;
     try {
-      const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`, adopted(carried, LOCAL_BOOKKEEPING)).pruneArtifacts({
+      const result = await bookkeeping(`prune artifacts (keeping ${artifact.checksum ?? ''})`, usesLocalActivities()).pruneArtifacts({
         source,
         current: artifact.checksum ?? '',
         target: contentTarget(),

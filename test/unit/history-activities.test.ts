@@ -13,7 +13,7 @@ const load = async (name: string) => proto.temporal.api.history.v1.History.decod
 
 describe('activity calls in a history', () => {
   it('reads local resolveRevision calls from their markers: type, times, summary and result', async () => {
-    const events = await load('lifecycle-2026-12-06-local-resolve.pb');
+    const events = await load('lifecycle-2026-12-06-local-activities.pb');
     const calls = activityCalls(events);
     const resolves = calls.filter((c) => c.type === 'resolveRevision');
     assert.ok(resolves.length >= 3, `${resolves.length} resolves`);
@@ -33,7 +33,7 @@ describe('activity calls in a history', () => {
   });
 
   it('reads local status writes and prunes: the status written is the result', async () => {
-    const calls = activityCalls(await load('lifecycle-2026-12-06-local-bookkeeping.pb'));
+    const calls = activityCalls(await load('lifecycle-2026-12-06-local-activities.pb'));
     const writes = calls.filter((c) => c.type === 'reportStatus');
     assert.ok(writes.length >= 3 && writes.every((c) => c.local && c.result));
     const phases = writes.map((c) => defaultPayloadConverter.fromPayload<ReportStatusInput>(c.result!).status.phase);
