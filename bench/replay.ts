@@ -6,16 +6,15 @@
  *    K measured; its history, cut after the k-th cycle, is replayed `reps` times
  *    per k by one replay worker, and the CPU this process spends is divided by reps.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { loadavg } from 'node:os';
 import { Worker } from '@temporalio/worker';
-import type { PinnedActivities, SharedActivities } from '../activities/types.js';
 import { API_VERSION, KIND } from '../src/api/group-version.js';
-import { nextStatus } from '../src/api/status.js';
 import { applySource, connectClient, getCounters } from '../src/client.js';
 import { connectWorker, workflowBundle } from '../src/worker.js';
 import { workflowIdFor } from '../workflows/definitions.js';
 import type { TemporalServer } from './lib/infra.js';
+import { stubActivities } from './lib/stub-activities.js';
 import { fmtMs, fmtNum, log, sleep, type Table } from './lib/util.js';
 
 export interface ReplayCase {
@@ -33,34 +32,7 @@ export async function runReplayBench(temporal: TemporalServer, opts: { cycles: n
   const pinnedQueue = `${taskQueue}/pinned`;
   const client = await connectClient({ address: temporal.address, namespace: 'default' });
   const connection = await connectWorker(temporal.address);
-  const shared: SharedActivities = {
-    async resolveRevision(input) {
-      const revision = 'main@sha1:' + 'a'.repeat(40);
-      const u = input.ifUnchanged;
-      const currentValid = input.current ? input.current.revision === revision : undefined;
-      const written = currentValid && u?.previous.artifact ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() }) : undefined;
-      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}) };
-    },
-    async fetchSource(input) {
-      return { workerQueue: pinnedQueue, workDir: '/stub', bundleDir: '/stub/b', revision: input.revision };
-    },
-    async reportStatus() {
-      return undefined;
-    },
-    async removeSource() {},
-    async pruneArtifacts() {
-      return { deleted: [], deferred: 0 };
-    },
-  };
-  const pinned: PinnedActivities = {
-    async packBundle() {
-      return { archivePath: '/stub/a.tgz', checksum: `sha256:${createHash('sha256').update('x').digest('hex')}`, size: 1, files: 1 };
-    },
-    async uploadArtifact(input) {
-      return { url: `http://stub/${input.checksum}`, checksum: input.checksum, size: 1 };
-    },
-    async discardWorkDir() {},
-  };
+  const { shared, pinned } = stubActivities(pinnedQueue);
   const bundle = await workflowBundle();
   const workers = [
     await Worker.create({ connection, taskQueue, workflowBundle: bundle, activities: shared }),

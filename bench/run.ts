@@ -14,6 +14,7 @@
  *   9 roles    a worker process's idle RSS by --role
  *  10 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
  *                 not part of the default run: it needs kube-apiserver and Flux, `ensure-tools.sh bench`)
+ *  11 memory   memory per cached workflow by part, beside a plain sleep-loop workflow (the SDK's floor)
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
@@ -37,10 +38,11 @@ import { runWebhookBench } from './webhook.js';
 import { runForkBench } from './fork.js';
 import { runReplayBench } from './replay.js';
 import { runRolesBench } from './roles.js';
+import { runCachedMemoryBench } from './cached-memory.js';
 
-const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles', 'kubernetes'] as const;
+const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles', 'memory', 'kubernetes'] as const;
 /** What runs without --only: the cluster benchmark needs tools the others do not. */
-const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles'];
+const DEFAULT: Bench[] = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles', 'memory'];
 type Bench = (typeof ALL)[number];
 
 const USAGE = `usage: node dist/bench/run.js [options]
@@ -75,6 +77,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --flux-args ARGS         extra flags for Flux's source-controller, space-separated (e.g. "--kube-api-qps=500 --kube-api-burst=1000")
   --fork-sizes LIST        process sizes (MiB of ballast) for the fork benchmark (default 0,100,250,1000)
   --replay-cycles LIST     run lengths (cycles) replayed (default 5,10,20,40,80)
+  --memory-sizes A,B       cached workflows in benchmark 11's two measurements (default 100,1000)
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -105,6 +108,7 @@ async function main(): Promise<void> {
       'webhook-bystanders': { type: 'string', default: '20' },
       'fork-sizes': { type: 'string', default: '0,100,250,1000' },
       'replay-cycles': { type: 'string', default: '5,10,20,40,80' },
+      'memory-sizes': { type: 'string', default: '100,1000' },
       'no-eager': { type: 'boolean', default: false },
       kubernetes: { type: 'boolean', default: false },
       'kube-sizes': { type: 'string', default: '300,1000' },
@@ -254,6 +258,14 @@ async function main(): Promise<void> {
       log('8. worker RSS by role');
       const r = await runRolesBench(tmp, await temporalServer());
       results.roles = r.cases;
+      print(r.tables);
+    }
+    if (only.has('memory')) {
+      log('11. memory per cached workflow');
+      const sizes = values['memory-sizes']!.split(',').map(Number);
+      if (sizes.length !== 2) throw new Error('--memory-sizes: two sizes, e.g. 100,1000');
+      const r = await runCachedMemoryBench(await temporalServer(), sizes as [number, number]);
+      results.memory = r.cases;
       print(r.tables);
     }
     if (only.has('kubernetes')) {

@@ -37,7 +37,7 @@ import {
   type CarriedState,
   type SourceWorkflowInput,
 } from './definitions.js';
-import { adopted } from './patches.js';
+import { adopted, adoptedAsOne } from './patches.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
 import { WATCH_ATTRIBUTES_KEPT, keepWatchAttributes } from './watch-attributes.js';
@@ -118,6 +118,11 @@ const EVERY_PATCH = [
   SHARED_POLL_LISTINGS,
   WATCH_ATTRIBUTES_KEPT,
 ];
+/**
+ * LOCAL_ACTIVITIES and EVERY_PATCH for one marker, asked first in every run this code starts (a new
+ * source, a continue-as-new): 2 history events instead of 22 (workflows/patches.ts, adoptedAsOne).
+ */
+const PATCHES_OF_2026_12 = 'patches-of-2026-12';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -130,6 +135,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
+  adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
   // Runs started by older code carry no key: their first publish upserts, as it did then.
   let lastSearchKey = carried.searchKey ?? '';
   let cyclesThisRun = 0;

@@ -195,6 +195,12 @@ describe('the source workflow with stub activities', () => {
       assert.equal(events.filter((e) => e.markerRecordedEventAttributes && !localActivityOf(e)).length, 0, 'no patch markers in a continued run');
       assert.equal(events.filter((e) => e.upsertWorkflowSearchAttributesEventAttributes).length, 0, 'no search-attribute upserts in a continued run');
     }
+    // The first run records every patch it knows as one marker (one TemporalChangeVersion upsert), not one each.
+    const first = runs.at(-1)!;
+    const patchMarkers = first.filter((e) => e.markerRecordedEventAttributes && !localActivityOf(e));
+    assert.equal(patchMarkers.length, 1, 'one patch marker in a new source\'s first run');
+    const changeVersionUpserts = first.filter((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}).includes('TemporalChangeVersion'));
+    assert.equal(changeVersionUpserts.length, 1, 'one TemporalChangeVersion upsert');
     const described = await client.workflow.getHandle(id).describe();
     assert.match(String(described.typedSearchAttributes.getAll().find((p) => p.key.name === 'ArenaSourcePhase')?.value ?? ''), /Ready/, 'the new run keeps the search attributes');
     const counters = await getCounters(client, ref('short'));

@@ -1,0 +1,45 @@
+/**
+ * Activities that answer at once, for benchmarks that measure the workflow and the SDK
+ * alone (replay cost, memory per cached workflow): the workflow code is the real one.
+ */
+import { Context } from '@temporalio/activity';
+import { createHash } from 'node:crypto';
+import type { PinnedActivities, SharedActivities } from '../../activities/types.js';
+import { nextStatus } from '../../src/api/status.js';
+
+export const STUB_REVISION = 'main@sha1:' + 'a'.repeat(40);
+
+export function stubActivities(pinnedQueue: string): { shared: SharedActivities; pinned: PinnedActivities } {
+  const shared: SharedActivities = {
+    async resolveRevision(input) {
+      const u = input.ifUnchanged;
+      const currentValid = input.current ? input.current.revision === STUB_REVISION : undefined;
+      const written =
+        currentValid && u?.previous.artifact
+          ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() })
+          : undefined;
+      return { revision: STUB_REVISION, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}) };
+    },
+    async fetchSource(input) {
+      return { workerQueue: pinnedQueue, workDir: '/stub', bundleDir: '/stub/b', revision: input.revision };
+    },
+    async reportStatus(input) {
+      // As the real one: a local call's result carries what it wrote (its input is not in the history).
+      return Context.current().info.isLocal ? input : undefined;
+    },
+    async removeSource() {},
+    async pruneArtifacts() {
+      return { deleted: [], deferred: 0 };
+    },
+  };
+  const pinned: PinnedActivities = {
+    async packBundle() {
+      return { archivePath: '/stub/a.tgz', checksum: `sha256:${createHash('sha256').update('x').digest('hex')}`, size: 1, files: 1 };
+    },
+    async uploadArtifact(input) {
+      return { url: `http://stub/${input.checksum}`, checksum: input.checksum, size: 1 };
+    },
+    async discardWorkDir() {},
+  };
+  return { shared, pinned };
+}
