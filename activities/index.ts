@@ -7,7 +7,7 @@ import { retentionActivities } from './retention.js';
 import { sourceActivities } from './source.js';
 import { statusActivities } from './status.js';
 import { Context } from '@temporalio/activity';
-import { nextStatus } from '../src/api/status.js';
+import { unchangedCycleStatus } from '../src/api/status.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
 import type { PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
 
@@ -42,7 +42,10 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
         result.currentValid &&= check?.current === true;
         if (check) result.content = { versionCount: check.versionCount };
       }
-      if (result.currentValid && input.ifUnchanged) result.written = await writeUnchanged(input, input.ifUnchanged, result);
+      if (result.currentValid && input.ifUnchanged) {
+        const writtenAt = await writeUnchanged(input, input.ifUnchanged, result);
+        if (writtenAt) result.writtenAt = writtenAt;
+      }
     }
     const changed = !(current && current.revision === result.revision && result.currentValid);
     if (changed && input.ifChanged && input.ifChanged.unlessRevision !== result.revision) {
@@ -62,19 +65,15 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
     }
   }
 
-  /** The unchanged cycle's status, written from here; a failed write is left to the workflow (it retries with reportStatus). */
-  async function writeUnchanged(input: ResolveRevisionInput, unchanged: UnchangedStatus, result: ResolveRevisionResult) {
-    const artifact = unchanged.previous.artifact;
-    if (!artifact) return undefined;
-    const status = nextStatus(
-      unchanged.previous,
-      { kind: 'ready', artifact, ...(result.content ? { content: result.content } : {}) },
-      { ...unchanged.context, now: new Date().toISOString() },
-    );
+  /** The unchanged cycle's status, written from here: when it was written, or undefined (the workflow then writes it with reportStatus). */
+  async function writeUnchanged(input: ResolveRevisionInput, unchanged: UnchangedStatus, result: ResolveRevisionResult): Promise<string | undefined> {
+    const now = new Date().toISOString();
+    const status = unchangedCycleStatus(unchanged, now, result.content);
+    if (!status) return undefined;
     try {
       const cycle = { result: 'noop' as const, type: unchanged.type, durationMs: Date.now() - unchanged.startedAt };
       await reportUnchanged({ source: input.source, status, cycle }, unchanged.previous);
-      return status;
+      return now;
     } catch (err) {
       Context.current().log.warn('status of an unchanged cycle could not be written; the workflow writes it', { error: String(err) });
       return undefined;

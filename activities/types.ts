@@ -65,7 +65,13 @@ export interface ResolveRevisionResult {
   currentValid?: boolean;
   /** With a content volume: how many versions the source has there now. */
   content?: { versionCount: number };
-  /** The status written for an unchanged cycle (`ifUnchanged`); absent when it could not be written. */
+  /**
+   * When the status of an unchanged cycle (`ifUnchanged`) was written; absent when it could not be.
+   * The workflow derives what was written (unchangedCycleStatus of its own `ifUnchanged`, this time and
+   * `content`), so each unchanged cycle's marker holds a timestamp, not the whole status (≈ 2.4 KiB).
+   */
+  writtenAt?: string;
+  /** What older code returned instead of `writtenAt`: the whole status written (histories of those runs). */
   written?: ArenaSourceStatus;
   /** True when `ifChanged.status` was written (absent: the workflow writes it). */
   changedWritten?: boolean;

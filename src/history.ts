@@ -4,12 +4,13 @@
  * that changed something ends with a reportStatus activity whose input (or, run as
  * a local activity, its result) carries the cycle's result and duration; an unchanged cycle is one resolveRevision activity
  * (a local one in runs of current code) that wrote the status itself (its result
- * holds the status written).
+ * holds when; older code's held the status written).
  */
 import type { Client } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { ResolveRevisionInput, ResolveRevisionResult } from '../activities/types.js';
 import type { ArenaSourceStatus } from './api/schema.js';
+import { readyMessage } from './api/status.js';
 import type { SourceRef } from './api/source-ref.js';
 import type { StatusReport } from './status/types.js';
 import { workflowIdFor } from '../workflows/definitions.js';
@@ -62,10 +63,13 @@ function cyclesOfRun(events: HistoryEvent[], runId: string): CycleRecord[] {
       // input; a local one's input is not recorded, and its result says whether it wrote).
       const asked = call.input ? defaultPayloadConverter.fromPayload<ResolveRevisionInput>(call.input).ifUnchanged : undefined;
       if (call.input && !asked) continue;
-      const written = defaultPayloadConverter.fromPayload<ResolveRevisionResult>(call.result).written;
+      const result = defaultPayloadConverter.fromPayload<ResolveRevisionResult>(call.result);
       const startedAt = asked?.startedAt ?? call.scheduledMs ?? call.completedMs;
       const time = new Date(call.scheduledMs ?? call.completedMs).toISOString();
-      if (written) found.push({ ...record(call.event, written, 'noop', Math.max(0, call.completedMs - startedAt), runId), time });
+      const durationMs = Math.max(0, call.completedMs - startedAt);
+      // Current code records when it wrote (the status is the previous one, re-verified); older code the status.
+      if (result.writtenAt) found.push({ time, result: 'noop', durationMs, phase: 'Ready', revision: result.revision, message: readyMessage(result.revision), runId });
+      else if (result.written) found.push({ ...record(call.event, result.written, 'noop', durationMs, runId), time });
     }
   }
   return found;

@@ -22,7 +22,7 @@ import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, Un
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
-import { INVALID_BUNDLE, nextStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
+import { INVALID_BUNDLE, nextStatus, unchangedCycleStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
 import { NON_RETRYABLE_REASONS, SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
@@ -230,16 +230,19 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
       const ifChanged = lean ? fetchingStatus(lastFetchTime) : undefined;
       const resolved = await resolve(checked, scheduled, ifUnchanged, ifChanged);
-      if (isNoop(resolved) && resolved.written) {
+      // What resolveRevision wrote: derived from when it wrote it (older code returned the status itself).
+      const written =
+        resolved.written ?? (resolved.writtenAt && ifUnchanged ? unchangedCycleStatus(ifUnchanged, resolved.writtenAt, resolved.content) : undefined);
+      if (isNoop(resolved) && written) {
         // Written by resolveRevision: keep the workflow's copy, the search attributes, and prune if due.
         carried.counters.noops += 1;
-        carried.status = resolved.written;
+        carried.status = written;
         // A reconcile requested while resolveRevision ran is echoed by the next status, not lost.
         if (carried.pendingReconcileAt === ifUnchanged?.context.lastHandledReconcileAt) carried.pendingReconcileAt = undefined;
         carried.lastFailure = undefined;
         carried.failedCycles = undefined;
         upsertStateAttributes();
-        await pruneIfDue(false, resolved.written.artifact!);
+        await pruneIfDue(false, written.artifact!);
         return;
       }
       if (isNoop(resolved)) {

@@ -5,7 +5,7 @@
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
 import type { PinnedActivities, SharedActivities } from '../../activities/types.js';
-import { nextStatus } from '../../src/api/status.js';
+import { unchangedCycleStatus } from '../../src/api/status.js';
 
 export const STUB_REVISION = 'main@sha1:' + 'a'.repeat(40);
 
@@ -14,11 +14,9 @@ export function stubActivities(pinnedQueue: string): { shared: SharedActivities;
     async resolveRevision(input) {
       const u = input.ifUnchanged;
       const currentValid = input.current ? input.current.revision === STUB_REVISION : undefined;
-      const written =
-        currentValid && u?.previous.artifact
-          ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() })
-          : undefined;
-      return { revision: STUB_REVISION, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}) };
+      const writtenAt = new Date().toISOString();
+      const written = currentValid && u ? unchangedCycleStatus(u, writtenAt) : undefined;
+      return { revision: STUB_REVISION, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { writtenAt } : {}) };
     },
     async fetchSource(input) {
       return { workerQueue: pinnedQueue, workDir: '/stub', bundleDir: '/stub/b', revision: input.revision };

@@ -50,6 +50,27 @@ export interface StatusContext {
 
 type ConditionInput = Pick<Condition, 'type' | 'status' | 'reason' | 'message'>;
 
+/** The Ready condition's message for an artifact of this revision. */
+export function readyMessage(revision: string): string {
+  return `stored artifact for revision '${revision}'`;
+}
+
+/**
+ * An unchanged cycle's status: the previous one, its artifact re-verified at `now` (the fetch times
+ * move, and the content volume's version count when there is one). resolveRevision writes it, and
+ * the workflow derives the same from the time it was written, so history keeps a timestamp per
+ * unchanged cycle rather than the whole status. Undefined without an artifact.
+ */
+export function unchangedCycleStatus(
+  unchanged: { previous: ArenaSourceStatus; context: Omit<StatusContext, 'now'> },
+  now: string,
+  content?: ContentReport,
+): ArenaSourceStatus | undefined {
+  const artifact = unchanged.previous.artifact;
+  if (!artifact) return undefined;
+  return nextStatus(unchanged.previous, { kind: 'ready', artifact, ...(content ? { content } : {}) }, { ...unchanged.context, now });
+}
+
 export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: StatusContext): ArenaSourceStatus {
   const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
   const { phase, conditions } = derive(prev, outcome, artifact);
@@ -139,7 +160,7 @@ function derive(
       return { phase: artifact ? 'Fetching' : 'Initializing', conditions };
     }
     case 'ready': {
-      const message = `stored artifact for revision '${outcome.artifact.revision}'`;
+      const message = readyMessage(outcome.artifact.revision);
       return {
         phase: 'Ready',
         conditions: [

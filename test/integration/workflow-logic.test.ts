@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
+import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import type { PinnedActivities, ReportStatusInput, SharedActivities } from '../../activities/types.js';
-import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
-import { findCondition, nextStatus } from '../../src/api/status.js';
+import type { PinnedActivities, ReportStatusInput, ResolveRevisionInput, SharedActivities } from '../../activities/types.js';
+import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../../src/api/schema.js';
+import { findCondition, unchangedCycleStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
@@ -48,17 +49,15 @@ describe('the source workflow with stub activities', () => {
       }
       const revision = revisions.get(input.source.name) ?? 'main@sha1:' + 'a'.repeat(40);
       const currentValid = input.current ? input.current.revision === revision : undefined;
-      // As the real activity does: an unchanged cycle's status is computed and written here.
+      // As the real activity does: an unchanged cycle's status is computed and written here; the result says when.
       const u = input.ifUnchanged;
-      const written =
-        currentValid && u?.previous.artifact
-          ? nextStatus(u.previous, { kind: 'ready', artifact: u.previous.artifact }, { ...u.context, now: new Date().toISOString() })
-          : undefined;
+      const writtenAt = new Date().toISOString();
+      const written = currentValid && u ? unchangedCycleStatus(u, writtenAt) : undefined;
       if (written) record('statusWrittenByResolve', { source: input.source, status: written });
       // And where there is work, the Fetching status the workflow passed (recorded as the status write it is).
       const changed = !(currentValid === true) && input.ifChanged !== undefined && input.ifChanged.unlessRevision !== revision;
       if (changed) record('reportStatus', { source: input.source, status: input.ifChanged!.status } as never);
-      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { written } : {}), ...(changed ? { changedWritten: true } : {}) };
+      return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { writtenAt } : {}), ...(changed ? { changedWritten: true } : {}) };
     },
     async fetchSource(input) {
       record('fetchSource', input as never);
@@ -163,9 +162,29 @@ describe('the source workflow with stub activities', () => {
     // Timer started and fired, the workflow task's three events, the marker.
     const tally = added.map((e) => String(e.eventType)).join(',');
     assert.ok(added.length <= 7 * (cycles + 1), `${added.length} events for ${cycles} unchanged cycles: ${tally}`);
+    // Each marker holds when resolveRevision wrote the status, not the status (≈ 2.4 KiB before).
+    const markers = added.filter((e) => localActivityOf(e));
+    assert.ok(markers.length >= 5);
+    for (const m of markers) {
+      const bytes = proto.temporal.api.history.v1.HistoryEvent.encode(m).finish().length;
+      assert.ok(bytes < 900, `${bytes} bytes in an unchanged cycle's marker`);
+    }
     const s = await getSource(client, ref('steady'));
     assert.equal(s.status?.phase, 'Ready');
     assert.ok(s.status?.nextFetchTime && Date.parse(s.status.nextFetchTime) > Date.parse(s.status.lastFetchTime!), 'nextFetchTime follows');
+    // The workflow derives what was written from that time: the next cycle hands back as `previous`
+    // exactly the status resolveRevision wrote in the one before.
+    const mine = <T,>(name: string) => (calls[name] ?? []).filter((c) => (c.source as { name?: string }).name === 'steady') as T[];
+    const wrote = mine<{ status: ArenaSourceStatus }>('statusWrittenByResolve').map((c) => c.status);
+    const previous = mine<ResolveRevisionInput>('resolveRevision').map((c) => c.ifUnchanged?.previous);
+    let compared = 0;
+    for (const status of wrote) {
+      const next = previous.find((p) => p?.lastFetchTime === status.lastFetchTime);
+      if (!next) continue;
+      assert.deepEqual(next, status);
+      compared++;
+    }
+    assert.ok(compared >= 4, `${compared} unchanged cycles compared`);
   });
 
   it('short runs: continue-as-new every few cycles carrying state, no patch markers or search-attribute upserts again, history across runs', async () => {
