@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import proto from '@temporalio/proto';
 import { API_VERSION, KIND } from '../src/api/schema.js';
 import { parseArenaSource } from '../src/api/validate.js';
 import { applySource, connectClient } from '../src/client.js';
@@ -350,6 +351,8 @@ export interface KindStats {
   /** Activities per cycle, by type. */
   activities: Record<string, number>;
   events: number;
+  /** History bytes per cycle (the events, encoded): what the server stores and a replay reads. */
+  bytes: number;
 }
 
 export interface CycleStats {
@@ -372,8 +375,8 @@ export interface CycleStats {
  * it "changed" when it fetched. Only events inside [from, to) count.
  */
 function cycleStats(runs: History[][], from: number, to: number, intervalSeconds = 60): CycleStats {
-  type Acc = { cycles: number; kinds: Record<string, number>; activities: Record<string, number>; events: number };
-  const acc = (): Acc => ({ cycles: 0, kinds: { activities: 0, activityRetries: 0, timers: 0, signals: 0, searchAttributes: 0, runs: 0, markers: 0 }, activities: {}, events: 0 });
+  type Acc = { cycles: number; kinds: Record<string, number>; activities: Record<string, number>; events: number; bytes: number };
+  const acc = (): Acc => ({ cycles: 0, kinds: { activities: 0, activityRetries: 0, timers: 0, signals: 0, searchAttributes: 0, runs: 0, markers: 0 }, activities: {}, events: 0, bytes: 0 });
   const total = acc();
   const byKind = { unchanged: acc(), changed: acc() };
   for (const workflowRuns of runs) {
@@ -396,6 +399,7 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
         a.cycles++;
         for (const e of cycle) {
           a.events++;
+          a.bytes += proto.temporal.api.history.v1.HistoryEvent.encode(e).finish().length;
           const kind = actionKind(e);
           if (kind) a.kinds[kind] = (a.kinds[kind] ?? 0) + 1;
           const type = activityType(e);
@@ -419,6 +423,7 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
       actions: { ...actions, total },
       activities: Object.fromEntries(Object.entries(a.activities).map(([k, v]) => [k, per(v)])),
       events: per(a.events),
+      bytes: per(a.bytes),
     };
   };
   const overall = stats(total);
@@ -479,6 +484,7 @@ function scaleTables(r: ScaleResult): Table[] {
               fmtNum(c.actions.runs ?? 0, 3),
               fmtNum(c.actions.markers ?? 0, 3),
               fmtNum(c.events, 1),
+              fmtBytes(c.bytes),
               acts,
               p.loadAvg[0]!.toFixed(2),
             ];
@@ -494,6 +500,7 @@ function scaleTables(r: ScaleResult): Table[] {
         fmtNum(unchanged.actions.total, 2),
         fmtNum((month / sec) * unchanged.actions.total),
         fmtNum((month / sec) * unchanged.events),
+        fmtBytes((month / sec) * unchanged.bytes),
       ])
     : [];
   notes.push(`history length of the sampled workflows' current runs at the end: median ${fmtNum(r.historyLength.median)} (max ${fmtNum(r.historyLength.max)})`);
@@ -519,7 +526,7 @@ function scaleTables(r: ScaleResult): Table[] {
     },
     {
       title: '4c. Temporal actions and history events per cycle (sampled workflows)',
-      columns: ['cycles', 'sampled', 'actions', 'activities + retries', 'timers', 'SA upserts', 'run starts', 'markers', 'events', 'activities by type', 'load'],
+      columns: ['cycles', 'sampled', 'actions', 'activities + retries', 'timers', 'SA upserts', 'run starts', 'markers', 'events', 'history bytes', 'activities by type', 'load'],
       rows: kinds,
       notes: [
         'a cycle runs from one resolveRevision to the next: its activities, the timer, and a continue-as-new with the next run\'s start when one falls there (amortised over the run\'s cycles); markers (patch markers) are counted as actions here',
@@ -527,7 +534,7 @@ function scaleTables(r: ScaleResult): Table[] {
     },
     {
       title: '4d. Actions per source per month (30 days) of an unchanged source, from the steady phase',
-      columns: ['interval', 'cycles/month', 'actions/cycle', 'actions/month', 'history events/month'],
+      columns: ['interval', 'cycles/month', 'actions/cycle', 'actions/month', 'history events/month', 'history bytes/month'],
       rows: perMonth,
       notes: ['actions per cycle do not depend on the interval (a run is a fixed number of cycles); a changed cycle adds the fetch, pack, upload and status writes (4c)'],
     },

@@ -161,7 +161,8 @@ describe('the source workflow with stub activities', () => {
     assert.ok(timers <= cycles + 1, `${timers} timers for ${cycles} cycles`);
     // Timer started and fired, the workflow task's three events, the marker.
     const tally = added.map((e) => String(e.eventType)).join(',');
-    assert.ok(added.length <= 7 * (cycles + 1), `${added.length} events for ${cycles} unchanged cycles: ${tally}`);
+    const length = added.length - taskRetryEvents(added);
+    assert.ok(length <= 7 * (cycles + 1), `${length} events for ${cycles} unchanged cycles: ${tally}`);
     // Each marker holds when resolveRevision wrote the status, not the status (≈ 2.4 KiB before).
     const markers = added.filter((e) => localActivityOf(e));
     assert.ok(markers.length >= 5);
@@ -208,7 +209,10 @@ describe('the source workflow with stub activities', () => {
       assert.ok(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'and ends in continue-as-new');
     }
     // A run of unchanged cycles (not the first, which fetched): its cycles plus the run's start and end.
-    for (const events of closed.slice(0, -1)) assert.ok(events.length <= 3 * 7 + 6, `${events.length} events in a run of 3 unchanged cycles`);
+    for (const events of closed.slice(0, -1)) {
+      const length = events.length - taskRetryEvents(events);
+      assert.ok(length <= 3 * 7 + 6, `${length} events in a run of 3 unchanged cycles (${events.length} with workflow task retries)`);
+    }
     // Runs after the first inherit their patches and search attributes: no markers, no upserts while nothing changes.
     for (const events of runs.slice(0, -1)) {
       assert.equal(events.filter((e) => e.markerRecordedEventAttributes && !localActivityOf(e)).length, 0, 'no patch markers in a continued run');
@@ -330,3 +334,12 @@ describe('the source workflow with stub activities', () => {
     assert.deepEqual(removed?.places, [{ targetPath: 'arena/first' }]);
   });
 });
+
+/**
+ * Events a workflow task's timeout or failure adds (timed out or failed, scheduled again, started
+ * again): Temporal's retry on a loaded machine, e.g. a sticky task not picked up in time, not
+ * something the workflow asked for.
+ */
+function taskRetryEvents(events: Array<{ workflowTaskTimedOutEventAttributes?: unknown; workflowTaskFailedEventAttributes?: unknown }>): number {
+  return 3 * events.filter((e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes).length;
+}
