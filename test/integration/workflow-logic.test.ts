@@ -209,9 +209,13 @@ describe('the source workflow with stub activities', () => {
       assert.ok(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'and ends in continue-as-new');
     }
     // A run of unchanged cycles (not the first, which fetched): its cycles plus the run's start and end.
+    // What the workflow asked for in a run of unchanged cycles: per cycle one local resolve (its marker)
+    // and one timer, plus the run's first timer. Workflow-task bookkeeping is the server's and varies
+    // with load (two loaded Node 22 CI runs held 29 events in such a run, over the 27 allowed before, with no workflow task retried), so it is not counted.
     for (const events of closed.slice(0, -1)) {
-      const length = events.length - taskRetryEvents(events);
-      assert.ok(length <= 3 * 7 + 6, `${length} events in a run of 3 unchanged cycles (${events.length} with workflow task retries)`);
+      const commands = events.filter((e) => e.timerStartedEventAttributes || e.markerRecordedEventAttributes || e.activityTaskScheduledEventAttributes || e.upsertWorkflowSearchAttributesEventAttributes);
+      const tally = events.map((e) => proto.temporal.api.enums.v1.EventType[Number(e.eventType)]?.replace('EVENT_TYPE_', '')).join(',');
+      assert.ok(commands.length <= 3 * 2 + 1, `${commands.length} commands in a run of 3 unchanged cycles: ${tally}`);
     }
     // Runs after the first inherit their patches and search attributes: no markers, no upserts while nothing changes.
     for (const events of runs.slice(0, -1)) {
