@@ -148,10 +148,14 @@ async function main() {
 
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   const hasTestTimeout = major > 20 || (major === 20 && minor >= 11); // flag added in 20.11
+  const hasForceExit = major > 20 || (major === 20 && minor >= 14); // flag added in 20.14
   const nodeArgs = [
     '--test',
     `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
     ...(hasTestTimeout ? [`--test-timeout=${process.env.TEST_TIMEOUT_MS ?? 600_000}`] : []),
+    // A test file whose tests are done exits even if something it started still holds the event loop
+    // (a timed-out test's pending work): the failure is reported at once, not after the file's timeout.
+    ...(hasForceExit ? ['--test-force-exit'] : []),
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     ...passThrough,

@@ -1,4 +1,7 @@
-/** Polls until `check` returns a value that `ok` accepts, or fails with the last value seen. */
+/**
+ * Polls until `check` returns a value that `ok` accepts, or fails with the last value seen. The timeout
+ * holds even if a check never answers (a query no worker picks up has no deadline of its own).
+ */
 export async function waitFor<T>(
   what: string,
   check: () => Promise<T>,
@@ -11,7 +14,7 @@ export async function waitFor<T>(
   let lastError: unknown;
   for (;;) {
     try {
-      last = await check();
+      last = await withinMs(Math.max(deadline - Date.now(), everyMs), check());
       if (ok(last)) return last;
     } catch (err) {
       lastError = err;
@@ -22,4 +25,13 @@ export async function waitFor<T>(
     }
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** `promise`, or a rejection once `ms` have passed without an answer. */
+function withinMs<T>(ms: number, promise: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
