@@ -322,18 +322,27 @@ describe('the source workflow with stub activities', () => {
   it('every history these tests made replays on the current code (as after a worker restart)', bounded, async () => {
     const bundle = await workflowBundle();
     const failures: string[] = [];
+    /** Runs that had not completed a workflow task yet (just continued as new): nothing to replay. */
+    const notYet: string[] = [];
     let replayed = 0;
     for await (const wf of client.workflow.list({ query: `TaskQueue = '${taskQueue}'` })) {
-      const history = untilQuiescent(await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory());
+      const name = `${wf.workflowId}/${wf.runId}`;
+      const whole = await client.workflow.getHandle(wf.workflowId, wf.runId).fetchHistory();
+      const history = untilQuiescent(whole);
+      if (!history) {
+        notYet.push(`${name} (${whole.events?.length ?? 0} events)`);
+        continue;
+      }
       try {
-        await replayWithin(60_000, bundle, `${wf.workflowId}/${wf.runId}`, history);
+        await replayWithin(60_000, bundle, name, history);
         replayed++;
       } catch (err) {
-        failures.push(`${wf.workflowId}/${wf.runId}: ${String(err)}`);
+        failures.push(`${name}: ${String(err)}`);
       }
     }
     assert.deepEqual(failures, []);
     assert.ok(replayed >= 8, `${replayed} histories replayed`);
+    assert.ok(notYet.length <= 3, `runs without a completed workflow task: ${notYet.join(', ')}`);
   });
 
   it('delete removes every place the source published to and completes the workflow', bounded, async () => {
@@ -357,12 +366,14 @@ function taskRetryEvents(events: Array<{ workflowTaskTimedOutEventAttributes?: u
 /**
  * A running workflow's history up to a point where it waits: the last completed workflow task whose
  * commands started a timer (the workflow sleeps until its next cycle, no local activity in flight) or
- * closed the run; what a worker restarted then would replay. Sources here cycle every second, so a
- * history fetched whole usually ends mid-task. (Twice a CI run of this file hung without saying where;
- * replays of 140 histories cut mid-task, heartbeat tasks of slow local activities included, all finished
- * here, so that is not known to be the cause: each replay is also bounded and names the history's end.)
+ * closed the run; what a worker restarted then would replay. Undefined for a run that has not completed
+ * such a task yet, and the replayer would wait forever for a workflow task the history does not hold:
+ * `flaky` below continues as new after every cycle, and the server holds back the first task of such a
+ * quickly continued run (its started event carries `firstWorkflowTaskBackoff`, ≈ 0.8 s here), so a
+ * listing made then finds a history of one event. That was the hang two CI runs of this file
+ * met at random.
  */
-function untilQuiescent(history: History): History {
+function untilQuiescent(history: History): History | undefined {
   const events = history.events ?? [];
   const commandsOf = (completedId: string) =>
     events.filter((e) =>
@@ -377,7 +388,7 @@ function untilQuiescent(history: History): History {
     const end = events.indexOf(commands.at(-1)!) + 1;
     return end === events.length ? history : { ...history, events: events.slice(0, end) };
   }
-  return history;
+  return undefined;
 }
 
 /** Replays one history, failing (not hanging) after `ms`, with the event types it ends in. */
