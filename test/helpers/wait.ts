@@ -27,11 +27,11 @@ export async function waitFor<T>(
   }
 }
 
-/** `promise`, or a rejection once `ms` have passed without an answer. */
-function withinMs<T>(ms: number, promise: Promise<T>): Promise<T> {
+/** `promise`, or a rejection with `message` once `ms` have passed without an answer. */
+export function withinMs<T>(ms: number, promise: Promise<T>, message = `no answer within ${ms} ms`): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

@@ -21,7 +21,7 @@ import { activityCalls, localActivityOf } from '../../src/temporal/history-activ
 import { workflowIdFor, type WorkflowTuning } from '../../workflows/definitions.js';
 import { connectWorker, workflowBundle } from '../../src/worker.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
-import { waitFor } from '../helpers/wait.js';
+import { waitFor, withinMs } from '../helpers/wait.js';
 
 type Calls = Record<string, Array<Record<string, unknown>>>;
 
@@ -392,17 +392,9 @@ function untilQuiescent(history: History): History | undefined {
 }
 
 /** Replays one history, failing (not hanging) after `ms`, with the event types it ends in. */
-async function replayWithin(ms: number, bundle: Awaited<ReturnType<typeof workflowBundle>>, name: string, history: History): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const tail = () => (history.events ?? []).slice(-12).map((e) => proto.temporal.api.enums.v1.EventType[Number(e.eventType)]?.replace('EVENT_TYPE_', '')).join(',');
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`replay did not finish within ${ms / 1000} s; the history ends in ${tail()}`)), ms);
-  });
-  try {
-    await Promise.race([Worker.runReplayHistory({ workflowBundle: bundle, replayName: name }, history), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
+function replayWithin(ms: number, bundle: Awaited<ReturnType<typeof workflowBundle>>, name: string, history: History): Promise<void> {
+  const tail = (history.events ?? []).slice(-12).map((e) => proto.temporal.api.enums.v1.EventType[Number(e.eventType)]?.replace('EVENT_TYPE_', '')).join(',');
+  return withinMs(ms, Worker.runReplayHistory({ workflowBundle: bundle, replayName: name }, history), `replay did not finish within ${ms / 1000} s; the history ends in ${tail}`);
 }
 type History = proto.temporal.api.history.v1.IHistory;
 type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;

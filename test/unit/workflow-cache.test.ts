@@ -4,7 +4,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { cachedWorkflowsFor, cgroupMemoryMax, NO_LIMIT_MEMORY_BYTES, workflowCacheSize } from '../../src/workflow-cache.js';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { cachedWorkflowsFor, cgroupMemoryMax, heapLimitGiven, NO_LIMIT_MEMORY_BYTES, workflowCacheSize, workflowHeapLimitMiB } from '../../src/workflow-cache.js';
 
 const MiB = 1024 * 1024;
 
@@ -37,5 +39,32 @@ describe('workflow cache size', () => {
       memoryBytes: NO_LIMIT_MEMORY_BYTES,
     });
     assert.ok(NO_LIMIT_MEMORY_BYTES <= 2048 * MiB, 'never plans for more than 2 GiB without a limit');
+  });
+
+  it('workflow threads get a heap sized to the cache, unless node was given a limit', () => {
+    assert.ok(workflowHeapLimitMiB(2272) > workflowHeapLimitMiB(300));
+    assert.ok(workflowHeapLimitMiB(300) >= 128 && workflowHeapLimitMiB(300) < 256, String(workflowHeapLimitMiB(300)));
+    assert.equal(heapLimitGiven([], '--max-semi-space-size=1 --max-old-space-size=900'), true);
+    assert.equal(heapLimitGiven(['--max_old_space_size=900'], ''), true);
+    assert.equal(heapLimitGiven([], '--max-semi-space-size=1'), false);
+    // In a process of its own: the limit applies to the threads started after it, as the SDK's are.
+    const module = fileURLToPath(new URL('../../src/workflow-cache.js', import.meta.url));
+    const script = `(async () => {
+      const { limitWorkflowHeaps } = await import(${JSON.stringify(module)});
+      const { Worker } = require('node:worker_threads');
+      const set = limitWorkflowHeaps(300);
+      const code = "require('node:worker_threads').parentPort.postMessage(require('node:v8').getHeapStatistics().heap_size_limit)";
+      const limit = await new Promise((resolve) => { const w = new Worker(code, { eval: true }); w.on('message', (m) => { resolve(m); void w.terminate(); }); });
+      console.log(JSON.stringify({ set, threadMiB: limit / 1048576 }));
+    })();`;
+    const run = (nodeOptions: string) =>
+      JSON.parse(execFileSync(process.execPath, ['-e', script], { env: { ...process.env, NODE_OPTIONS: nodeOptions }, encoding: 'utf8' })) as { set?: number; threadMiB: number };
+    const limited = run('');
+    assert.equal(limited.set, workflowHeapLimitMiB(300));
+    // heap_size_limit is the old generation plus the young one.
+    assert.ok(limited.threadMiB >= limited.set! && limited.threadMiB < limited.set! + 64, JSON.stringify(limited));
+    const given = run('--max-old-space-size=900');
+    assert.equal(given.set, undefined);
+    assert.ok(given.threadMiB >= 900, JSON.stringify(given));
   });
 });

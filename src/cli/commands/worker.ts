@@ -12,7 +12,7 @@ import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { describeTemporal } from '../../temporal/settings.js';
 import { installRuntime, openWorkerConnection, startWorker, type RunningWorker, type WorkerRole } from '../../worker.js';
 import { workflowBundleFile } from '../../workflow-bundle.js';
-import { workflowCacheSize } from '../../workflow-cache.js';
+import { limitWorkflowHeaps, workflowCacheSize } from '../../workflow-cache.js';
 import { DEFAULTS, env, globalOptions, temporalSettingsFrom, type GlobalOptions } from '../config.js';
 import { startMetrics, type MetricsFlags } from '../metrics-endpoint.js';
 import { optionDefault } from '../options.js';
@@ -104,6 +104,8 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   const role = flags.role ?? 'all';
   // --max-cached-workflows, else sized from the pod's memory (cgroup v2 memory.max).
   const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
+  // Before the SDK starts its workflow threads: their heaps sized to the cache, not to the machine.
+  const workflowHeapMiB = cache ? limitWorkflowHeaps(cache.maxCachedWorkflows) : undefined;
   // The build's bundle, or bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
   const bundle = role === 'activities' ? undefined : await workflowBundleFile(flags.workDir ?? paths.work);
   worker = await startWorker({
@@ -146,6 +148,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       taskQueue: opts.taskQueue,
       role,
       ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from } : {}),
+      ...(workflowHeapMiB ? { workflowHeapMiB } : {}),
       ...(bundle ? { workflowBundle: bundle.owned ? 'bundled at start' : 'prebuilt' } : {}),
       workerQueue: worker.workerQueue,
       temporal: describeTemporal(temporal),
