@@ -12,11 +12,14 @@ const MiB = 1024 * 1024;
 /** RSS of a worker polling with no source (Node, the Temporal core, the workflow bundle, activities). */
 export const WORKER_BASE_BYTES = 200 * MiB;
 /**
- * What one more cached workflow adds to RSS on jemalloc, as the image runs node: measured 198-253 KiB
- * (README, benchmark 4), rounded up. On glibc's malloc it is 400-500 KiB (MALLOC_ARENA_MAX=2):
- * a worker started outside the image without jemalloc should set --max-cached-workflows.
+ * What one more cached workflow costs the worker at its peak on jemalloc, as the image runs node, with
+ * what grows with the sources beside it: 336 KiB per source at 1,000 all cached (benchmark 4, session
+ * 10), rounded up. 256 KiB before, from the steady phase: the chart's 1 GiB then cached 2,272, and
+ * 10,000 sources at 10m peaked at 1,088 MiB, over the pod's limit; with 1,500 cached they peaked at
+ * 939 MiB. On glibc's malloc it is more (400-600 KiB): a worker started outside the image without
+ * jemalloc should set --max-cached-workflows.
  */
-export const CACHED_WORKFLOW_BYTES = 256 * 1024;
+export const CACHED_WORKFLOW_BYTES = 384 * 1024;
 /** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
 const PLANNED_SHARE = 0.75;
 /**
