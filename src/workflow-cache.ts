@@ -70,8 +70,8 @@ export function workflowCacheSize(flag?: number, memoryMax = cgroupMemoryMax()):
  * workflows are evicted and replayed, lets garbage pile up toward it: at 2 000 sources with 300
  * cached, a 192 MiB limit kept the worker's peak at 397 MiB where it reached ≈ 500 without one.
  */
-export const WORKFLOW_HEAP_BASE_BYTES = 128 * MiB;
-export const WORKFLOW_HEAP_PER_CACHED_BYTES = 160 * 1024;
+const WORKFLOW_HEAP_BASE_BYTES = 128 * MiB;
+const WORKFLOW_HEAP_PER_CACHED_BYTES = 160 * 1024;
 
 export function workflowHeapLimitMiB(maxCachedWorkflows: number): number {
   return Math.ceil((WORKFLOW_HEAP_BASE_BYTES + maxCachedWorkflows * WORKFLOW_HEAP_PER_CACHED_BYTES) / MiB);
