@@ -9,12 +9,12 @@ import { statusActivities } from './status.js';
 import { Context } from '@temporalio/activity';
 import { unchangedCycleStatus } from '../src/api/status.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
-import type { PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
+import type { HereActivities, HeldBy, Here, PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
 
 export type { ActivityDeps } from './deps.js';
 
-/** Activities for the shared task queue (any worker). */
-export function createSharedActivities(deps: ActivityDeps): SharedActivities {
+/** Activities for the shared task queue (any worker), and the pinned steps as local activities. */
+export function createSharedActivities(deps: ActivityDeps): SharedActivities & HereActivities {
   const { verifyArtifact } = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
@@ -79,8 +79,20 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities {
       return undefined;
     }
   }
-  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps) };
+  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...pinnedHere(deps) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
+}
+
+/** Pack, upload and discard for the workflow task's own worker: only a checkout this worker holds. */
+function pinnedHere(deps: ActivityDeps): HereActivities {
+  const { packBundle, uploadArtifact, discardWorkDir } = bundleActivities(deps);
+  const here = async <I, T>({ workerQueue, ...input }: I & HeldBy, step: (input: I) => Promise<T>): Promise<Here<T>> =>
+    workerQueue === deps.workerQueue ? { here: true, result: await step(input as I) } : { here: false };
+  return {
+    packBundleHere: (input) => here(input, packBundle),
+    uploadArtifactHere: (input) => here(input, uploadArtifact),
+    discardWorkDirHere: (input) => here(input, discardWorkDir),
+  };
 }
 
 /** Activities for this worker's own queue (the checkouts it holds). */

@@ -201,3 +201,22 @@ export interface PinnedActivities {
   uploadArtifact(input: UploadArtifactInput): Promise<UploadArtifactResult>;
   discardWorkDir(input: { workDir: string }): Promise<void>;
 }
+
+/** The checkout's worker queue (FetchSourceResult.workerQueue): a step runs here only if it is this worker's. */
+export interface HeldBy {
+  workerQueue: string;
+}
+/** A pinned step tried as a local activity: its result, or word that another worker holds the checkout. */
+export type Here<T> = { here: true; result: T } | { here: false };
+
+/**
+ * The pinned steps as local activities, on the worker running the workflow task: the work is done
+ * only where that worker is the one holding the checkout (the usual case: the fetch ran there, and the
+ * workflow's next task comes back to it). Otherwise they answer `here: false` and the workflow
+ * schedules the PinnedActivities on the checkout's queue.
+ */
+export interface HereActivities {
+  packBundleHere(input: PackBundleInput & HeldBy): Promise<Here<PackBundleResult>>;
+  uploadArtifactHere(input: UploadArtifactInput & HeldBy): Promise<Here<UploadArtifactResult>>;
+  discardWorkDirHere(input: { workDir: string } & HeldBy): Promise<Here<void>>;
+}

@@ -18,7 +18,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ContentTarget, CycleReport, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
+import type { ContentTarget, CycleReport, Here, HereActivities, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
@@ -37,7 +37,7 @@ import {
   type CarriedState,
   type SourceWorkflowInput,
 } from './definitions.js';
-import { adopted, adoptedAsOne } from './patches.js';
+import { adopted, adoptedAsOne, taken } from './patches.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
 import { WATCH_ATTRIBUTES_KEPT, keepWatchAttributes } from './watch-attributes.js';
@@ -123,6 +123,15 @@ const EVERY_PATCH = [
  * source, a continue-as-new): 2 history events instead of 22 (workflows/patches.ts, adoptedAsOne).
  */
 const PATCHES_OF_2026_12 = 'patches-of-2026-12';
+/**
+ * Pack and upload as local activities on the worker running the workflow task when it holds the
+ * checkout (HereActivities), else on the checkout's queue as before. A cycle with work is then two
+ * workflow tasks and one activity task (the fetch) instead of four and three. Only with
+ * PATCHES_OF_2026_12_B: a run of older code takes it at its next continue-as-new.
+ */
+const PINNED_STEPS_HERE = 'pinned-steps-here';
+/** PATCHES_OF_2026_12 and PINNED_STEPS_HERE for one marker; asked before it (a run of older code answers false). */
+const PATCHES_OF_2026_12_B = 'patches-of-2026-12-b';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -135,7 +144,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
+  adoptedAsOne(carried, PATCHES_OF_2026_12_B, [PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+    adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
   // Runs started by older code carry no key: their first publish upserts, as it did then.
   let lastSearchKey = carried.searchKey ?? '';
   let cyclesThisRun = 0;
@@ -443,8 +453,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     }
   }
 
-  /** Fetch on any worker, then pack and upload on the worker that holds the checkout. */
-  /** `id` is the commit or digest resolveRevision saw (older histories have none: the revision is parsed). */
+  /**
+   * Fetch on any worker, then pack and upload on the worker that holds the checkout: as local
+   * activities when that is the worker running this workflow task (PINNED_STEPS_HERE), else on its queue.
+   * `id` is the commit or digest resolveRevision saw (older histories have none: the revision is parsed).
+   */
   async function fetchPackUpload(
     checked: CheckedSpec,
     resolved: string,
@@ -458,28 +471,39 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         revision: resolved,
         ...(id !== undefined ? { id } : {}),
       });
-      const pinned = (summary: string) =>
-        proxyActivities<PinnedActivities>({
-          taskQueue: fetched.workerQueue,
-          startToCloseTimeout: checked.timeoutMs,
-          scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
-          heartbeatTimeout: Math.min(tuning.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS, checked.timeoutMs),
-          retry: retryPolicy(),
-          summary,
-        });
+      const heldBy = { workerQueue: fetched.workerQueue };
+      // Once a local step hears the checkout is elsewhere, the rest of the cycle goes to its queue.
+      let tryHere = taken(carried, PINNED_STEPS_HERE);
+      async function step<T>(summary: string, here: (a: HereActivities) => Promise<Here<T>>, there: (a: PinnedActivities) => Promise<T>): Promise<T> {
+        if (tryHere) {
+          const answer = await here(proxyLocalActivities<HereActivities>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary }));
+          if (answer.here) return answer.result;
+          tryHere = false;
+        }
+        return await there(
+          proxyActivities<PinnedActivities>({
+            taskQueue: fetched.workerQueue,
+            startToCloseTimeout: checked.timeoutMs,
+            scheduleToStartTimeout: tuning.pinnedScheduleToStartMs ?? DEFAULT_PINNED_SCHEDULE_TO_START_MS,
+            heartbeatTimeout: Math.min(tuning.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS, checked.timeoutMs),
+            retry: retryPolicy(),
+            summary,
+          }),
+        );
+      }
       try {
-        const packed = await pinned(`pack ${fetched.revision}`).packBundle({
-          workDir: fetched.workDir,
-          bundleDir: fetched.bundleDir,
-          ...(validation ? { validation } : {}),
-        });
-        const uploaded = await pinned(`upload ${packed.checksum} (${packed.size} bytes, ${packed.files} entries)`).uploadArtifact({
-          source,
-          workDir: fetched.workDir,
-          archivePath: packed.archivePath,
-          checksum: packed.checksum,
-          target: contentTarget(),
-        });
+        const packInput = { workDir: fetched.workDir, bundleDir: fetched.bundleDir, ...(validation ? { validation } : {}) };
+        const packed = await step(
+          `pack ${fetched.revision}`,
+          (a) => a.packBundleHere({ ...packInput, ...heldBy }),
+          (a) => a.packBundle(packInput),
+        );
+        const uploadInput = { source, workDir: fetched.workDir, archivePath: packed.archivePath, checksum: packed.checksum, target: contentTarget() };
+        const uploaded = await step(
+          `upload ${packed.checksum} (${packed.size} bytes, ${packed.files} entries)`,
+          (a) => a.uploadArtifactHere({ ...uploadInput, ...heldBy }),
+          (a) => a.uploadArtifact(uploadInput),
+        );
         return {
           ...artifactOf(fetched.revision, uploaded),
           ...(packed.bundle ? { bundle: packed.bundle } : {}),
@@ -490,7 +514,10 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
           log.warn('worker holding the checkout is gone; fetching again elsewhere', { attempt });
           continue;
         }
-        if (!workerLost(err)) await pinned('discard work directory').discardWorkDir({ workDir: fetched.workDir }).catch(() => undefined);
+        if (!workerLost(err)) {
+          const workDir = { workDir: fetched.workDir };
+          await step('discard work directory', (a) => a.discardWorkDirHere({ ...workDir, ...heldBy }), (a) => a.discardWorkDir(workDir)).catch(() => undefined);
+        }
         throw err;
       }
     }

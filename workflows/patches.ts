@@ -31,3 +31,12 @@ export function adoptedAsOne(carried: CarriedState, setId: string, patchIds: rea
   carried.patches = [...new Set([...(carried.patches ?? []), setId, ...patchIds])];
   return true;
 }
+
+/**
+ * A patch that comes only with a set (adoptedAsOne): true where this run or an earlier one took
+ * the set. Never asks patched(), so it records nothing and can be read anywhere in a cycle (a patch
+ * asked lazily could land after a local activity's marker in the same task: see EVERY_PATCH).
+ */
+export function taken(carried: CarriedState, patchId: string): boolean {
+  return carried.patches?.includes(patchId) ?? false;
+}

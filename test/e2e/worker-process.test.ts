@@ -98,7 +98,7 @@ describe('worker and artifact server as processes', () => {
     assert.match(metrics, /arena_source_cycles_total\{result="fetched",type="git"\} [1-9]/);
     assert.match(metrics, /arena_source_cycles_total\{result="noop",type="git"\} [1-9]/);
     assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="resolveRevision",outcome="succeeded"\} [1-9]/);
-    assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="packBundle",outcome="succeeded"\} [1-9]/);
+    assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="packBundleHere",outcome="succeeded"\} [1-9]/);
     assert.match(metrics, /arena_source_sources\{phase="Ready"\} 1/);
     assert.match(metrics, /arena_source_noop_ratio 0\.[1-9]/);
     assert.match(metrics, /arena_source_artifact_size_bytes_count [1-9]/);
@@ -183,6 +183,9 @@ describe('worker roles as processes', () => {
       const calls = activityCalls(events);
       assert.ok(calls.filter((c) => c.type === 'resolveRevision').length >= 3);
       assert.ok(calls.filter((c) => c.type === 'resolveRevision').every((c) => c.local), 'resolveRevision is local');
+      // The workflows worker holds no checkout: asked to pack here, it says so, and pack and upload run on the activities worker's queue.
+      const steps = calls.filter((c) => /^(pack|upload)/.test(c.type)).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
+      assert.deepEqual(steps, ['packBundleHere:local', 'packBundle:remote', 'uploadArtifact:remote']);
       // Remote activities ran on the activities worker: its pid is in the identity that started them.
       const identities = new Set(events.flatMap((e) => (e.activityTaskStartedEventAttributes ? [e.activityTaskStartedEventAttributes.identity] : [])));
       assert.ok(identities.size > 0 && [...identities].every((id) => id?.startsWith(`${workers.activities.pid}@`)), [...identities].join(','));

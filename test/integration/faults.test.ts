@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { decodeTimeoutType } from '@temporalio/common';
+import { decodeTimeoutType, defaultPayloadConverter } from '@temporalio/common';
 import type { Client } from '@temporalio/client';
 import { API_VERSION, KIND } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
@@ -24,6 +24,7 @@ import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
 import { freePort, startCli, type Proc } from '../helpers/processes.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
+import { activityCalls } from '../../src/temporal/history-activities.js';
 import { waitFor } from '../helpers/wait.js';
 
 const source = (namespace: string, name: string, spec: Record<string, unknown>) =>
@@ -117,7 +118,7 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
     await withWorkerToKill({ dir, taskQueue, workflowId, env: { ARENA_SOURCE_LOG_LEVEL: 'debug' } }, async (first, client) => {
       const killedAtPack = new Promise<void>((resolve) => {
         first.child.stdout!.on('data', (chunk: Buffer) => {
-          const started = chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundle"') && line.includes('Activity started'));
+          const started = chunk.toString().split('\n').some((line) => /"activityType":"packBundle(Here)?"/.test(line) && line.includes('Activity started'));
           if (started) {
             first.child.kill('SIGKILL');
             resolve();
@@ -160,7 +161,10 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
           .map((e) => e.activityTaskStartedEventAttributes!.identity);
         assert.equal(fetchers.length, 2, `two fetches: ${JSON.stringify(fetchers)}`);
         assert.notEqual(fetchers[0], fetchers[1], 'the second fetch ran on another worker');
-        const uploads = [...scheduled.values()].filter((v) => v.startsWith('uploadArtifact@'));
+        // Uploads on a worker's queue, or here (a local activity on the worker holding the checkout).
+        const uploads = activityCalls(events).filter(
+          (c) => c.type === 'uploadArtifact' || (c.type === 'uploadArtifactHere' && c.result && defaultPayloadConverter.fromPayload<{ here: boolean }>(c.result).here),
+        );
         assert.equal(uploads.length, 1, 'exactly one upload, by the second worker');
       } finally {
         await second.stop();

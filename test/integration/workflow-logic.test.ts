@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
-import type { PinnedActivities, ReportStatusInput, ResolveRevisionInput, SharedActivities } from '../../activities/types.js';
+import type { Here, HereActivities, PinnedActivities, ReportStatusInput, ResolveRevisionInput, SharedActivities } from '../../activities/types.js';
 import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../../src/api/schema.js';
 import { findCondition, unchangedCycleStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
@@ -42,7 +42,12 @@ describe('the source workflow with stub activities', () => {
   let workers: Worker[];
   let running: Promise<unknown>;
 
-  const shared: SharedActivities = {
+  /** Sources whose checkout the stub says another worker holds: pack and upload go to the checkout's queue. */
+  const heldElsewhere = new Set<string>();
+  const here = async <T>(workDir: string, step: () => Promise<T>): Promise<Here<T>> =>
+    heldElsewhere.has(workDir.split('/')[2]!) ? { here: false } : { here: true, result: await step() };
+
+  const shared: SharedActivities & HereActivities = {
     async resolveRevision(input) {
       record('resolveRevision', input as never);
       const left = failuresLeft.get(input.source.name) ?? 0;
@@ -78,6 +83,9 @@ describe('the source workflow with stub activities', () => {
       record('pruneArtifacts', input as never);
       return { deleted: [], deferred: 0 };
     },
+    packBundleHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.packBundle(input)),
+    uploadArtifactHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.uploadArtifact(input)),
+    discardWorkDirHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.discardWorkDir(input)),
   };
   const pinned: PinnedActivities = {
     async packBundle({ workDir }) {
@@ -278,7 +286,7 @@ describe('the source workflow with stub activities', () => {
     assert.deepEqual(phases('phases'), ['Initializing', 'Ready', 'Fetching', 'Ready']);
   });
 
-  it("a new source's first cycle is five activities; the prune comes once there is an older artifact", bounded, async () => {
+  it("a new source's first cycle is five activities, one through the server; the prune comes once there is an older artifact", bounded, async () => {
     const activities = async () => {
       const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
       return activityCalls(events ?? []).map((c) => c.type);
@@ -286,17 +294,35 @@ describe('the source workflow with stub activities', () => {
     await apply('lean', { interval: '1h' });
     await until('lean', 'Ready', (s) => s.status?.phase === 'Ready');
     await waitFor('the Ready status write', activities, (a) => a.includes('reportStatus'), 10_000, 20);
-    assert.deepEqual(await activities(), ['resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact', 'reportStatus']);
-    // Resolve and status write run locally (markers); the fetch and the pinned pack and upload through the server.
+    assert.deepEqual(await activities(), ['resolveRevision', 'fetchSource', 'packBundleHere', 'uploadArtifactHere', 'reportStatus']);
+    // The fetch goes through the server; resolve, pack and upload (the worker holds the checkout) and the
+    // status write run locally: two workflow tasks, one activity task.
     const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
     assert.deepEqual(activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`), [
-      'resolveRevision:local', 'fetchSource:remote', 'packBundle:remote', 'uploadArtifact:remote', 'reportStatus:local',
+      'resolveRevision:local', 'fetchSource:remote', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local',
     ]);
+    assert.equal(events!.filter((e) => e.workflowTaskCompletedEventAttributes).length, 2, 'two workflow tasks');
     revisions.set('lean', 'main@sha1:' + 'd'.repeat(40));
     await reconcileSource(client, ref('lean'));
     await until('lean', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('lean'));
     await waitFor('the prune after the second artifact', activities, (a) => a.includes('pruneArtifacts'), 10_000, 20);
-    assert.deepEqual((await activities()).slice(5), ['resolveRevision', 'fetchSource', 'packBundle', 'uploadArtifact', 'reportStatus', 'pruneArtifacts']);
+    assert.deepEqual((await activities()).slice(5), ['resolveRevision', 'fetchSource', 'packBundleHere', 'uploadArtifactHere', 'reportStatus', 'pruneArtifacts']);
+  });
+
+  it("a checkout another worker holds is packed and uploaded on that worker's queue", bounded, async () => {
+    heldElsewhere.add('elsewhere');
+    await apply('elsewhere', { interval: '1h' });
+    await until('elsewhere', 'Ready', (s) => s.status?.phase === 'Ready');
+    const calls = async () => {
+      const { events } = await client.workflow.getHandle(workflowIdFor(ref('elsewhere'))).fetchHistory();
+      return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
+    };
+    await waitFor('the Ready status write', calls, (a) => a.includes('reportStatus:local'), 10_000, 20);
+    // Asked here once; told the checkout is elsewhere, the cycle does not ask again for the upload.
+    assert.deepEqual(await calls(), [
+      'resolveRevision:local', 'fetchSource:remote', 'packBundleHere:local', 'packBundle:remote', 'uploadArtifact:remote', 'reportStatus:local',
+    ]);
+    assert.equal(count('uploadArtifact', 'elsewhere'), 1);
   });
 
   it('failed cycles back off 5 s, then 10 s (the count survives continue-as-new); the first success returns to the interval', bounded, async () => {
