@@ -36,19 +36,19 @@ import type { ActivityDeps } from './deps.js';
 import type { FetchSourceInput, FetchSourceResult, ResolveRevisionInput, ResolveRevisionResult } from './types.js';
 
 export function sourceActivities(deps: ActivityDeps) {
-  /** One per worker: the ls-remote answers its scheduled polls share (src/sources/git/shared-listings.ts). */
+  /** One per worker: the ls-remote answers its sources share (src/sources/git/shared-listings.ts). */
   const listings = new SharedListings();
 
   /**
    * Runs `fn` with git options that carry the credentials of spec.git.secretRef: the Secret
    * is loaded here, inside the activity (the workflow only knows its name), and the key
-   * material prepared for git is removed afterwards, whatever happens. `share()` gives what a
-   * scheduled poll needs to share its listing (keyed by these credentials).
+   * material prepared for git is removed afterwards, whatever happens. `share(poll)` gives what a
+   * listing needs to be shared (keyed by these credentials): a poll takes a young answer, others a fresh one.
    */
   async function withGit<T>(
     namespace: string,
     spec: ArenaSourceSpec,
-    fn: (git: GitSource, options: GitOptions, share: () => ListingShare) => Promise<T>,
+    fn: (git: GitSource, options: GitOptions, share: (poll: boolean) => ListingShare) => Promise<T>,
   ): Promise<T> {
     const git = requireSection(spec, 'git');
     const checked = checkSpec(spec);
@@ -57,10 +57,10 @@ export function sourceActivities(deps: ActivityDeps) {
     const secret = git.secretRef ? await loadSecret(deps.resources, namespace, git.secretRef) : undefined;
     const proxySecret = git.proxySecretRef ? await loadSecret(deps.resources, namespace, git.proxySecretRef) : undefined;
     const auth = await prepareGitAuth(git, secret, { tmpRoot: deps.workRoot, ...(proxySecret ? { proxySecret } : {}) });
-    const share = (): ListingShare => ({
+    const share = (poll: boolean): ListingShare => ({
       listings,
       keyOf: (args) => listingKey(git.url, [secret, proxySecret], args),
-      maxAgeMs: pollListingMaxAgeMs(checked.checked.intervalMs),
+      ...(poll ? { maxAgeMs: pollListingMaxAgeMs(checked.checked.intervalMs) } : {}),
     });
     try {
       return await fn(git, { ...options, env: { ...options.env, ...auth.env } }, share);
@@ -106,7 +106,7 @@ export function sourceActivities(deps: ActivityDeps) {
     async resolveRevision({ source, spec, current, poll }: ResolveRevisionInput): Promise<ResolveRevisionResult> {
       switch (spec.type) {
         case 'git': {
-          const ref = await withGit(source.namespace, spec, (git, options, share) => resolveGitRef(git, options, poll ? share() : undefined));
+          const ref = await withGit(source.namespace, spec, (git, options, share) => resolveGitRef(git, options, share(poll === true)));
           return { revision: gitRevision(ref.refName, ref.sha), id: ref.sha };
         }
         case 'configmap': {

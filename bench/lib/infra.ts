@@ -209,6 +209,8 @@ export async function startWorkerProcess(opts: {
 }): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const args = [
+    // Node flags NODE_OPTIONS refuses (e.g. BENCH_WORKER_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" to profile the worker).
+    ...(process.env.BENCH_WORKER_NODE_ARGS?.split(/\s+/).filter(Boolean) ?? []),
     resolve('bin/arena-source.js'), 'worker',
     '--temporal-address', opts.temporalAddress,
     '--task-queue', opts.taskQueue,

@@ -133,6 +133,22 @@ describe('git activities with credentials', () => {
     assert.equal(listings(), before + 1);
   });
 
+  it('sources applied at once share listings that started after they asked: a push before them is never missed', async () => {
+    const a = activities();
+    await seedRepo(join(dir, 'git'), 'burst', { 'pack.json': '{"id":"burst"}' });
+    const spec = { ...gitSpec(http.repoUrl('burst'), 'https-good'), interval: '1m' };
+    const listings = () => http.stats('burst').lsRefs;
+    const resolveAll = (tag: string) =>
+      Promise.all(Array.from({ length: 20 }, (_, i) => inActivity(() => a.resolveRevision({ source: source(`${tag}-${i}`), spec: { ...spec, git: { ...spec.git!, path: `f${i}` } } }))));
+    const before = listings();
+    const first = await resolveAll('burst-a');
+    assert.equal(new Set(first.map((r) => r.id)).size, 1);
+    assert.ok(listings() - before <= 2, `20 first cycles at once: ${listings() - before} listings`);
+    // A push, then another burst: every one sees it (none takes an answer from before its call).
+    const next = await commitFiles(bareRepoPath(join(dir, 'git'), 'burst'), { 'pack.json': '{"id":"burst","v":2}' }, { branch: 'main', message: 'v2' });
+    assert.deepEqual(new Set((await resolveAll('burst-b')).map((r) => r.id)), new Set([next]));
+  });
+
   it('https: no secretRef against a server that wants one is AuthenticationFailed', async () => {
     for (const err of await fails(gitSpec(http.repoUrl('private')), 'h2')) {
       assert.ok(err instanceof AuthenticationFailedError, String(err));

@@ -1,4 +1,4 @@
-/** Git listings shared between scheduled polls: fresh enough, in flight, never failures, never across credentials. */
+/** Git listings shared between sources: young enough for polls, started after the call for everything else, never failures, never across credentials. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { listingKey, pollListingMaxAgeMs, SharedListings } from '../../src/sources/git/shared-listings.js';
@@ -41,6 +41,45 @@ describe('shared git listings', () => {
     fail(new Error('cancelled'));
     await assert.rejects(owner, /cancelled/);
     assert.equal(await waiter, 'asked itself');
+  });
+
+  it('fresh: only a listing started after the call; callers during one in flight share the next', async () => {
+    const listings = new SharedListings();
+    const started: Array<(v: string) => void> = [];
+    const list = () => new Promise<string>((r) => started.push(r));
+    const tick = () => new Promise((r) => setImmediate(r));
+    const first = listings.fresh('k', list);
+    assert.equal(started.length, 1, 'nothing in flight: it starts at once');
+    // Asked while the first is in flight: that one may predate a push these callers know of.
+    const second = listings.fresh('k', list);
+    const third = listings.fresh('k', list);
+    await tick();
+    assert.equal(started.length, 1, 'the next listing waits for the one in flight');
+    started[0]!('answer 1');
+    assert.equal(await first, 'answer 1');
+    await tick();
+    assert.equal(started.length, 2, 'one listing for both waiting callers');
+    const fourth = listings.fresh('k', list);
+    started[1]!('answer 2');
+    assert.deepEqual(await Promise.all([second, third]), ['answer 2', 'answer 2']);
+    await tick();
+    assert.equal(started.length, 3, 'asked while the second was in flight: a third listing');
+    started[2]!('answer 3');
+    assert.equal(await fourth, 'answer 3');
+    assert.equal(await listings.get('k', 5_000, async () => 'asked'), 'answer 3', 'a poll takes the fresh answer');
+    assert.equal(await listings.fresh('k', async () => 'answer 4'), 'answer 4', 'nothing in flight: a new listing');
+  });
+
+  it('fresh: a failed shared listing is not handed on; each waiting caller asks for itself', async () => {
+    const listings = new SharedListings();
+    let fail!: (e: Error) => void;
+    let asked = 0;
+    const owner = listings.fresh('k', () => new Promise<string>((_, reject) => (fail = reject)));
+    const waiting = listings.fresh('k', () => (asked++ === 0 ? Promise.reject(new Error('host down')) : Promise.resolve('asked itself')));
+    fail(new Error('cancelled'));
+    await assert.rejects(owner, /cancelled/);
+    assert.equal(await waiting, 'asked itself');
+    assert.equal(asked, 2, 'the shared attempt, then its own');
   });
 
   it('keeps at most maxEntries, dropping the oldest', async () => {

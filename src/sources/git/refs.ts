@@ -68,15 +68,18 @@ export function refKind(target: FetchTarget): 'commit' | 'tag' | 'branch' | 'ref
 
 /**
  * One network round trip (none for a pinned commit): which commit does the spec's ref point at now?
- * With `share` (a scheduled poll), an answer another source of the same repository and credentials
- * got moments ago does instead (shared-listings.ts).
+ * With `share`, the listing is shared with other sources of the same repository and credentials
+ * (shared-listings.ts): a scheduled poll takes one made moments ago, anything else one that started
+ * after it asked.
  */
 export async function resolveGitRef(git: GitSource, opts: GitOptions, share?: ListingShare): Promise<ResolvedRef> {
   const target = fetchTargetOf(git);
   if (target?.sha !== undefined) return { ...target, sha: target.sha };
   const list = (args: string[]) => {
     const ask = () => gitExec(undefined, ['ls-remote', ...args], opts, git.url);
-    return share ? share.listings.get(share.keyOf(args), share.maxAgeMs, ask) : ask();
+    if (!share) return ask();
+    const key = share.keyOf(args);
+    return share.maxAgeMs !== undefined ? share.listings.get(key, share.maxAgeMs, ask) : share.listings.fresh(key, ask);
   };
   const lsRemote = async (args: string[]) => parseLsRemote(await list(args));
   if (target) {

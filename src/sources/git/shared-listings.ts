@@ -1,10 +1,13 @@
 /**
- * `ls-remote` answers shared between sources that poll the same repository with the same
+ * `ls-remote` answers shared between sources that list the same repository with the same
  * credentials. A thousand ArenaSources on one monorepo (one per bundle folder) would otherwise
- * ask the git host a thousand times per interval; with this, a scheduled poll takes an answer
- * younger than a few seconds (or one still in flight). Only scheduled polls share: a reconcile, a
- * spec change, a push webhook and a source's first cycle always ask the host. Failures are never
- * shared. simple-git has no such cache, so this is a small map of promises.
+ * ask the git host a thousand times per interval, and a thousand times when they are applied at once.
+ * - A scheduled poll takes an answer younger than a few seconds (or one still in flight).
+ * - Everything else — a reconcile, a spec change, a push webhook, a source's first cycle — takes only
+ *   an answer from a listing that **started after it asked**, so it can never miss a push made before
+ *   it: it joins the next listing of the repository (at most one in flight and one waiting to start
+ *   per key), and a burst of N sources costs a few listings instead of N.
+ * Failures are never shared. simple-git has no such cache, so this is a small map of promises.
  */
 import { createHash } from 'node:crypto';
 import type { SecretObject } from '../../resources/types.js';
@@ -29,17 +32,20 @@ export function listingKey(url: string, secrets: (SecretObject | undefined)[], a
   return hash.digest('hex');
 }
 
-/** What a poll passes down to resolveGitRef to share listings. */
+/** What resolveRevision passes down to resolveGitRef to share listings. */
 export interface ListingShare {
   listings: SharedListings;
   /** The key without the listed arguments (listingKey adds them). */
   keyOf(args: string[]): string;
-  maxAgeMs: number;
+  /** A scheduled poll: how old an answer it takes. Absent: only a listing started after the call (fresh). */
+  maxAgeMs?: number;
 }
 
 export class SharedListings {
   /** Oldest first: Map keeps insertion order, and a refreshed key is re-inserted. */
   private readonly entries = new Map<string, { at: number; answer: Promise<string> }>();
+  /** Fresh listings per key: the one in flight, and the one waiting for it to settle. */
+  private readonly flights = new Map<string, { inFlight?: Promise<string>; waiting?: Promise<string> }>();
 
   constructor(
     private readonly maxEntries = 10_000,
@@ -56,6 +62,12 @@ export class SharedListings {
     const hit = this.entries.get(key);
     if (hit && at - hit.at < maxAgeMs) return hit.answer.catch(() => list());
     const answer = list();
+    this.remember(key, at, answer);
+    return answer;
+  }
+
+  /** An answer polls may take while it is young; a failed one is forgotten. */
+  private remember(key: string, at: number, answer: Promise<string>): void {
     this.entries.delete(key);
     this.entries.set(key, { at, answer });
     answer.catch(() => {
@@ -65,7 +77,38 @@ export class SharedListings {
       if (this.entries.size <= this.maxEntries) break;
       this.entries.delete(oldest);
     }
-    return answer;
+  }
+
+  /**
+   * The answer of a listing that starts after this call: the one waiting to start if there is one,
+   * else a new one — at once if none is in flight, else as soon as the one in flight (started before
+   * this call, so possibly older than a push the caller knows of) settles. Its answer also serves polls.
+   */
+  fresh(key: string, list: () => Promise<string>): Promise<string> {
+    const state = this.flights.get(key) ?? {};
+    this.flights.set(key, state);
+    if (state.waiting) return state.waiting.catch(() => list());
+    const start = (): Promise<string> => {
+      const answer = list();
+      state.inFlight = answer;
+      this.remember(key, this.now(), answer);
+      const settled = () => {
+        if (state.inFlight === answer) state.inFlight = undefined;
+        if (!state.inFlight && !state.waiting && this.flights.get(key) === state) this.flights.delete(key);
+      };
+      answer.then(settled, settled);
+      return answer;
+    };
+    if (!state.inFlight) return start();
+    const waiting = state.inFlight.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      state.waiting = undefined;
+      return start();
+    });
+    state.waiting = waiting;
+    return waiting.catch(() => list());
   }
 
   get size(): number {
