@@ -15,7 +15,7 @@ export type { ActivityDeps } from './deps.js';
 
 /** Activities for the shared task queue (any worker), and the pinned steps as local activities. */
 export function createSharedActivities(deps: ActivityDeps): SharedActivities & HereActivities {
-  const { verifyArtifact } = bundleActivities(deps);
+  const bundle = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
   const { reportUnchanged, ...statusWriters } = statusActivities(deps);
@@ -28,7 +28,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
     const { current, target } = input;
     if (current && current.revision === result.revision) {
       const { version, ...artifact } = current;
-      result.currentValid = await verifyArtifact({ source: input.source, artifact: { ...artifact, url: '', lastUpdateTime: '' } });
+      result.currentValid = await bundle.verifyArtifact({ source: input.source, artifact: { ...artifact, url: '', lastUpdateTime: '' } });
       if (!result.currentValid && input.spec.type === 'oci' && input.spec.oci?.ref?.semver) {
         // An OCI semver cycle took the digest from the stored revision (src/sources/oci.ts); about to
         // re-fetch, ask the registry what the tag names now instead.
@@ -79,15 +79,14 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
       return undefined;
     }
   }
-  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...pinnedHere(deps) };
+  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...pinnedHere(deps.workerQueue, bundle) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
 }
 
-/** Pack, upload and discard for the workflow task's own worker: only a checkout this worker holds. */
-function pinnedHere(deps: ActivityDeps): HereActivities {
-  const { packBundle, uploadArtifact, discardWorkDir } = bundleActivities(deps);
+/** Pack, upload and discard for the workflow task's own worker: only a checkout this worker (`ownQueue`) holds. */
+function pinnedHere(ownQueue: string, { packBundle, uploadArtifact, discardWorkDir }: ReturnType<typeof bundleActivities>): HereActivities {
   const here = async <I, T>({ workerQueue, ...input }: I & HeldBy, step: (input: I) => Promise<T>): Promise<Here<T>> =>
-    workerQueue === deps.workerQueue ? { here: true, result: await step(input as I) } : { here: false };
+    workerQueue === ownQueue ? { here: true, result: await step(input as I) } : { here: false };
   return {
     packBundleHere: (input) => here(input, packBundle),
     uploadArtifactHere: (input) => here(input, uploadArtifact),
