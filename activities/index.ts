@@ -9,7 +9,8 @@ import { statusActivities } from './status.js';
 import { Context } from '@temporalio/activity';
 import { unchangedCycleStatus } from '../src/api/status.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
-import type { HereActivities, HeldBy, Here, PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
+import { hereActivities } from './here.js';
+import type { HereActivities, PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
 
 export type { ActivityDeps } from './deps.js';
 
@@ -79,19 +80,8 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
       return undefined;
     }
   }
-  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...pinnedHere(deps.workerQueue, bundle) };
+  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...hereActivities(deps.workerQueue, bundle) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
-}
-
-/** Pack, upload and discard for the workflow task's own worker: only a checkout this worker (`ownQueue`) holds. */
-function pinnedHere(ownQueue: string, { packBundle, uploadArtifact, discardWorkDir }: ReturnType<typeof bundleActivities>): HereActivities {
-  const here = async <I, T>({ workerQueue, ...input }: I & HeldBy, step: (input: I) => Promise<T>): Promise<Here<T>> =>
-    workerQueue === ownQueue ? { here: true, result: await step(input as I) } : { here: false };
-  return {
-    packBundleHere: (input) => here(input, packBundle),
-    uploadArtifactHere: (input) => here(input, uploadArtifact),
-    discardWorkDirHere: (input) => here(input, discardWorkDir),
-  };
 }
 
 /** Activities for this worker's own queue (the checkouts it holds). */

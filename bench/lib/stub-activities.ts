@@ -4,13 +4,14 @@
  */
 import { Context } from '@temporalio/activity';
 import { createHash } from 'node:crypto';
+import { hereActivities } from '../../activities/here.js';
 import type { HereActivities, PinnedActivities, SharedActivities } from '../../activities/types.js';
 import { unchangedCycleStatus } from '../../src/api/status.js';
 
 export const STUB_REVISION = 'main@sha1:' + 'a'.repeat(40);
 
 export function stubActivities(pinnedQueue: string): { shared: SharedActivities & HereActivities; pinned: PinnedActivities } {
-  const shared: SharedActivities & HereActivities = {
+  const shared: SharedActivities = {
     async resolveRevision(input) {
       const u = input.ifUnchanged;
       const currentValid = input.current ? input.current.revision === STUB_REVISION : undefined;
@@ -29,16 +30,6 @@ export function stubActivities(pinnedQueue: string): { shared: SharedActivities 
     async pruneArtifacts() {
       return { deleted: [], deferred: 0 };
     },
-    // As a real worker's: the checkout is here (the fetch above names this queue), so pack and upload run locally.
-    async packBundleHere({ workerQueue, ...input }) {
-      return workerQueue === pinnedQueue ? { here: true, result: await pinned.packBundle(input) } : { here: false };
-    },
-    async uploadArtifactHere({ workerQueue, ...input }) {
-      return workerQueue === pinnedQueue ? { here: true, result: await pinned.uploadArtifact(input) } : { here: false };
-    },
-    async discardWorkDirHere({ workerQueue, ...input }) {
-      return workerQueue === pinnedQueue ? { here: true, result: await pinned.discardWorkDir(input) } : { here: false };
-    },
   };
   const pinned: PinnedActivities = {
     async packBundle() {
@@ -49,5 +40,6 @@ export function stubActivities(pinnedQueue: string): { shared: SharedActivities 
     },
     async discardWorkDir() {},
   };
-  return { shared, pinned };
+  // As a real worker's: the fetch above names this queue, so pack and upload run locally.
+  return { shared: { ...shared, ...hereActivities(pinnedQueue, pinned) }, pinned };
 }

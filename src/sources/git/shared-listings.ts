@@ -100,13 +100,11 @@ export class SharedListings {
       return answer;
     };
     if (!state.inFlight) return start();
-    const waiting = state.inFlight.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
+    const next = () => {
       state.waiting = undefined;
       return start();
-    });
+    };
+    const waiting = state.inFlight.then(next, next);
     state.waiting = waiting;
     return waiting.catch(() => list());
   }
