@@ -147,7 +147,7 @@ export function sourceActivities(deps: ActivityDeps) {
             // The commit resolveRevision saw, fetched by id (the branch may have moved since).
             const commit = seenCommit(target, { id, revision });
             const checkout = cache
-              ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options })
+              ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options, ownRepository: git.verify !== undefined })
               : await fetchGitRef(git, target, contentDir, options, { path, commit });
             // Before anything is packed: an unverified revision never reaches the store.
             const verified = git.verify ? await verifyCheckout(source.namespace, git, checkout, target, options, workDir) : undefined;

@@ -6,7 +6,7 @@
  * are safe; the cache stays bounded. Fetches are counted by the server.
  */
 import assert from 'node:assert/strict';
-import { chmod, lstat, mkdtemp, readFile, readlink, rm, symlink } from 'node:fs/promises';
+import { chmod, lstat, mkdtemp, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -180,6 +180,51 @@ describe('git cache and partial fetch', () => {
     assert.equal(server.stats('repo').fetches, 2);
     const sums = new Set(await Promise.all(results.map((r) => checksum(bundleDirOf(r.dir, 'prompts/support')))));
     assert.equal(sums.size, 1);
+  });
+
+  it('sources wanting one folder at one commit share one checkout: hard links, no .git, pruning one leaves the others whole', async () => {
+    const cache = new GitCache({ root: join(dir, 'cache-e') });
+    const target = fetchTargetOf(spec('prompts/support'))!;
+    const take = (extra: Partial<Parameters<GitCache['checkout']>[0]> = {}) =>
+      cache.checkout({ git: spec('prompts/support'), target, commit: sha, credentials: '', dir: out(), path: 'prompts/support', options: opts, ...extra });
+    const results = await Promise.all(Array.from({ length: 6 }, () => take()));
+    assert.equal(cache.stats().exports, 1, 'one shared export for six checkouts');
+    const plain = await fetchGitRef(spec('prompts/support'), target, out(), opts, { path: 'prompts/support', partial: false });
+    const expected = await checksum(bundleDirOf(plain.dir, 'prompts/support'));
+    for (const r of results) {
+      assert.equal(r.sha, sha);
+      assert.equal(await checksum(bundleDirOf(r.dir, 'prompts/support')), expected, 'the same bytes as a full checkout');
+      await assert.rejects(lstat(join(r.dir, '.git')), 'a linked checkout is not a repository');
+    }
+    const a = bundleDirOf(results[0]!.dir, 'prompts/support');
+    assert.ok((await lstat(join(a, 'pack.json'))).nlink > 1, 'files are hard links, not copies');
+    assert.equal(await readlink(join(a, 'link.txt')), 'system.txt', 'symlinks stay symlinks');
+    assert.ok(((await lstat(join(a, 'run.sh'))).mode & 0o111) !== 0, 'executable kept');
+    // What pruneIgnored and discarding do to one source's tree never reaches another's.
+    await rm(join(a, 'system.txt'));
+    await rm(results[1]!.dir, { recursive: true });
+    const later = await take();
+    assert.equal(await checksum(bundleDirOf(later.dir, 'prompts/support')), expected);
+    assert.equal(await readFile(join(bundleDirOf(results[2]!.dir, 'prompts/support'), 'system.txt'), 'utf8'), 'line one\r\nline two\r\n');
+    // spec.git.verify needs a repository of its own.
+    const own = await take({ ownRepository: true });
+    assert.ok((await lstat(join(own.dir, '.git'))).isDirectory());
+    assert.equal(await checksum(bundleDirOf(own.dir, 'prompts/support')), expected);
+  });
+
+  it('shared exports stay bounded: the least recently used beyond the limit go once nobody links from them', async () => {
+    const cache = new GitCache({ root: join(dir, 'cache-f'), maxExportsPerMirror: 2 });
+    const paths = ['prompts/support', 'prompts/sales', 'prompts/weird [dir]*', 'prompts'];
+    for (const path of paths) {
+      const c = await cache.checkout({ git: spec(path), target: fetchTargetOf(spec(path))!, commit: sha, credentials: '', dir: out(), path, options: opts });
+      assert.equal(await checksum(bundleDirOf(c.dir, path)), await checksum(bundleDirOf((await fetchGitRef(spec(path), fetchTargetOf(spec(path))!, out(), opts, { path })).dir, path)));
+    }
+    assert.equal(cache.stats().exports, 2);
+    const mirrors = (await readdir(join(dir, 'cache-f'))).filter((n) => n.endsWith('.git'));
+    assert.equal(mirrors.length, 1);
+    // Removal runs in the background; give it a moment.
+    for (let i = 0; i < 50 && (await readdir(join(dir, 'cache-f', mirrors[0]!, 'arena-exports'))).length > 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await readdir(join(dir, 'cache-f', mirrors[0]!, 'arena-exports'))).length, 2, 'the evicted exports are gone from disk');
   });
 
   it('a mirror is rebuilt after maxFetchesPerMirror fetches, and the whole tree works too', async () => {

@@ -12,9 +12,14 @@
  *      no network at all; otherwise one shallow fetch of the one ref into it (an
  *      incremental one: the server sends only what changed since the last fetch);
  *      then one request for the blobs under `path` the mirror still lacks;
- *   2. outside the lock: a work tree in the activity's directory that borrows the
- *      mirror's objects (objects/info/alternates) and checks out only `path`
- *      (sparse), so many sources export at the same time.
+ *   2. outside the lock: the commit's `path` checked out once per (commit, path)
+ *      into a shared export beside the mirror (a work tree that borrows the
+ *      mirror's objects through objects/info/alternates, sparse to `path`), and
+ *      hard-linked into the activity's directory: the sources of one repository
+ *      that want the same folder at the same commit cost one `git checkout`
+ *      between them, not two git processes each. A source whose checkout must be
+ *      a repository of its own (spec.git.verify runs git in it) gets its own
+ *      work tree the same way, without the links.
  *
  * Credentials: a mirror is keyed by URL and by the Secret that authenticates
  * (namespace/name), so sources with different Secrets, or none, never share one;
@@ -33,7 +38,8 @@
  * the size bound (default 2 GiB).
  */
 import { createHash } from 'node:crypto';
-import { readFile, readdir, rm, stat } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { copyFile, link, mkdir, readFile, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../../api/revision.js';
 import type { GitSource } from '../../api/schema.js';
@@ -51,6 +57,8 @@ export interface GitCacheOptions {
   maxBytes?: number;
   /** A mirror is rebuilt from scratch after this many fetches. */
   maxFetchesPerMirror?: number;
+  /** Shared exports kept per mirror (default MAX_EXPORTS_PER_MIRROR). */
+  maxExportsPerMirror?: number;
 }
 
 export interface CacheCheckoutInput {
@@ -65,6 +73,8 @@ export interface CacheCheckoutInput {
   /** Normalized bundle path ('' = the whole tree). */
   path: string;
   options: GitOptions;
+  /** `dir` must be a git repository of its own (spec.git.verify runs git there), not links to a shared export. */
+  ownRepository?: boolean;
 }
 
 export interface CacheCheckout extends Checkout {
@@ -76,6 +86,8 @@ export interface CacheCheckout extends Checkout {
 
 export const DEFAULT_GIT_CACHE_MAX_BYTES = 2 * 1024 ** 3;
 export const DEFAULT_MAX_FETCHES_PER_MIRROR = 50;
+/** Shared exports kept per mirror (least recently used ones beyond it are removed once nobody links from them). */
+export const MAX_EXPORTS_PER_MIRROR = 64;
 /** Incremental fetches take changed blobs up to this size along; bigger ones come only if `path` needs them. */
 const INCREMENTAL_BLOB_LIMIT = '1m';
 
@@ -97,6 +109,19 @@ interface Mirror {
   ready: boolean;
   /** The remote refused a fetch by commit id (a protocol v0 server, say): fetch refs by name until rebuilt. */
   byNameOnly: boolean;
+  /** `<commit>\0<path>` → its shared export (a checkout inside the mirror's directory). */
+  exports: Map<string, SharedExport>;
+  /** Names export directories uniquely, so a new export never meets the removal of an old one. */
+  exportSerial: number;
+}
+
+interface SharedExport {
+  dir: string;
+  /** The commit checked out, once the export is written. */
+  ready: Promise<string>;
+  /** Checkouts linking from it right now. */
+  users: number;
+  lastUsed: number;
 }
 
 /** A FIFO async mutex. */
@@ -147,23 +172,27 @@ export class GitCache {
   readonly root: string;
   private readonly maxBytes: number;
   private readonly maxFetches: number;
+  private readonly maxExports: number;
   private readonly mirrors = new Map<string, Mirror>();
 
   constructor(opts: GitCacheOptions) {
     this.root = opts.root;
     this.maxBytes = opts.maxBytes ?? DEFAULT_GIT_CACHE_MAX_BYTES;
     this.maxFetches = opts.maxFetchesPerMirror ?? DEFAULT_MAX_FETCHES_PER_MIRROR;
+    this.maxExports = opts.maxExportsPerMirror ?? MAX_EXPORTS_PER_MIRROR;
   }
 
   /** Mirrors and their sizes, for tests and benchmarks. */
-  stats(): { mirrors: number; bytes: number; fetches: number } {
+  stats(): { mirrors: number; bytes: number; fetches: number; exports: number } {
     let bytes = 0;
     let fetches = 0;
+    let exports = 0;
     for (const m of this.mirrors.values()) {
       bytes += m.bytes;
       fetches += m.fetches;
+      exports += m.exports.size;
     }
-    return { mirrors: this.mirrors.size, bytes, fetches };
+    return { mirrors: this.mirrors.size, bytes, fetches, exports };
   }
 
   /** Checks `target` out into `input.dir` (only `input.path` of it), fetching only what the mirror lacks. */
@@ -208,12 +237,60 @@ export class GitCache {
     }
     release();
     try {
-      await initRepo(input.dir, { url: git.url, alternates: join(mirror.dir, 'objects'), promisor: true, sparsePath: input.path }, options);
-      const checkedOut = await checkoutDetached(input.dir, sha, input.path, options, git, target);
+      let checkedOut: string;
+      if (input.ownRepository) {
+        checkedOut = await worktree(mirror, input.dir, sha, input.path, git, target, options);
+      } else {
+        const shared = this.exportOf(mirror, sha, input.path, git, target, options);
+        try {
+          checkedOut = await shared.ready;
+          await linkTree(shared.dir, input.dir);
+        } finally {
+          shared.users--;
+        }
+      }
       if (fetched) await this.bound(mirror);
       return { dir: input.dir, sha: checkedOut, revision: gitRevision(target.refName, checkedOut), fetched, blobsFetched };
     } finally {
       mirror.readers--;
+    }
+  }
+
+  /**
+   * The shared export of `sha` (only `path` of it) in `mirror`, started if there is none, counted as used
+   * (the caller decrements `users` when done); the least recently used ones beyond the limit that nobody
+   * links from are removed. The caller counts as a reader of the mirror (so its directory stays).
+   */
+  private exportOf(mirror: Mirror, sha: string, path: string, git: GitSource, target: FetchTarget, options: GitOptions): SharedExport {
+    const key = `${sha}\0${path}`;
+    let shared = mirror.exports.get(key);
+    if (!shared) {
+      const dir = join(mirror.dir, EXPORTS_DIR, String(mirror.exportSerial++));
+      const created: SharedExport = { dir, ready: worktree(mirror, dir, sha, path, git, target, options), users: 0, lastUsed: 0 };
+      // A failed export is forgotten (the next checkout tries again); its caller gets the error.
+      created.ready.catch(() => {
+        if (mirror.exports.get(key) === created) mirror.exports.delete(key);
+        void rm(dir, { recursive: true, force: true }).catch(() => undefined);
+      });
+      mirror.exports.set(key, created);
+      shared = created;
+    }
+    shared.users++;
+    shared.lastUsed = Date.now();
+    this.trimExports(mirror);
+    return shared;
+  }
+
+  private trimExports(mirror: Mirror): void {
+    const idle = [...mirror.exports].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
+    for (const [key, e] of idle) {
+      if (mirror.exports.size <= this.maxExports) break;
+      mirror.exports.delete(key);
+      // After it is written (or failed): nobody new can reach it, and nobody links from it now.
+      void e.ready.then(
+        () => rm(e.dir, { recursive: true, force: true }),
+        () => undefined,
+      ).catch(() => undefined);
     }
   }
 
@@ -233,6 +310,8 @@ export class GitCache {
         lastUsed: Date.now(),
         ready: false,
         byNameOnly: false,
+        exports: new Map(),
+        exportSerial: 0,
       };
       this.mirrors.set(key, mirror);
     }
@@ -249,6 +328,7 @@ export class GitCache {
     mirror.fetches = 0;
     mirror.bytes = 0;
     mirror.byNameOnly = false;
+    mirror.exports.clear();
     mirror.ready = true;
   }
 
@@ -315,10 +395,48 @@ export class GitCache {
         await rm(m.dir, { recursive: true, force: true });
         total -= m.bytes;
         m.bytes = 0;
+        m.exports.clear();
         m.ready = false;
       } finally {
         release();
       }
+    }
+  }
+}
+
+/** Shared exports live in the mirror's directory, so they go with it and count in its bytes. */
+const EXPORTS_DIR = 'arena-exports';
+
+/** A work tree at `dir` borrowing `mirror`'s objects, with `sha` checked out (only `path` of it); returns the commit. */
+async function worktree(mirror: Mirror, dir: string, sha: string, path: string, git: GitSource, target: FetchTarget, options: GitOptions): Promise<string> {
+  await initRepo(dir, { url: git.url, alternates: join(mirror.dir, 'objects'), promisor: true, sparsePath: path }, options);
+  return checkoutDetached(dir, sha, path, options, git, target);
+}
+
+/**
+ * Recreates the checkout at `src` (without its `.git`) at `dest`: directories made, files
+ * hard-linked (copied where links are refused: another filesystem, a link limit), symlinks
+ * written as they are. By hand because fs.cp copies bytes and cannot link; the links are safe
+ * because nothing writes into a checkout's files (pruning ignored files unlinks them from the
+ * source's own tree, and packing reads them).
+ */
+export async function linkTree(src: string, dest: string, top = true): Promise<void> {
+  await mkdir(dest, { recursive: top });
+  for (const entry of await readdir(src, { withFileTypes: true })) {
+    if (top && entry.name === '.git') continue;
+    const from = join(src, entry.name);
+    const to = join(dest, entry.name);
+    if (entry.isDirectory()) {
+      await linkTree(from, to, false);
+    } else if (entry.isSymbolicLink()) {
+      await symlink(await readlink(from), to);
+    } else if (entry.isFile()) {
+      await link(from, to).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EXDEV' && err.code !== 'EPERM' && err.code !== 'EMLINK') throw err;
+        await copyFile(from, to, fsConstants.COPYFILE_EXCL);
+      });
+    } else {
+      throw new FetchFailedError(`git: unexpected file type in a checkout: ${entry.name}`);
     }
   }
 }
