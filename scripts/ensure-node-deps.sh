@@ -10,5 +10,7 @@ if [[ ! -f node_modules/.package-lock.json || package-lock.json -nt node_modules
   npm rebuild --loglevel=error >/dev/null
 fi
 npx --no-install tsc -p tsconfig.json
+# Only the parts of @kubernetes/client-node the product uses, bundled (src/kube/kubernetes-client.ts).
+node scripts/bundle-kube-client.mjs >/dev/null
 # The workflow bundle the workers load (webpack once per build, not per worker start; a no-op when current).
 node dist/src/workflow-bundle-main.js --prebuilt

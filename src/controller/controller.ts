@@ -9,7 +9,8 @@
  * patches guarded by resourceVersion or a JSON-patch test), so two controllers at
  * once, or a restart, lose nothing.
  */
-import { PatchStrategy, makeInformer, setHeaderOptions, type Informer, type KubernetesObject, type ObjectCache } from '@kubernetes/client-node';
+import type { Informer, KubernetesObject, ObjectCache } from '@kubernetes/client-node';
+import { PatchStrategy, makeInformer, setHeaderOptions } from '../kube/kubernetes-client.js';
 import type { Client } from '@temporalio/client';
 import type { ArenaSource } from '../api/schema.js';
 import { parseArenaSource } from '../api/validate.js';

@@ -2,7 +2,8 @@
  * Kubernetes client set-up in one place: in-cluster service account when running
  * in a pod, otherwise KUBECONFIG / ~/.kube/config (or an explicit file).
  */
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type RequestContext } from '@kubernetes/client-node';
+import type { RequestContext } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig } from './kubernetes-client.js';
 import { Agent } from 'node:https';
 
 export { API_GROUP as GROUP, PLURAL, VERSION } from '../api/group-version.js';

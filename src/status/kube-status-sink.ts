@@ -3,7 +3,7 @@
  * when no status exists yet) and records core/v1 Events on it, so `kubectl get`
  * and `kubectl describe` show what the workflow knows.
  */
-import { PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { PatchStrategy, setHeaderOptions } from '../kube/kubernetes-client.js';
 import { hostname } from 'node:os';
 import type { SourceRef } from '../api/source-ref.js';
 import { API_VERSION, KIND, type ArenaSourceStatus } from '../api/schema.js';

@@ -1,5 +1,5 @@
 /** `controller`: maps the cluster's ArenaSource resources onto their workflows. */
-import { VersionApi } from '@kubernetes/client-node';
+import { VersionApi } from '../../kube/kubernetes-client.js';
 import { connectClient } from '../../client.js';
 import { ArenaSourceController } from '../../controller/controller.js';
 import { loadKubeClients } from '../../kube/config.js';
