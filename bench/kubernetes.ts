@@ -40,7 +40,10 @@ type System = 'flux' | 'arena';
 
 interface ProcMeasure {
   name: string;
+  /** apply → all Ready. */
   peakBytes: number;
+  /** From the deletion of all N until all are gone (absent in results of older runs). */
+  deletePeakBytes?: number;
   steadyBytes: number;
   cpuSeconds: number;
 }
@@ -223,6 +226,7 @@ async function runOne(
     const cpu1 = running.procs.map((p) => cpuOf(p.pid, p.helpers));
 
     // Delete everything: every object must go (finalizers released).
+    const deleteMeters = running.procs.map((p) => new ProcessMeter(p.pid, p.helpers, 500));
     const d0 = performance.now();
     await pool(names, 32, async (name) => void (await request('DELETE', `${base}/${name}`)));
     let left = n;
@@ -232,6 +236,8 @@ async function runOne(
       await sleep(500);
     }
     const deleteSeconds = (performance.now() - d0) / 1000;
+    // VmHWM never falls, so only a sampled RSS above the apply's peak tells of the deletion's own.
+    const deletePeaks = deleteMeters.map((m) => m.stop());
     if (left > 0) {
       // Leave the namespace clean for the next run whatever happened: strip the finalizers.
       for (const o of ((await request('GET', base)).body?.items ?? []) as any[]) {
@@ -248,6 +254,7 @@ async function runOne(
       processes: running.procs.map((p, i) => ({
         name: p.name,
         peakBytes: Math.max(peaks[i]!.peak, peaks[i]!.rssMax),
+        deletePeakBytes: deletePeaks[i]!.rssMax,
         steadyBytes: steady[i]!.rssAvg,
         cpuSeconds: cpu1[i]! - cpu0[i]!,
       })),
@@ -379,6 +386,7 @@ function tablesOf(results: KubeRun[], opts: KubeBenchOptions): Table[] {
       fmtBytes(r.gitBytesDown),
       `${r.apiRequests} / ${r.apiRequestsSteady}`,
       `${fmtNum(r.deleteSeconds, 1)} s${r.stuck ? ` (${r.stuck} stuck)` : ''}`,
+      r.processes.map((p) => `${p.name} ${p.deletePeakBytes !== undefined ? mib(p.deletePeakBytes) : '–'}`).join('; '),
       r.loadAvg.join(' / '),
     ]);
   }
@@ -400,12 +408,13 @@ function tablesOf(results: KubeRun[], opts: KubeBenchOptions): Table[] {
   return [
     {
       title: `10. Cluster mode: arena-source (controller + ${opts.workers} worker(s) + Temporal dev server) vs Flux source-controller v1.9.1, one kube-apiserver, one git repository, interval ${opts.interval}`,
-      columns: ['system', 'apply → all Ready', 'peak RSS', `steady RSS (${opts.steadySeconds} s after Ready)`, 'CPU s (apply → end of steady)', 'git bytes down', 'API requests to Ready / steady', 'delete → all gone', 'load avg 1/5/15 at end'],
+      columns: ['system', 'apply → all Ready', 'peak RSS', `steady RSS (${opts.steadySeconds} s after Ready)`, 'CPU s (apply → end of steady)', 'git bytes down', 'API requests to Ready / steady', 'delete → all gone', 'max RSS while deleting', 'load avg 1/5/15 at end'],
       rows,
       notes: [
         'Flux GitRepositories use sparseCheckout of the folder the matching ArenaSource names (spec.git.path).',
         'API requests: kube-apiserver apiserver_request_total, all verbs and resources, less the bench\'s own requests.',
         'The machine is shared (other jobs were running): the load average is recorded with each row.',
+        'Max RSS while deleting: sampled every 0.5 s from the deletion of all N until the last is gone.',
       ],
     },
     {
