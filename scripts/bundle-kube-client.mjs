@@ -5,6 +5,7 @@
 import { build } from 'esbuild';
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 const out = process.argv[2] ?? 'dist/src/kube/kubernetes-client.js';
 const require = createRequire(import.meta.url);
@@ -14,7 +15,7 @@ if (source.startsWith(BANNER())) {
   console.log(`${out}: bundled already`);
 } else {
   await build({
-    stdin: { contents: source, resolveDir: new URL('..', import.meta.url).pathname, sourcefile: 'kubernetes-client.js' },
+    stdin: { contents: source, resolveDir: fileURLToPath(new URL('..', import.meta.url)), sourcefile: 'kubernetes-client.js' },
     bundle: true,
     platform: 'node',
     format: 'esm',
