@@ -260,14 +260,15 @@ export class ArenaSourceController {
   }
 
   private async reconcile(key: string): Promise<void> {
-    const obj = await this.current(key);
+    let obj = await this.current(key);
     if (!obj) return;
-    const finalizers = obj.metadata.finalizers ?? [];
     if (obj.metadata.deletionTimestamp) return this.reconcileDeletion(key, obj);
-    if (!finalizers.includes(FINALIZER)) {
-      // The patch triggers an update event that reconciles the rest.
-      await this.addFinalizer(obj);
-      return;
+    if (!(obj.metadata.finalizers ?? []).includes(FINALIZER)) {
+      // Go on with the object the patch returns: the workflow starts now, not after the update event
+      // has come back through a queue full of other sources' first events (which it finds handled).
+      obj = await this.addFinalizer(obj);
+      if (!obj) return;
+      if (obj.metadata.deletionTimestamp) return this.reconcileDeletion(key, obj);
     }
     const source = asSource(obj);
     const last = this.handled.get(key) ?? {};
@@ -337,10 +338,15 @@ export class ArenaSourceController {
     }
   }
 
-  /** resourceVersion makes this a compare-and-swap: a concurrent change gets a 409 and a retry. */
-  private async addFinalizer(obj: Resource): Promise<void> {
+  /**
+   * resourceVersion makes this a compare-and-swap: a concurrent change gets a 409 and a retry.
+   * Returns the object as patched (trimmed), or undefined once it is gone.
+   */
+  private async addFinalizer(obj: Resource): Promise<Resource | undefined> {
     const finalizers = [...(obj.metadata.finalizers ?? []), FINALIZER];
-    await this.patch(obj, { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } }, PatchStrategy.MergePatch);
+    const patched = await this.patch(obj, { metadata: { finalizers, resourceVersion: obj.metadata.resourceVersion } }, PatchStrategy.MergePatch);
+    if (patched) trim(patched);
+    return patched;
   }
 
   /**
@@ -361,9 +367,10 @@ export class ArenaSourceController {
     }
   }
 
-  private async patch(obj: Resource, body: unknown, strategy: PatchStrategy): Promise<void> {
+  /** The object as the API server returns it after the patch, or undefined when it is gone. */
+  private async patch(obj: Resource, body: unknown, strategy: PatchStrategy): Promise<Resource | undefined> {
     try {
-      await this.opts.kube.custom.patchNamespacedCustomObject(
+      return (await this.opts.kube.custom.patchNamespacedCustomObject(
         {
           group: GROUP,
           version: VERSION,
@@ -373,9 +380,9 @@ export class ArenaSourceController {
           body,
         },
         setHeaderOptions('Content-Type', strategy),
-      );
+      )) as Resource;
     } catch (err) {
-      if (statusCode(err) === 404) return;
+      if (statusCode(err) === 404) return undefined;
       throw err;
     }
   }
