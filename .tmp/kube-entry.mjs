@@ -1,1 +1,0 @@
-export { VersionApi, PatchStrategy, makeInformer, setHeaderOptions, CoreV1Api, CustomObjectsApi, KubeConfig } from '@kubernetes/client-node';
