@@ -7,11 +7,12 @@ import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
+const BANNER = '// Bundled by scripts/bundle-kube-client.mjs from @kubernetes/client-node (Apache-2.0).';
 const out = process.argv[2] ?? 'dist/src/kube/kubernetes-client.js';
 const require = createRequire(import.meta.url);
 const pkg = JSON.parse(readFileSync(require.resolve('@kubernetes/client-node/package.json'), 'utf8'));
 const source = readFileSync(out, 'utf8');
-if (source.startsWith(BANNER())) {
+if (source.startsWith(BANNER)) {
   console.log(`${out}: bundled already`);
 } else {
   await build({
@@ -23,15 +24,11 @@ if (source.startsWith(BANNER())) {
     outfile: out,
     allowOverwrite: true,
     external: Object.keys(pkg.dependencies ?? {}),
-    banner: { js: BANNER() },
+    banner: { js: BANNER },
     legalComments: 'inline',
     logLevel: 'warning',
   });
   // tsc's source map describes the re-export, not the bundle.
   rmSync(`${out}.map`, { force: true });
   console.log(`${out}: @kubernetes/client-node ${pkg.version}, bundled`);
-}
-
-function BANNER() {
-  return '// Bundled by scripts/bundle-kube-client.mjs from @kubernetes/client-node (Apache-2.0).';
 }

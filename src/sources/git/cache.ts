@@ -282,6 +282,7 @@ export class GitCache {
   }
 
   private trimExports(mirror: Mirror): void {
+    if (mirror.exports.size <= this.maxExports) return;
     const idle = [...mirror.exports].filter(([, e]) => e.users === 0).sort((a, b) => a[1].lastUsed - b[1].lastUsed);
     for (const [key, e] of idle) {
       if (mirror.exports.size <= this.maxExports) break;
@@ -420,7 +421,7 @@ async function worktree(mirror: Mirror, dir: string, sha: string, path: string, 
  * because nothing writes into a checkout's files (pruning ignored files unlinks them from the
  * source's own tree, and packing reads them).
  */
-export async function linkTree(src: string, dest: string, top = true): Promise<void> {
+async function linkTree(src: string, dest: string, top = true): Promise<void> {
   await mkdir(dest, { recursive: top });
   for (const entry of await readdir(src, { withFileTypes: true })) {
     if (top && entry.name === '.git') continue;
