@@ -2,13 +2,17 @@
  * packBundle, uploadArtifact and discardWorkDir run on the worker holding the
  * checkout (its own task queue); verifyArtifact runs anywhere the store is.
  */
-import { rm, stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join, relative, resolve, sep } from 'node:path';
+import type { BundleValidationRequest } from '../src/api/spec-rules.js';
+import { archiveKey, archiveMemoFor, type PackedFacts } from '../src/bundle/archive-memo.js';
 import { packDirectory } from '../src/bundle/pack.js';
+import { extractTarGz, newBudget } from '../src/oci/extract.js';
 import { BundleValidator } from '../src/bundle/validation.js';
 import { artifactBytes } from '../src/observability/metrics.js';
 import { FetchFailedError, InvalidBundleError, StorageFailedError } from '../src/errors.js';
 import { contentPlaces } from './content.js';
+import { ARCHIVE_FILE, readMemoNote } from './work-dir.js';
 import type { ActivityDeps } from './deps.js';
 import type {
   PackBundleInput,
@@ -30,19 +34,44 @@ export function bundleActivities(deps: ActivityDeps) {
     return full;
   }
 
+  const memo = archiveMemoFor(deps.workRoot);
+
+  async function pack(root: string, bundleDir: string, archivePath: string, validation: BundleValidationRequest | undefined): Promise<PackedFacts> {
+    const info = await stat(bundleDir).catch(() => null);
+    if (!info?.isDirectory()) {
+      // Content, not spec: a later revision may add the directory, so this is retried next interval.
+      const shown = relative(join(root, 'content'), bundleDir) || '.';
+      throw new FetchFailedError(`the bundle path "${shown}" does not exist in this revision`, { retryable: false });
+    }
+    // A new file, never a rewrite: an archive from an earlier attempt may be the memo's file (a hard link).
+    await rm(archivePath, { force: true });
+    const validator = validation ? new BundleValidator(validation) : undefined;
+    const { checksum, size, files } = await packDirectory(bundleDir, archivePath, deps.packLimits, validator);
+    const bundle = validator?.report();
+    return { checksum, size, files, ...(bundle ? { bundle } : {}) };
+  }
+
   return {
     async packBundle({ workDir, bundleDir, validation }: PackBundleInput): Promise<PackBundleResult> {
       const root = ownWorkDir(workDir);
-      const archivePath = join(root, 'artifact.tar.gz');
-      const info = await stat(bundleDir).catch(() => null);
-      if (!info?.isDirectory()) {
-        // Content, not spec: a later revision may add the directory, so this is retried next interval.
-        const shown = relative(join(root, 'content'), bundleDir) || '.';
-        throw new FetchFailedError(`the bundle path "${shown}" does not exist in this revision`, { retryable: false });
+      const archivePath = join(root, ARCHIVE_FILE);
+      // The fetch may have named the tree (src/bundle/archive-memo.ts), or taken its archive from the memo.
+      const note = await readMemoNote(root);
+      const key = note ? archiveKey(note.tree, validation) : undefined;
+      let packed: PackedFacts;
+      if (note?.packed && archiveKey(note.tree, note.packed.validation) === key) {
+        packed = note.packed.facts;
+      } else {
+        // Taken from the memo under another validation (a run from before validation): the same tree, from the archive.
+        if (note?.packed) {
+          await rm(bundleDir, { recursive: true, force: true });
+          await mkdir(bundleDir, { recursive: true });
+          await extractTarGz(archivePath, bundleDir, newBudget(deps.packLimits), { what: 'the memoized archive' });
+        }
+        packed = await pack(root, bundleDir, archivePath, validation);
+        if (key) await memo?.remember(key, archivePath, packed);
       }
-      const validator = validation ? new BundleValidator(validation) : undefined;
-      const packed = await packDirectory(bundleDir, archivePath, deps.packLimits, validator);
-      const bundle = validator?.report();
+      const bundle = packed.bundle;
       if (bundle && !bundle.valid && validation?.mode === 'strict') {
         // The workflow discards the work directory (archive included) and keeps the last artifact.
         throw new InvalidBundleError(

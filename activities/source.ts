@@ -6,12 +6,14 @@ import { Context } from '@temporalio/activity';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
-import { checkSpec, normalizeBundlePath } from '../src/api/spec-rules.js';
+import { archiveKey, archiveMemoFor, gitTreeKey } from '../src/bundle/archive-memo.js';
+import { bundleValidationOf, checkSpec, normalizeBundlePath, type BundleValidationRequest } from '../src/api/spec-rules.js';
 import type { ArenaSourceSpec, GitSource } from '../src/api/schema.js';
 import { ignoreRulesOf, ignoresFile, pruneIgnored } from '../src/bundle/ignore.js';
 import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
+import { ARCHIVE_FILE, writeMemoNote } from './work-dir.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import {
   bundleDirOf,
@@ -90,6 +92,15 @@ export function sourceActivities(deps: ActivityDeps) {
     }
   }
 
+  const memo = archiveMemoFor(deps.workRoot);
+  /** Takes the archive memoized for `tree` under `validation` into the work directory, with a note saying so. */
+  async function takeMemoized(workDir: string, tree: string, validation: BundleValidationRequest): Promise<boolean> {
+    const facts = await memo?.take(archiveKey(tree, validation), join(workDir, ARCHIVE_FILE));
+    if (!facts) return false;
+    await writeMemoNote(workDir, { tree, packed: { validation, facts } });
+    return true;
+  }
+
   const places = contentPlaces(deps);
   /** The directory a workspace source snapshots; only workers with the content volume can read it. */
   async function workspaceDir(source: { namespace: string }, spec: ArenaSourceSpec): Promise<string> {
@@ -146,6 +157,11 @@ export function sourceActivities(deps: ActivityDeps) {
             const credentials = git.secretRef ? `${source.namespace}/${git.secretRef.name}` : '';
             // The commit resolveRevision saw, fetched by id (the branch may have moved since).
             const commit = seenCommit(target, { id, revision });
+            // A tree this worker packed already (same repository and credentials, commit, path, rules): its
+            // archive instead of a checkout (src/bundle/archive-memo.ts). Not for verify, which needs the repository.
+            const tree = cache && commit && !git.verify ? gitTreeKey({ url: git.url, credentials, commit, path, ignore: ignoreRulesOf(spec), limits: deps.packLimits }) : undefined;
+            const memoized = tree ? await takeMemoized(workDir, tree, bundleValidationOf(spec)) : false;
+            if (memoized) return { git, checkout: { dir: contentDir, sha: commit!, revision: gitRevision(target.refName, commit!) }, verified: undefined };
             const checkout = cache
               ? await cache.checkout({ git, target, commit, credentials, dir: contentDir, path, options, ownRepository: git.verify !== undefined })
               : await fetchGitRef(git, target, contentDir, options, { path, commit });
@@ -153,6 +169,8 @@ export function sourceActivities(deps: ActivityDeps) {
             const verified = git.verify ? await verifyCheckout(source.namespace, git, checkout, target, options, workDir) : undefined;
             // Excluded files leave the checkout before packing (spec.ignore, .sourceignore: src/bundle/ignore.ts).
             await pruneIgnored(checkout.dir, path, ignoreRulesOf(spec));
+            // The tree named for packBundle, which memoizes its archive (the commit checked out is the one named).
+            if (tree && checkout.sha === commit) await writeMemoNote(workDir, { tree });
             return { git, checkout, verified };
           });
           return {

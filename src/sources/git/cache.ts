@@ -38,12 +38,12 @@
  * the size bound (default 2 GiB).
  */
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { copyFile, link, mkdir, readFile, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
+import { mkdir, readFile, readdir, readlink, rm, stat, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../../api/revision.js';
 import type { GitSource } from '../../api/schema.js';
 import { AuthenticationFailedError, FetchFailedError } from '../../errors.js';
+import { linkOrCopy } from '../../store/hard-link.js';
 import { notFound } from './errors.js';
 import { gitExec, type GitOptions } from './exec.js';
 import { checkoutDetached, fetchGitRef, fetchMissingBlobs, fetchTargetRef, type Checkout } from './fetch.js';
@@ -432,10 +432,7 @@ async function linkTree(src: string, dest: string, top = true): Promise<void> {
     } else if (entry.isSymbolicLink()) {
       await symlink(await readlink(from), to);
     } else if (entry.isFile()) {
-      await link(from, to).catch(async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EXDEV' && err.code !== 'EPERM' && err.code !== 'EMLINK') throw err;
-        await copyFile(from, to, fsConstants.COPYFILE_EXCL);
-      });
+      await linkOrCopy(from, to);
     } else {
       throw new FetchFailedError(`git: unexpected file type in a checkout: ${entry.name}`);
     }
