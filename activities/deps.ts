@@ -18,6 +18,8 @@ export interface ActivityDeps {
   workRoot: string;
   /** This worker's own task queue, where pack and upload for its checkouts run. */
   workerQueue: string;
+  /** Whether a workflow's fetch may run here as a local activity (false on a `--role workflows` worker: it fetches nothing). */
+  fetchesHere?: boolean;
   packLimits: PackLimits;
   gitBinary?: string;
   /** OCI sources: the oras binary and an extra registry CA file (else $ORAS_PATH / $ARENA_SOURCE_OCI_CA_FILE). */

@@ -80,7 +80,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
       return undefined;
     }
   }
-  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...hereActivities(deps.workerQueue, bundle) };
+  const all = { ...sources, resolveRevision, ...statusWriters, ...retentionActivities(deps), ...hereActivities(deps.workerQueue, bundle, deps.fetchesHere === false ? undefined : sources.fetchSource) };
   return withFailures(withHeartbeat(all, ['resolveRevision', 'fetchSource']));
 }
 

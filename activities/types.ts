@@ -210,12 +210,15 @@ export interface HeldBy {
 export type Here<T> = { here: true; result: T } | { here: false };
 
 /**
- * The pinned steps as local activities, on the worker running the workflow task: the work is done
+ * The fetch and the pinned steps as local activities, on the worker running the workflow task. The
+ * fetch runs wherever that worker fetches at all; the pinned steps' work is done
  * only where that worker is the one holding the checkout (the usual case: the fetch ran there, and the
  * workflow's next task comes back to it). Otherwise they answer `here: false` and the workflow
  * schedules the PinnedActivities on the checkout's queue.
  */
 export interface HereActivities {
+  /** The fetch itself, where this worker fetches (it runs activities: not a `--role workflows` worker). */
+  fetchSourceHere(input: FetchSourceInput): Promise<Here<FetchSourceResult>>;
   packBundleHere(input: PackBundleInput & HeldBy): Promise<Here<PackBundleResult>>;
   uploadArtifactHere(input: UploadArtifactInput & HeldBy): Promise<Here<UploadArtifactResult>>;
   discardWorkDirHere(input: { workDir: string } & HeldBy): Promise<Here<void>>;

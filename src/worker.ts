@@ -108,7 +108,6 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   await sweepStaleWorkDirs(baseRoot);
   const workRoot = join(baseRoot, id);
   await mkdir(workRoot, { recursive: true });
-  const deps: ActivityDeps = { ...config.deps, workRoot, workerQueue };
   const grace = config.shutdownGraceMs ?? 0;
   const shutdownTimes = { shutdownGraceTime: grace, shutdownForceTime: grace + SHUTDOWN_FORCE_AFTER_GRACE_MS };
 
@@ -118,6 +117,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const runsWorkflows = role !== 'activities';
   const runsActivities = role !== 'workflows';
   const concurrency = config.maxConcurrentActivities ?? 20;
+  const deps: ActivityDeps = { ...config.deps, workRoot, workerQueue, fetchesHere: runsActivities };
 
   const shared = await Worker.create({
     connection,

@@ -18,7 +18,18 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { ContentTarget, CycleReport, Here, HereActivities, PinnedActivities, SharedActivities, UnchangedStatus, UploadArtifactResult } from '../activities/types.js';
+import type {
+  ContentTarget,
+  CycleReport,
+  FetchSourceInput,
+  FetchSourceResult,
+  Here,
+  HereActivities,
+  PinnedActivities,
+  SharedActivities,
+  UnchangedStatus,
+  UploadArtifactResult,
+} from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
@@ -132,6 +143,16 @@ const PATCHES_OF_2026_12 = 'patches-of-2026-12';
 const PINNED_STEPS_HERE = 'pinned-steps-here';
 /** PATCHES_OF_2026_12 and PINNED_STEPS_HERE for one marker; asked before it (a run of older code answers false). */
 const PATCHES_OF_2026_12_B = 'patches-of-2026-12-b';
+/**
+ * The fetch as a local activity too, on the worker running the workflow task where it fetches at all
+ * (HereActivities.fetchSourceHere; a `--role workflows` worker answers no, and the fetch is a remote
+ * activity as before). A cycle with work is then one workflow task: resolve, fetch, pack, upload and
+ * the status are markers in it, no activity task goes through the server's queues. Only with
+ * PATCHES_OF_2026_12_C: a run of older code takes it at its next continue-as-new.
+ */
+const FETCH_HERE = 'fetch-here';
+/** PATCHES_OF_2026_12_B and FETCH_HERE for one marker; asked before both (runs of older code answer false). */
+const PATCHES_OF_2026_12_C = 'patches-of-2026-12-c';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -144,7 +165,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  adoptedAsOne(carried, PATCHES_OF_2026_12_B, [PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+  adoptedAsOne(carried, PATCHES_OF_2026_12_C, [FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+    adoptedAsOne(carried, PATCHES_OF_2026_12_B, [PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
   // Runs started by older code carry no key: their first publish upserts, as it did then.
   let lastSearchKey = carried.searchKey ?? '';
@@ -464,13 +486,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     id?: string,
   ): Promise<{ artifact: Artifact; content?: ContentReport; bundle?: BundleReport; verified?: string }> {
     const validation = adopted(carried, BUNDLE_VALIDATION) ? bundleValidationOf(state.spec) : undefined;
+    const fetchInput = { source, spec: state.spec, revision: resolved, ...(id !== undefined ? { id } : {}) };
     for (let attempt = 1; ; attempt++) {
-      const fetched = await sharedActivities(checked, `fetch ${resolved}`, tuning.heartbeatTimeoutMs).fetchSource({
-        source,
-        spec: state.spec,
-        revision: resolved,
-        ...(id !== undefined ? { id } : {}),
-      });
+      const fetched = await fetchSource(checked, `fetch ${resolved}`, fetchInput);
       const heldBy = { workerQueue: fetched.workerQueue };
       // Once a local step hears the checkout is elsewhere, the rest of the cycle goes to its queue.
       let tryHere = taken(carried, PINNED_STEPS_HERE);
@@ -521,6 +539,16 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         throw err;
       }
     }
+  }
+
+  /** The fetch: on this worker, inside the workflow task, where it fetches (FETCH_HERE); else on any worker's. */
+  async function fetchSource(checked: CheckedSpec, summary: string, input: FetchSourceInput): Promise<FetchSourceResult> {
+    if (taken(carried, FETCH_HERE)) {
+      const local = proxyLocalActivities<HereActivities>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary });
+      const answer = await local.fetchSourceHere(input);
+      if (answer.here) return answer.result;
+    }
+    return await sharedActivities(checked, summary, tuning.heartbeatTimeoutMs).fetchSource(input);
   }
 
   /** The status artifact (and content report) for what uploadArtifact published. */

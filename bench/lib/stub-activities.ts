@@ -41,5 +41,5 @@ export function stubActivities(pinnedQueue: string): { shared: SharedActivities 
     async discardWorkDir() {},
   };
   // As a real worker's: the fetch above names this queue, so pack and upload run locally.
-  return { shared: { ...shared, ...hereActivities(pinnedQueue, pinned) }, pinned };
+  return { shared: { ...shared, ...hereActivities(pinnedQueue, pinned, shared.fetchSource) }, pinned };
 }

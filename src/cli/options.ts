@@ -258,7 +258,8 @@ export const OPTIONS: readonly OptionSpec[] = [
 export const ENV_ONLY: ReadonlyArray<{ env: string; default: string; help: string }> = [
   { env: 'TEMPORAL_CLI_PATH', default: '~/.cache/arena-source/bin/temporal, then PATH', help: 'the temporal binary `dev` starts' },
   { env: 'ARENA_SOURCE_LOG_LEVEL', default: 'info (worker, controller), warn (dev, tests)', help: 'pino level of the JSON logs' },
-  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git/cache.ts)' },
+  { env: 'ARENA_SOURCE_GIT_CACHE', default: 'on', help: '`off` disables the per-worker repository cache (src/sources/git/cache.ts) and the archive memo built on it (src/bundle/archive-memo.ts)' },
+  { env: 'ARENA_SOURCE_GIT_CACHE_MAX_BYTES', default: '2147483648 (2 GiB)', help: 'soft bound on the bytes of a worker\'s git mirrors: least recently used ones are removed beyond it' },
   { env: 'ARENA_SOURCE_OCI_PASSWORD', default: '—', help: '`push`: the registry password (or --password-stdin)' },
   { env: 'TEMPORAL_API_KEY', default: '—', help: 'Temporal API key (e.g. Temporal Cloud); implies TLS. A file is better for rotation: --temporal-api-key-file' },
   {

@@ -9,6 +9,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Worker } from '@temporalio/worker';
 import { findCondition } from '../../src/api/status.js';
+import { activityCalls } from '../../src/temporal/history-activities.js';
 import { workflowBundle } from '../../src/worker.js';
 import { bareRepoPath, commitFiles, seedRepo, type FileContents } from '../../src/dev/demo-git/repo.js';
 import { ARENA_PROJECT_FIXTURE } from '../helpers/arena-project.js';
@@ -83,7 +84,7 @@ describe('bundle validation', () => {
     assert.match(findCondition(rejected.status!.conditions, 'Ready')!.message, new RegExp(`revision 'main@sha1:${bad}' was rejected`));
     const fetches = async () => {
       const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/strict`).fetchHistory();
-      return (history.events ?? []).filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchSource').length;
+      return activityCalls(history.events ?? []).filter((c) => c.type === 'fetchSource' || c.type === 'fetchSourceHere').length;
     };
     const baseline = { fetched: await fetches(), cycles: (await env.counters('strict')).cycles };
     await waitFor('two more cycles', () => env.counters('strict'), (c) => c.cycles >= baseline.cycles + 2, 20_000);

@@ -46,9 +46,9 @@ function gitServerFixture(prefix: string, repo: string, files: () => Record<stri
 }
 
 /** `arena-source worker` as its own process on `taskQueue`, its data under `dir`. */
-async function startWorkerProcess(dir: string, taskQueue: string, env: NodeJS.ProcessEnv = {}) {
+async function startWorkerProcess(dir: string, taskQueue: string, env: NodeJS.ProcessEnv = {}, role?: 'workflows' | 'activities') {
   const args = ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue];
-  return startCli([...args, 'worker', '--metrics-port', String(await freePort())], env);
+  return startCli([...args, 'worker', ...(role ? ['--role', role] : []), '--metrics-port', String(await freePort())], env);
 }
 
 /**
@@ -56,10 +56,10 @@ async function startWorkerProcess(dir: string, taskQueue: string, env: NodeJS.Pr
  * worker is up, and the worker, the source's workflow and the client are cleaned up whatever happens.
  */
 async function withWorkerToKill(
-  opts: { dir: string; taskQueue: string; workflowId: string; env?: NodeJS.ProcessEnv },
+  opts: { dir: string; taskQueue: string; workflowId: string; env?: NodeJS.ProcessEnv; role?: 'activities' },
   run: (first: Proc, client: Client) => Promise<void>,
 ): Promise<void> {
-  const first = await startWorkerProcess(opts.dir, opts.taskQueue, opts.env);
+  const first = await startWorkerProcess(opts.dir, opts.taskQueue, opts.env, opts.role);
   const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
   try {
     await waitFor('first worker', async () => first.output(), (o) => o.includes('worker started'), 60_000);
@@ -97,7 +97,9 @@ describe('a worker killed in the middle of a fetch', () => {
         const history = await client.workflow.getHandle(`arena-source/${ns}/victim`).fetchHistory();
         const timedOut = (history.events ?? []).filter((e) => e.activityTaskTimedOutEventAttributes);
         const retried = (history.events ?? []).some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
-        assert.ok(retried || timedOut.length > 0, 'the killed attempt was retried');
+        // The fetch ran in the worker's workflow task (a local activity): the task died with it and ran again.
+        const taskLost = (history.events ?? []).some((e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes);
+        assert.ok(retried || timedOut.length > 0 || taskLost, 'the killed attempt was retried');
       } finally {
         await second.stop();
       }
@@ -109,67 +111,108 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
   // Incompressible content, so packing takes long enough for the kill to land inside it.
   const fx = gitServerFixture('arena-kill-pinned-', 'pinned', () => ({ 'pack.json': '{"v":1}', 'data.bin': randomBytes(6 * 1024 * 1024) }));
 
-  it('the checkout is lost with the worker: the cycle fetches again on another worker', async () => {
-    const taskQueue = uniqueTaskQueue('pinned');
-    const ns = 'pinned';
+  it('one worker doing it all: the workflow task is lost with it, and another worker runs the whole cycle', async () => {
+    const taskQueue = uniqueTaskQueue('pinned-here');
+    const ns = 'pinned-here';
     const { dir, git } = fx;
     const workflowId = `arena-source/${ns}/orphaned`;
-    // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
     await withWorkerToKill({ dir, taskQueue, workflowId, env: { ARENA_SOURCE_LOG_LEVEL: 'debug' } }, async (first, client) => {
       const killedAtPack = new Promise<void>((resolve) => {
         first.child.stdout!.on('data', (chunk: Buffer) => {
-          const started = chunk.toString().split('\n').some((line) => /"activityType":"packBundle(Here)?"/.test(line) && line.includes('Activity started'));
-          if (started) {
+          if (chunk.toString().split('\n').some((line) => line.includes('"activityType":"packBundleHere"') && line.includes('Activity started'))) {
             first.child.kill('SIGKILL');
             resolve();
           }
         });
       });
-      await applySource(client, taskQueue, source(ns, 'orphaned', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('pinned') } }), {
-        heartbeatTimeoutMs: 2_000,
-        pinnedScheduleToStartMs: 2_000,
-      });
+      await applySource(client, taskQueue, source(ns, 'orphaned', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('pinned') } }));
       await killedAtPack;
       await first.kill();
-      const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
       assert.deepEqual(await readdir(join(dir, 'data', 'artifacts', ns)).catch(() => []), [], 'nothing was stored by the killed worker');
       const second = await startWorkerProcess(dir, taskQueue);
       try {
         const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
+        const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
         assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
-
         const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
-        const scheduled = new Map<string, string>();
-        for (const e of events) {
-          const a = e.activityTaskScheduledEventAttributes;
-          if (a) scheduled.set(String(e.eventId), `${a.activityType?.name}@${a.taskQueue?.name}`);
-        }
-        const timeouts = events
-          .filter((e) => e.activityTaskTimedOutEventAttributes)
-          .map((e) => ({
-            activity: scheduled.get(String(e.activityTaskTimedOutEventAttributes!.scheduledEventId)) ?? '',
-            type: decodeTimeoutType(e.activityTaskTimedOutEventAttributes!.failure?.timeoutFailureInfo?.timeoutType),
-          }));
-        // The pack waited on the dead worker's own queue until schedule-to-start gave up on it...
-        assert.ok(
-          timeouts.some((t) => t.activity.startsWith('packBundle@') && t.activity.includes('/worker/') && t.type === 'SCHEDULE_TO_START'),
-          `pack timed out on the dead worker's queue: ${JSON.stringify(timeouts)}`,
-        );
-        // ...and the source was fetched again, by the second worker.
-        const fetchers = events
-          .filter((e) => e.activityTaskStartedEventAttributes && scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId))?.startsWith('fetchSource@'))
-          .map((e) => e.activityTaskStartedEventAttributes!.identity);
-        assert.equal(fetchers.length, 2, `two fetches: ${JSON.stringify(fetchers)}`);
-        assert.notEqual(fetchers[0], fetchers[1], 'the second fetch ran on another worker');
-        // Uploads on a worker's queue, or here (a local activity on the worker holding the checkout).
-        const uploads = activityCalls(events).filter(
-          (c) => c.type === 'uploadArtifact' || (c.type === 'uploadArtifactHere' && c.result && defaultPayloadConverter.fromPayload<{ here: boolean }>(c.result).here),
-        );
-        assert.equal(uploads.length, 1, 'exactly one upload, by the second worker');
+        assert.ok(events.some((e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes), "the killed worker's workflow task was lost");
+        // Only the second worker's cycle is in history: one fetch, one upload, both local, nothing through the server.
+        const calls = activityCalls(events).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
+        assert.deepEqual(calls.filter((c) => /^(fetch|pack|upload)/.test(c)), ['fetchSourceHere:local', 'packBundleHere:local', 'uploadArtifactHere:local']);
       } finally {
         await second.stop();
       }
     });
+  });
+
+  it('split roles: the checkout is lost with the activities worker, and the cycle fetches again on another', async () => {
+    const taskQueue = uniqueTaskQueue('pinned');
+    const ns = 'pinned';
+    const { dir, git } = fx;
+    const workflowId = `arena-source/${ns}/orphaned`;
+    // A workflows worker that lives through it: the fetch and the pinned steps are remote activities.
+    const workflows = await startWorkerProcess(dir, taskQueue, {}, 'workflows');
+    try {
+      await waitFor('workflows worker', async () => workflows.output(), (o) => o.includes('worker started'), 60_000);
+      // Debug level: the SDK logs 'Activity started' with the activity type, which is when the kill lands.
+      await withWorkerToKill({ dir, taskQueue, workflowId, env: { ARENA_SOURCE_LOG_LEVEL: 'debug' }, role: 'activities' }, async (first, client) => {
+        const killedAtPack = new Promise<void>((resolve) => {
+          first.child.stdout!.on('data', (chunk: Buffer) => {
+            const started = chunk.toString().split('\n').some((line) => /"activityType":"packBundle(Here)?"/.test(line) && line.includes('Activity started'));
+            if (started) {
+              first.child.kill('SIGKILL');
+              resolve();
+            }
+          });
+        });
+        await applySource(client, taskQueue, source(ns, 'orphaned', { type: 'git', interval: '1h', timeout: '60s', git: { url: git.repoUrl('pinned') } }), {
+          heartbeatTimeoutMs: 2_000,
+          pinnedScheduleToStartMs: 2_000,
+        });
+        await killedAtPack;
+        await first.kill();
+        const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
+        assert.deepEqual(await readdir(join(dir, 'data', 'artifacts', ns)).catch(() => []), [], 'nothing was stored by the killed worker');
+        const second = await startWorkerProcess(dir, taskQueue, {}, 'activities');
+        try {
+          const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
+          assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
+
+          const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+          const scheduled = new Map<string, string>();
+          for (const e of events) {
+            const a = e.activityTaskScheduledEventAttributes;
+            if (a) scheduled.set(String(e.eventId), `${a.activityType?.name}@${a.taskQueue?.name}`);
+          }
+          const timeouts = events
+            .filter((e) => e.activityTaskTimedOutEventAttributes)
+            .map((e) => ({
+              activity: scheduled.get(String(e.activityTaskTimedOutEventAttributes!.scheduledEventId)) ?? '',
+              type: decodeTimeoutType(e.activityTaskTimedOutEventAttributes!.failure?.timeoutFailureInfo?.timeoutType),
+            }));
+          // The pack waited on the dead worker's own queue until schedule-to-start gave up on it...
+          assert.ok(
+            timeouts.some((t) => t.activity.startsWith('packBundle@') && t.activity.includes('/worker/') && t.type === 'SCHEDULE_TO_START'),
+            `pack timed out on the dead worker's queue: ${JSON.stringify(timeouts)}`,
+          );
+          // ...and the source was fetched again, by the second worker.
+          const fetchers = events
+            .filter((e) => e.activityTaskStartedEventAttributes && scheduled.get(String(e.activityTaskStartedEventAttributes.scheduledEventId))?.startsWith('fetchSource@'))
+            .map((e) => e.activityTaskStartedEventAttributes!.identity);
+          assert.equal(fetchers.length, 2, `two fetches: ${JSON.stringify(fetchers)}`);
+          assert.notEqual(fetchers[0], fetchers[1], 'the second fetch ran on another worker');
+          // Uploads on a worker's queue, or here (a local activity on the worker holding the checkout).
+          const uploads = activityCalls(events).filter(
+            (c) => c.type === 'uploadArtifact' || (c.type === 'uploadArtifactHere' && c.result && defaultPayloadConverter.fromPayload<{ here: boolean }>(c.result).here),
+          );
+          assert.equal(uploads.length, 1, 'exactly one upload, by the second worker');
+        } finally {
+          await second.stop();
+        }
+      });
+    } finally {
+      await workflows.kill();
+    }
   });
 });
 

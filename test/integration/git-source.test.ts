@@ -74,8 +74,8 @@ describe('git sources', () => {
     const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/branch`).fetchHistory();
     const calls = activityCalls(history.events ?? []);
     const types = calls.map((c) => c.type);
-    for (const t of ['reportStatus', 'resolveRevision', 'fetchSource', 'packBundleHere', 'uploadArtifactHere']) assert.ok(types.includes(t), t);
-    assert.ok(calls.filter((c) => c.type === 'resolveRevision').every((c) => c.local), 'resolveRevision runs as a local activity (a marker)');
+    for (const t of ['reportStatus', 'resolveRevision', 'fetchSourceHere', 'packBundleHere', 'uploadArtifactHere']) assert.ok(types.includes(t), t);
+    assert.ok(calls.every((c) => c.local), 'every step runs as a local activity (a marker) on the worker that fetches');
     const summaries = calls.map((c) => c.summary ?? '');
     assert.ok(summaries.some((x) => x === `resolve git ${repoUrl} branch main path ./customer-support`), summaries.join(' | '));
     assert.ok(summaries.some((x) => x === `fetch main@sha1:${firstSha}`));

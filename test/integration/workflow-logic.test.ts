@@ -47,6 +47,9 @@ describe('the source workflow with stub activities', () => {
   const here = async <T>(workDir: string, step: () => Promise<T>): Promise<Here<T>> =>
     heldElsewhere.has(workDir.split('/')[2]!) ? { here: false } : { here: true, result: await step() };
 
+  /** Sources whose fetch the workflow's worker declines (a `--role workflows` worker): it goes to the shared queue. */
+  const fetchElsewhere = new Set<string>();
+
   const shared: SharedActivities & HereActivities = {
     async resolveRevision(input) {
       record('resolveRevision', input as never);
@@ -83,6 +86,7 @@ describe('the source workflow with stub activities', () => {
       record('pruneArtifacts', input as never);
       return { deleted: [], deferred: 0 };
     },
+    fetchSourceHere: async (input) => (fetchElsewhere.has(input.source.name) ? { here: false } : { here: true, result: await shared.fetchSource(input) }),
     packBundleHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.packBundle(input)),
     uploadArtifactHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.uploadArtifact(input)),
     discardWorkDirHere: ({ workerQueue: _, ...input }) => here(input.workDir, () => pinned.discardWorkDir(input)),
@@ -286,7 +290,7 @@ describe('the source workflow with stub activities', () => {
     assert.deepEqual(phases('phases'), ['Initializing', 'Ready', 'Fetching', 'Ready']);
   });
 
-  it("a new source's first cycle is five activities, one through the server; the prune comes once there is an older artifact", bounded, async () => {
+  it("a new source's first cycle is five local activities, none through the server; the prune comes once there is an older artifact", bounded, async () => {
     const activities = async () => {
       const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
       return activityCalls(events ?? []).map((c) => c.type);
@@ -294,25 +298,38 @@ describe('the source workflow with stub activities', () => {
     await apply('lean', { interval: '1h' });
     await until('lean', 'Ready', (s) => s.status?.phase === 'Ready');
     await waitFor('the Ready status write', activities, (a) => a.includes('reportStatus'), 10_000, 20);
-    assert.deepEqual(await activities(), ['resolveRevision', 'fetchSource', 'packBundleHere', 'uploadArtifactHere', 'reportStatus']);
-    // The fetch goes through the server; resolve, pack and upload (the worker holds the checkout) and the
-    // status write run locally: two workflow tasks, one activity task.
+    assert.deepEqual(await activities(), ['resolveRevision', 'fetchSourceHere', 'packBundleHere', 'uploadArtifactHere', 'reportStatus']);
+    // The worker fetches, so everything runs locally, in the workflow task the signal-with-start began:
+    // no activity task through the server's queues.
     const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
     assert.deepEqual(activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`), [
-      'resolveRevision:local', 'fetchSource:remote', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local',
+      'resolveRevision:local', 'fetchSourceHere:local', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local',
     ]);
-    // One activity task, and pack, upload and the Ready write in the one workflow task that learned the
-    // fetch finished (Temporal may add a task of its own, e.g. for a query that arrived mid-task: not counted).
-    assert.equal(events!.filter((e) => e.activityTaskScheduledEventAttributes).length, 1, 'one activity task');
+    assert.equal(events!.filter((e) => e.activityTaskScheduledEventAttributes).length, 0, 'no activity task');
+    // Their markers are recorded together, by one workflow task completion (Temporal may add a task of its
+    // own before it, e.g. for a query that arrived mid-task: not counted).
     const completedBefore = (eventId: unknown) =>
       events!.filter((e) => e.workflowTaskCompletedEventAttributes && Number(e.eventId) < Number(eventId)).length;
-    const tasks = activityCalls(events ?? []).filter((c) => c.type !== 'resolveRevision' && c.local).map((c) => completedBefore(c.event.eventId));
-    assert.equal(new Set(tasks).size, 1, `pack, upload and status in one workflow task: ${JSON.stringify(tasks)}`);
+    const tasks = activityCalls(events ?? []).map((c) => completedBefore(c.event.eventId));
+    assert.equal(new Set(tasks).size, 1, `the whole first cycle in one workflow task: ${JSON.stringify(tasks)}`);
     revisions.set('lean', 'main@sha1:' + 'd'.repeat(40));
     await reconcileSource(client, ref('lean'));
     await until('lean', 'the second revision', (x) => x.status?.artifact?.revision === revisions.get('lean'));
     await waitFor('the prune after the second artifact', activities, (a) => a.includes('pruneArtifacts'), 10_000, 20);
-    assert.deepEqual((await activities()).slice(5), ['resolveRevision', 'fetchSource', 'packBundleHere', 'uploadArtifactHere', 'reportStatus', 'pruneArtifacts']);
+    assert.deepEqual((await activities()).slice(5), ['resolveRevision', 'fetchSourceHere', 'packBundleHere', 'uploadArtifactHere', 'reportStatus', 'pruneArtifacts']);
+  });
+
+  it('a worker that does not fetch (role workflows) sends the fetch to any worker through the server', bounded, async () => {
+    fetchElsewhere.add('fetched-elsewhere');
+    await apply('fetched-elsewhere', { interval: '1h' });
+    await until('fetched-elsewhere', 'Ready', (s) => s.status?.phase === 'Ready');
+    const calls = async () => {
+      const { events } = await client.workflow.getHandle(workflowIdFor(ref('fetched-elsewhere'))).fetchHistory();
+      return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
+    };
+    await waitFor('the Ready status write', calls, (a) => a.includes('reportStatus:local'), 10_000, 20);
+    assert.deepEqual(await calls(), ['resolveRevision:local', 'fetchSourceHere:local', 'fetchSource:remote', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local']);
+    assert.equal(count('fetchSource', 'fetched-elsewhere'), 1, 'fetched once');
   });
 
   it("a checkout another worker holds is packed and uploaded on that worker's queue", bounded, async () => {
@@ -326,7 +343,7 @@ describe('the source workflow with stub activities', () => {
     await waitFor('the Ready status write', calls, (a) => a.includes('reportStatus:local'), 10_000, 20);
     // Asked here once; told the checkout is elsewhere, the cycle does not ask again for the upload.
     assert.deepEqual(await calls(), [
-      'resolveRevision:local', 'fetchSource:remote', 'packBundleHere:local', 'packBundle:remote', 'uploadArtifact:remote', 'reportStatus:local',
+      'resolveRevision:local', 'fetchSourceHere:local', 'packBundleHere:local', 'packBundle:remote', 'uploadArtifact:remote', 'reportStatus:local',
     ]);
     assert.equal(count('uploadArtifact', 'elsewhere'), 1);
   });
