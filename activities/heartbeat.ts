@@ -24,3 +24,9 @@ export function withHeartbeat<T extends Record<string, (...args: never[]) => Pro
   }
   return out as T;
 }
+
+/** One heartbeat with progress details, from a remote activity; a local one has none to send (the core would log a warning). */
+export function beat(detail?: unknown): void {
+  const ctx = Context.current();
+  if (!ctx.info.isLocal) ctx.heartbeat(detail);
+}

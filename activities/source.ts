@@ -2,7 +2,6 @@
  * resolveRevision (cheap: one round trip, no content) and fetchSource (content
  * into a fresh work directory on this worker), for every source type.
  */
-import { Context } from '@temporalio/activity';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gitRevision } from '../src/api/revision.js';
@@ -13,6 +12,7 @@ import { ignoreRulesOf, ignoresFile, pruneIgnored } from '../src/bundle/ignore.j
 import { AuthenticationFailedError, FetchFailedError, InvalidSpecError } from '../src/errors.js';
 import { snapshotWorkspace, workspaceRevision, workspaceSourceDir } from '../src/sources/workspace.js';
 import { contentPlaces } from './content.js';
+import { beat } from './heartbeat.js';
 import { ARCHIVE_FILE, writeMemoNote } from './work-dir.js';
 import { readConfigMapBundle, writeConfigMapBundle } from '../src/sources/configmap.js';
 import {
@@ -125,7 +125,7 @@ export function sourceActivities(deps: ActivityDeps) {
           return { revision: bundle.revision };
         }
         case 'oci': {
-          const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
+          const ctx = ociContextFor(spec, source.namespace, deps, beat);
           // The stored artifact's revision lets a semver range stay one tag listing when its tag is unchanged.
           const { revision, digest } = await resolveOciRevision(requireSection(spec, 'oci'), ctx, current?.revision);
           return { revision, id: digest };
@@ -150,7 +150,7 @@ export function sourceActivities(deps: ActivityDeps) {
             // A branch, tag or name is resolved by the fetch itself, a semver range by the revision resolveRevision
             // reported; only "the default branch" (or a spec changed since) needs ls-remote first.
             const target = fetchTargetOf(git) ?? semverTargetOf(git, revision) ?? (await resolveGitRef(git, options));
-            Context.current().heartbeat('resolved');
+            beat('resolved');
             const path = normalizeBundlePath(git.path);
             // One mirror per repository and Secret on this worker, shared by its sources (src/sources/git/cache.ts).
             const cache = gitCacheFor(join(deps.workRoot, 'git-cache'));
@@ -193,7 +193,7 @@ export function sourceActivities(deps: ActivityDeps) {
         }
         case 'oci': {
           const oci = requireSection(spec, 'oci');
-          const ctx = ociContextFor(spec, source.namespace, deps, (detail) => Context.current().heartbeat(detail));
+          const ctx = ociContextFor(spec, source.namespace, deps, beat);
           // Pull exactly what resolveRevision saw (its id; without one, read back from the revision).
           const pick = ociPickOf(oci, revision, id) ?? (await resolveOciRevision(oci, ctx));
           // Verified before anything is pulled: unverified content never reaches the worker's disk.

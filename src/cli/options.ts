@@ -125,7 +125,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { flag: '--max-bundle-bytes <n>', defaultShown: '104857600 (100 MiB)', help: 'largest unpacked bundle accepted', commands: ['worker'], parse: 'int' },
   { flag: '--max-bundle-files <n>', defaultShown: '10000', help: 'most entries in a bundle', commands: ['worker'], parse: 'int' },
   { flag: '--work-dir <dir>', defaultShown: '<data-dir>/work', help: 'scratch space for checkouts', commands: ['worker'] },
-  { flag: '--concurrency <n>', defaultShown: '20', help: 'remote activities run at once, and as many local ones (resolve, status, prune)', commands: ['worker'], parse: 'int' },
+  { flag: '--concurrency <n>', defaultShown: '20', help: 'remote activities run at once, and as many local ones (resolve, fetch, pack, upload, status, prune)', commands: ['worker'], parse: 'int' },
   {
     flag: '--max-cached-workflows <n>',
     env: 'ARENA_SOURCE_MAX_CACHED_WORKFLOWS',
@@ -138,7 +138,7 @@ export const OPTIONS: readonly OptionSpec[] = [
     flag: '--role <role>',
     env: 'ARENA_SOURCE_WORKER_ROLE',
     default: 'all',
-    help: 'tasks this process polls: workflows (workflow code and the local activities it calls: resolve, status, prune), activities (the remote ones: fetch, pack, upload) or all',
+    help: 'tasks this process polls: workflows (workflow code and the local activities it calls: resolve, status, prune), activities (fetch, pack and upload for workflows workers) or all (everything; the fetch, pack and upload then run as local activities too)',
     commands: ['worker'],
     choices: ['all', 'workflows', 'activities'],
   },
