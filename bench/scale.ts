@@ -394,7 +394,8 @@ function cycleStats(runs: History[][], from: number, to: number, intervalSeconds
       return t >= from && t < to;
     });
     for (const cycle of cycles) {
-      const fetched = cycle.some((e) => activityType(e) === 'fetchSource');
+      // The fetch: a remote activity, or a local one where the workflow's worker fetched (fetchSourceHere).
+      const fetched = cycle.some((e) => activityType(e) === 'fetchSource' || activityType(e) === 'fetchSourceHere');
       for (const a of [total, fetched ? byKind.changed : byKind.unchanged]) {
         a.cycles++;
         for (const e of cycle) {
