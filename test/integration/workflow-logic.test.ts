@@ -135,6 +135,11 @@ describe('the source workflow with stub activities', () => {
     );
   const until = (name: string, what: string, ok: (s: ArenaSource) => boolean) => waitFor(`${name}: ${what}`, () => getSource(client, ref(name)), ok, 20_000, 50);
   const reason = (s: ArenaSource) => findCondition(s.status?.conditions, 'Ready')?.reason;
+  /** The source's activities in its history, as `type:local` or `type:remote`. */
+  const stepsOf = async (name: string) => {
+    const { events } = await client.workflow.getHandle(workflowIdFor(ref(name))).fetchHistory();
+    return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
+  };
   const current = (s: ArenaSource) => s.status?.observedGeneration === s.metadata.generation;
 
   it('suspend and resume while stalled on an invalid spec are handled (status and observedGeneration follow)', bounded, async () => {
@@ -324,10 +329,7 @@ describe('the source workflow with stub activities', () => {
     fetchElsewhere.add('fetched-elsewhere');
     await apply('fetched-elsewhere', { interval: '1h' });
     await until('fetched-elsewhere', 'Ready', (s) => s.status?.phase === 'Ready');
-    const calls = async () => {
-      const { events } = await client.workflow.getHandle(workflowIdFor(ref('fetched-elsewhere'))).fetchHistory();
-      return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
-    };
+    const calls = () => stepsOf('fetched-elsewhere');
     await waitFor('the Ready status write', calls, (a) => a.includes('reportStatus:local'), 10_000, 20);
     assert.deepEqual(await calls(), ['resolveRevision:local', 'fetchSourceHere:local', 'fetchSource:remote', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local']);
     assert.equal(count('fetchSource', 'fetched-elsewhere'), 1, 'fetched once');
@@ -337,10 +339,7 @@ describe('the source workflow with stub activities', () => {
     heldElsewhere.add('elsewhere');
     await apply('elsewhere', { interval: '1h' });
     await until('elsewhere', 'Ready', (s) => s.status?.phase === 'Ready');
-    const calls = async () => {
-      const { events } = await client.workflow.getHandle(workflowIdFor(ref('elsewhere'))).fetchHistory();
-      return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
-    };
+    const calls = () => stepsOf('elsewhere');
     await waitFor('the Ready status write', calls, (a) => a.includes('reportStatus:local'), 10_000, 20);
     // Asked here once; told the checkout is elsewhere, the cycle does not ask again for the upload.
     assert.deepEqual(await calls(), [
