@@ -494,7 +494,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       let tryHere = taken(carried, PINNED_STEPS_HERE);
       async function step<T>(summary: string, here: (a: HereActivities) => Promise<Here<T>>, there: (a: PinnedActivities) => Promise<T>): Promise<T> {
         if (tryHere) {
-          const answer = await here(proxyLocalActivities<HereActivities>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary }));
+          const answer = await here(hereActivities(checked, summary));
           if (answer.here) return answer.result;
           tryHere = false;
         }
@@ -544,8 +544,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   /** The fetch: on this worker, inside the workflow task, where it fetches (FETCH_HERE); else on any worker's. */
   async function fetchSource(checked: CheckedSpec, summary: string, input: FetchSourceInput): Promise<FetchSourceResult> {
     if (taken(carried, FETCH_HERE)) {
-      const local = proxyLocalActivities<HereActivities>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary });
-      const answer = await local.fetchSourceHere(input);
+      const answer = await hereActivities(checked, summary).fetchSourceHere(input);
       if (answer.here) return answer.result;
     }
     return await sharedActivities(checked, summary, tuning.heartbeatTimeoutMs).fetchSource(input);
@@ -599,6 +598,11 @@ function sharedActivities(checked: CheckedSpec, summary: string, heartbeatTimeou
  */
 function resolveLocally(checked: CheckedSpec, summary: string) {
   return proxyLocalActivities<Pick<SharedActivities, 'resolveRevision'>>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary });
+}
+
+/** The fetch and the pinned steps as local activities on this worker (HereActivities): the spec's timeout, the usual retries. */
+function hereActivities(checked: CheckedSpec, summary: string) {
+  return proxyLocalActivities<HereActivities>({ startToCloseTimeout: checked.timeoutMs, retry: retryPolicy(), summary });
 }
 
 /** One line naming what a cycle fetches (URLs come from the spec, which never holds credentials). */

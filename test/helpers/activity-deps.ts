@@ -1,5 +1,7 @@
 /** Activity dependencies on local backends under one directory, for tests that call activities directly. */
 import { join } from 'node:path';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
 import type { ActivityDeps } from '../../activities/deps.js';
 import { DEFAULT_PACK_LIMITS } from '../../src/bundle/pack.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
@@ -19,4 +21,12 @@ export function localActivityDeps(dir: string, workDir = 'work'): LocalActivityD
     workerQueue: 'q/worker/test',
     packLimits: DEFAULT_PACK_LIMITS,
   };
+}
+
+/** Errors only: the activities' expected failures would each be logged at WARN. */
+const logger = new DefaultLogger('ERROR');
+
+/** Runs `fn` as an activity (Temporal's activity test environment), for tests that call activities directly. */
+export function inActivity<R>(fn: () => Promise<R>): Promise<R> {
+  return new MockActivityEnvironment(undefined, { logger }).run(fn);
 }

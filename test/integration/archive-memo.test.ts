@@ -13,8 +13,6 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DefaultLogger } from '@temporalio/worker';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { bundleActivities } from '../../activities/bundle.js';
 import { sourceActivities } from '../../activities/source.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
@@ -24,7 +22,7 @@ import { packDirectory } from '../../src/bundle/pack.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { bareRepoPath, commitFiles, git, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { InvalidBundleError } from '../../src/errors.js';
-import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
+import { inActivity, localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { packJson, validPack } from '../helpers/promptpack.js';
 
 const NS = 'team';
@@ -41,8 +39,6 @@ describe('archive memo: one pack per tree', () => {
   let server: GitHttpServer;
   let url: string;
   let deps: LocalActivityDeps;
-  const logger = new DefaultLogger('ERROR');
-  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
   const spec = (path: string, extra: Partial<ArenaSourceSpec> = {}): ArenaSourceSpec => ({
     type: 'git',
     interval: '1h',

@@ -10,13 +10,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DefaultLogger } from '@temporalio/worker';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
-import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
+import { inActivity, localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { SshGitServer, generateSshKeyPair } from '../helpers/ssh-server.js';
 import { AuthenticationFailedError, InvalidSpecError, SecretNotFoundError } from '../../src/errors.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
@@ -34,9 +32,6 @@ describe('git activities with credentials', () => {
   let deps: LocalActivityDeps;
   let sha: string;
   const activities = () => sourceActivities(deps);
-  // Expected failures would each be logged at WARN; only errors are worth showing.
-  const logger = new DefaultLogger('ERROR');
-  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
 
   const gitSpec = (url: string, secretName?: string): ArenaSourceSpec => ({
     type: 'git',

@@ -14,8 +14,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { DefaultLogger } from '@temporalio/worker';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
 import type { ArenaSource, ArenaSourceSpec } from '../../src/api/schema.js';
 import { findCondition } from '../../src/api/status.js';
@@ -24,7 +22,7 @@ import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { bareRepoPath, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { SecretNotFoundError, VerificationFailedError } from '../../src/errors.js';
 import { GIT_VERIFY_DIR_PREFIX } from '../../src/sources/git/verify.js';
-import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
+import { inActivity, localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { closeSigner, makePgpSigner, makeSshSigner, signedCommit, tamperedCommit, type Signer } from '../helpers/signing.js';
 import { assertNoSecrets, filesText, putSecret, textOf } from '../helpers/ssh.js';
@@ -42,8 +40,6 @@ describe('git signature verification', { skip: toolSkipReason('gpg', 'ssh-keygen
   let strangerPgp: Signer;
   let strangerSsh: Signer;
   const signers = () => [pgp, ssh, strangerPgp, strangerSsh];
-  const logger = new DefaultLogger('ERROR');
-  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
   const repo = () => bareRepoPath(join(dir, 'git'), 'signed');
 
   const spec = (ref: NonNullable<ArenaSourceSpec['git']>['ref'], verify: NonNullable<ArenaSourceSpec['git']>['verify']): ArenaSourceSpec => ({

@@ -11,13 +11,11 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DefaultLogger } from '@temporalio/worker';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
 import { COSIGN_SIGNATURE_ANNOTATION } from '../../src/oci/cosign.js';
 import { SecretNotFoundError, VerificationFailedError } from '../../src/errors.js';
-import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
+import { inActivity, localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { FIXTURE_DIGEST, fixturePublicKey, fixtureSignatureManifest, pushManifest, pushSignedFixture, pushFixtureBlobs } from '../helpers/cosign-fixture.js';
 import { pushFiles, requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { putSecret } from '../helpers/ssh.js';
@@ -30,8 +28,6 @@ describe('OCI signature verification (cosign)', () => {
   let dir: string;
   let registry: TestRegistry;
   let deps: LocalActivityDeps;
-  const logger = new DefaultLogger('ERROR');
-  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
   const spec = (repository: string, secret = 'cosign-keys'): ArenaSourceSpec => ({
     type: 'oci',
     interval: '1h',

@@ -16,8 +16,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { DefaultLogger } from '@temporalio/worker';
-import { MockActivityEnvironment } from '@temporalio/testing';
 import { sourceActivities } from '../../activities/source.js';
 import type { ArenaSourceSpec } from '../../src/api/schema.js';
 import { AuthenticationFailedError, FetchFailedError } from '../../src/errors.js';
@@ -25,7 +23,7 @@ import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { GitHttpServer } from '../../src/dev/demo-git/git-http-server.js';
 import { withOras } from '../../src/oci/oras.js';
 import { LocalResourceStore } from '../../src/resources/local-store.js';
-import { localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
+import { inActivity, localActivityDeps, type LocalActivityDeps } from '../helpers/activity-deps.js';
 import { BearerGitHttpServer } from '../helpers/bearer-git-server.js';
 import { issueCert, makeCa, type TestCa, type TestCert } from '../helpers/certs.js';
 import { requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
@@ -60,8 +58,6 @@ describe('transport: private CA, mutual TLS, bearer token, proxy', { skip: toolS
   let registryCa: string;
   let sha: string;
   let digest: string;
-  const logger = new DefaultLogger('ERROR');
-  const inActivity = <R>(fn: () => Promise<R>): Promise<R> => new MockActivityEnvironment(undefined, { logger }).run(fn);
   const source = (name: string) => ({ namespace: NS, name });
 
   const gitSpec = (url: string, git: Partial<NonNullable<ArenaSourceSpec['git']>> = {}): ArenaSourceSpec => ({
