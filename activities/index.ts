@@ -7,7 +7,7 @@ import { retentionActivities } from './retention.js';
 import { sourceActivities } from './source.js';
 import { statusActivities } from './status.js';
 import { Context } from '@temporalio/activity';
-import { unchangedCycleStatus } from '../src/api/status.js';
+import { fetchingStatusOf, unchangedCycleStatus } from '../src/api/status.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
 import { hereActivities } from './here.js';
 import type { HereActivities, PinnedActivities, ResolveRevisionInput, ResolveRevisionResult, SharedActivities, UnchangedStatus } from './types.js';
@@ -49,10 +49,16 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
       }
     }
     const changed = !(current && current.revision === result.revision && result.currentValid);
-    if (changed && input.ifChanged && input.ifChanged.unlessRevision !== result.revision) {
-      if (await writeChanged(input, input.ifChanged.status)) result.changedWritten = true;
-    }
+    const fetching = changed && input.ifChanged?.unlessRevision !== result.revision ? fetchingStatusAsked(input) : undefined;
+    if (fetching && (await writeChanged(input, fetching))) result.changedWritten = true;
     return result;
+  }
+
+  /** The Fetching status the workflow asked for: given whole, or to be computed as the workflow did (ResolveRevisionInput.ifChanged). */
+  function fetchingStatusAsked(input: ResolveRevisionInput): ArenaSourceStatus | undefined {
+    const asked = input.ifChanged;
+    if (asked?.status) return asked.status;
+    return asked?.at && input.ifUnchanged ? fetchingStatusOf(input.ifUnchanged, asked.at) : undefined;
   }
 
   /** The Fetching status of a cycle with work; a failed write is left to the workflow (it writes it with reportStatus). */

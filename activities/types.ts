@@ -36,7 +36,13 @@ export interface ResolveRevisionInput {
    * Fetching status to write, so the progressive status costs no activity of its own. Not
    * written for `unlessRevision` (a revision refused before: the workflow fails the cycle).
    */
-  ifChanged?: { status: ArenaSourceStatus; unlessRevision?: string };
+  ifChanged?: {
+    /** The status to write (a remote resolve, or a cycle without `ifUnchanged`). */
+    status?: ArenaSourceStatus;
+    /** Instead of `status` (a local resolve with `ifUnchanged`): fetchingStatusOf(ifUnchanged, at). */
+    at?: string;
+    unlessRevision?: string;
+  };
   /**
    * A scheduled poll of a source that has an artifact: a git listing another source of the same
    * repository and credentials got a moment ago will do (src/sources/git/shared-listings.ts).
@@ -73,7 +79,7 @@ export interface ResolveRevisionResult {
   writtenAt?: string;
   /** What older code returned instead of `writtenAt`: the whole status written (histories of those runs). */
   written?: ArenaSourceStatus;
-  /** True when `ifChanged.status` was written (absent: the workflow writes it). */
+  /** True when the Fetching status of `ifChanged` was written (absent: the workflow writes it). */
   changedWritten?: boolean;
 }
 

@@ -33,7 +33,7 @@ import type {
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
-import { INVALID_BUNDLE, nextStatus, unchangedCycleStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
+import { INVALID_BUNDLE, fetchingStatusOf, nextStatus, unchangedCycleStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
 import { NON_RETRYABLE_REASONS, SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
@@ -49,6 +49,7 @@ import {
   type SourceWorkflowInput,
 } from './definitions.js';
 import { adopted, adoptedAsOne, taken } from './patches.js';
+import { inPassScope } from './pass-scope.js';
 import { SourceState } from './source-state.js';
 import { CONTENT_REJECTIONS, backsOff, retryDelayMs } from './backoff.js';
 import { WATCH_ATTRIBUTES_KEPT, keepWatchAttributes } from './watch-attributes.js';
@@ -193,10 +194,20 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
     if (carried.nextCycleAt !== undefined) {
-      await untilDueOrWoken(carried.nextCycleAt);
+      const dueAt = carried.nextCycleAt;
+      await inPassScope(() => untilDueOrWoken(dueAt));
       carried.nextCycleAt = undefined;
       continue;
     }
+    await inPassScope(pass);
+  }
+
+  // Where it published content, and where the spec points now (in case a publish was cut short).
+  const places = [...(carried.contentPlaces ?? []), { targetPath: contentTarget().targetPath }];
+  await bookkeeping('remove artifacts and status').removeSource({ source, places });
+
+  /** One pass: what the spec's mode says to do now (a cycle, a suspended or invalid status). */
+  async function pass(): Promise<void> {
     const woken = state.startPass();
     const everySignal = adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL);
     const mode = state.mode(everySignal);
@@ -215,10 +226,6 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
         break;
     }
   }
-
-  // Where it published content, and where the spec points now (in case a publish was cut short).
-  const places = [...(carried.contentPlaces ?? []), { targetPath: contentTarget().targetPath }];
-  await bookkeeping('remove artifacts and status').removeSource({ source, places });
 
   /** LOCAL_ACTIVITIES, and with it every other patch (see EVERY_PATCH). */
   function usesLocalActivities(): boolean {
@@ -260,8 +267,9 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const previousChecksum = carried.status.artifact?.checksum;
     try {
       const ifUnchanged = oneActivity ? unchangedStatus(startedAt, lastFetchTime) : undefined;
-      const ifChanged = lean ? fetchingStatus(lastFetchTime) : undefined;
-      const resolved = await resolve(checked, scheduled, ifUnchanged, ifChanged);
+      const fetchingAt = now();
+      const ifChanged = lean ? fetchingStatus(lastFetchTime, fetchingAt) : undefined;
+      const resolved = await resolve(checked, scheduled, ifUnchanged, ifChanged && { status: ifChanged, at: fetchingAt });
       // What resolveRevision wrote: derived from when it wrote it (older code returned the status itself).
       const written =
         resolved.written ?? (resolved.writtenAt && ifUnchanged ? unchangedCycleStatus(ifUnchanged, resolved.writtenAt, resolved.content) : undefined);
@@ -339,12 +347,12 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   }
 
   /** The Fetching status of a cycle with work (written by resolveRevision, or by publish). */
-  function fetchingStatus(lastFetchTime: string): ArenaSourceStatus {
-    return nextStatus(carried.status, { kind: 'fetching' }, { now: now(), generation: carried.generation, lastFetchTime });
+  function fetchingStatus(lastFetchTime: string, at = now()): ArenaSourceStatus {
+    return fetchingStatusOf({ previous: carried.status, context: { generation: carried.generation, lastFetchTime } }, at);
   }
 
   /** Step 1: the source's revision now (one round trip); the stored artifact rides along to be re-verified. */
-  async function resolve(checked: CheckedSpec, scheduled: boolean, ifUnchanged?: UnchangedStatus, ifChanged?: ArenaSourceStatus) {
+  async function resolve(checked: CheckedSpec, scheduled: boolean, ifUnchanged?: UnchangedStatus, ifChanged?: { status: ArenaSourceStatus; at: string }) {
     const current = carried.status.artifact;
     const identity = contentIdentity(state.spec);
     // Only an artifact built from this same content-relevant spec can make the cycle a no-op.
@@ -356,14 +364,20 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const refused = rejected && rejected.identity === identity ? { unlessRevision: rejected.revision } : {};
     const poll = scheduled && candidate !== undefined && state.spec.type === 'git' && adopted(carried, SHARED_POLL_LISTINGS);
     const summary = `resolve ${describeSource(state.spec)}`;
-    const resolver = usesLocalActivities() ? resolveLocally(checked, summary) : sharedActivities(checked, summary, tuning.heartbeatTimeoutMs);
+    const local = usesLocalActivities();
+    const resolver = local ? resolveLocally(checked, summary) : sharedActivities(checked, summary, tuning.heartbeatTimeoutMs);
+    // Locally, with ifUnchanged sent, the same code computes the Fetching status from it: send its time, not a
+    // second status (the core keeps every cycle's local input until the run ends). Remotely the activity
+    // may run on an older worker: send it whole.
+    const sendUnchanged = candidate !== undefined && ifUnchanged !== undefined;
+    const fetching = ifChanged && (local && sendUnchanged ? { at: ifChanged.at } : { status: ifChanged.status });
     const result = await resolver.resolveRevision({
       source,
       spec: state.spec,
       ...(candidate ? { current: candidate } : {}),
       target: contentTarget(),
-      ...(candidate && ifUnchanged ? { ifUnchanged } : {}),
-      ...(ifChanged ? { ifChanged: { status: ifChanged, ...refused } } : {}),
+      ...(sendUnchanged ? { ifUnchanged } : {}),
+      ...(fetching ? { ifChanged: { ...fetching, ...refused } } : {}),
       ...(poll ? { poll } : {}),
     });
     if (rejected && rejected.revision === result.revision && rejected.identity === identity) {

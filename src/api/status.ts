@@ -71,6 +71,15 @@ export function unchangedCycleStatus(
   return nextStatus(unchanged.previous, { kind: 'ready', artifact, ...(content ? { content } : {}) }, { ...unchanged.context, now });
 }
 
+/**
+ * The Fetching status a cycle with work writes first, from the status before the cycle. The workflow
+ * and resolveRevision both compute it, so a local resolve is sent the time (`at`) instead of the whole
+ * status (the Temporal core keeps each cycle's local-activity input until the run ends).
+ */
+export function fetchingStatusOf(from: { previous: ArenaSourceStatus; context: { generation?: number; lastFetchTime?: string } }, at: string): ArenaSourceStatus {
+  return nextStatus(from.previous, { kind: 'fetching' }, { now: at, generation: from.context.generation, lastFetchTime: from.context.lastFetchTime });
+}
+
 export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: StatusContext): ArenaSourceStatus {
   const artifact = outcome.kind === 'ready' ? outcome.artifact : prev.artifact;
   const { phase, conditions } = derive(prev, outcome, artifact);

@@ -13,7 +13,7 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Here, HereActivities, PinnedActivities, ReportStatusInput, ResolveRevisionInput, SharedActivities } from '../../activities/types.js';
 import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../../src/api/schema.js';
-import { findCondition, unchangedCycleStatus } from '../../src/api/status.js';
+import { fetchingStatusOf, findCondition, unchangedCycleStatus } from '../../src/api/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
@@ -67,7 +67,8 @@ describe('the source workflow with stub activities', () => {
       if (written) record('statusWrittenByResolve', { source: input.source, status: written });
       // And where there is work, the Fetching status the workflow passed (recorded as the status write it is).
       const changed = !(currentValid === true) && input.ifChanged !== undefined && input.ifChanged.unlessRevision !== revision;
-      if (changed) record('reportStatus', { source: input.source, status: input.ifChanged!.status } as never);
+      const fetching = input.ifChanged?.status ?? (input.ifChanged?.at && u ? fetchingStatusOf(u, input.ifChanged.at) : undefined);
+      if (changed) record('reportStatus', { source: input.source, status: fetching } as never);
       return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { writtenAt } : {}), ...(changed ? { changedWritten: true } : {}) };
     },
     async fetchSource(input) {
@@ -293,6 +294,11 @@ describe('the source workflow with stub activities', () => {
     await waitFor('the last status write', async () => phases('phases'), (p) => p.length >= 4, 10_000, 20);
     // No Pending first: resolveRevision writes Initializing (it is where the cycle learns there is work).
     assert.deepEqual(phases('phases'), ['Initializing', 'Ready', 'Fetching', 'Ready']);
+    // The first resolve (no artifact yet) was sent the Initializing status whole; the second, local and with the
+    // unchanged cycle's inputs, only when: it computed Fetching from those (the core keeps each local input).
+    const asked = (calls.resolveRevision ?? []).filter((c) => (c.source as { name: string }).name === 'phases').map((c) => c.ifChanged as { status?: unknown; at?: string });
+    assert.ok(asked[0]?.status && !asked[0].at, 'first cycle: the status itself');
+    assert.ok(asked[1]?.at && !asked[1].status, 'second cycle: its time only');
   });
 
   it("a new source's first cycle is five local activities, none through the server; the prune comes once there is an older artifact", bounded, async () => {
