@@ -5,7 +5,11 @@
  * worker's side; RSS minus the committed heap is what lives outside V8 (the Temporal core,
  * the allocator). Prints one JSON line.
  *
- *   node --expose-gc dist/bench/cached-memory-child.js <arena|plain> <N> <temporal address>
+ *   node --expose-gc dist/bench/cached-memory-child.js <arena|plain> <N> <temporal address> [<interval s> <cycles>]
+ *
+ * With an interval and a cycle count, the workflows cycle that often and the process samples its
+ * memory once per interval for that many cycles (printed as `samples`, each with the cycles done):
+ * what a cached workflow gains per cycle of its run, until its next continue-as-new.
  */
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import { randomUUID } from 'node:crypto';
@@ -17,8 +21,11 @@ import { stubActivities } from './lib/stub-activities.js';
 import { pool, sleep } from './lib/util.js';
 import { cyclesQuery } from './workflows/sleep-loop.js';
 
-const [kind, nArg, address] = process.argv.slice(2);
+const [kind, nArg, address, intervalArg, cyclesArg] = process.argv.slice(2);
 const n = Number(nArg);
+/** Seconds between cycles: an hour (nothing cycles again while measured), or the growth run's interval. */
+const intervalS = intervalArg ? Number(intervalArg) : 3600;
+const growthCycles = cyclesArg ? Number(cyclesArg) : 0;
 if ((kind !== 'arena' && kind !== 'plain') || !(n > 0) || !address) throw new Error('usage: cached-memory-child <arena|plain> <N> <address>');
 const gc = (globalThis as { gc?: () => void }).gc;
 if (!gc) throw new Error('run with --expose-gc');
@@ -60,10 +67,10 @@ await pool(ids, 32, async (id) => {
       apiVersion: API_VERSION,
       kind: KIND,
       metadata: ref(id),
-      spec: { type: 'git', interval: '1h', git: { url: 'https://example.com/r.git' } },
+      spec: { type: 'git', interval: `${intervalS}s`, git: { url: 'https://example.com/r.git' } },
     });
   } else {
-    await client.workflow.start('sleepLoop', { taskQueue, workflowId: `${taskQueue}-${id}`, args: [3_600_000] });
+    await client.workflow.start('sleepLoop', { taskQueue, workflowId: `${taskQueue}-${id}`, args: [intervalS * 1000] });
   }
 });
 // Past the first cycle: an arena-source workflow has fetched, packed, uploaded and is on its timer.
@@ -81,7 +88,15 @@ while (pending.length > 0) {
 await sleep(3000); // the last workflow tasks and local activities complete
 await settle();
 const after = sample();
-console.log(JSON.stringify({ kind, n, before, after }));
+// The growth run: one sample per interval, each after GCs, tagged with the cycles done since `after`.
+const samples: Array<ReturnType<typeof sample> & { cycles: number }> = [];
+const t0 = Date.now();
+for (let i = 1; i <= growthCycles; i++) {
+  await sleep(t0 + i * intervalS * 1000 - Date.now());
+  await settle();
+  samples.push({ ...sample(), cycles: (Date.now() - t0) / (intervalS * 1000) });
+}
+console.log(JSON.stringify({ kind, n, before, after, ...(growthCycles ? { samples } : {}) }));
 for (const w of workers) w.shutdown();
 await running;
 await connection.close();

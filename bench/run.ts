@@ -38,7 +38,7 @@ import { runWebhookBench } from './webhook.js';
 import { runForkBench } from './fork.js';
 import { runReplayBench } from './replay.js';
 import { runRolesBench } from './roles.js';
-import { runCachedMemoryBench } from './cached-memory.js';
+import { runCachedMemoryBench, runCycleGrowthBench } from './cached-memory.js';
 
 const ALL = ['cycle', 'noop', 'latency', 'scale', 'pack', 'webhook', 'fork', 'replay', 'roles', 'memory', 'kubernetes'] as const;
 /** What runs without --only: the cluster benchmark needs tools the others do not. */
@@ -78,6 +78,7 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --fork-sizes LIST        process sizes (MiB of ballast) for the fork benchmark (default 0,100,250,1000)
   --replay-cycles LIST     run lengths (cycles) replayed (default 5,10,20,40,80)
   --memory-sizes A,B       cached workflows in benchmark 11's two measurements (default 100,1000)
+  --memory-growth N,S,C    11b: N workflows cycling every S seconds, sampled for C cycles (default 200,5,16; 0 skips it)
   --no-eager               dev server without eager activity execution (the self-hosted default)
   --out FILE               JSON results (default bench/results/latest.json)
   --keep                   keep the temporary directory`;
@@ -109,6 +110,7 @@ async function main(): Promise<void> {
       'fork-sizes': { type: 'string', default: '0,100,250,1000' },
       'replay-cycles': { type: 'string', default: '5,10,20,40,80' },
       'memory-sizes': { type: 'string', default: '100,1000' },
+      'memory-growth': { type: 'string', default: '200,5,16' },
       'no-eager': { type: 'boolean', default: false },
       kubernetes: { type: 'boolean', default: false },
       'kube-sizes': { type: 'string', default: '300,1000' },
@@ -267,6 +269,13 @@ async function main(): Promise<void> {
       const r = await runCachedMemoryBench(await temporalServer(), sizes as [number, number]);
       results.memory = r.cases;
       print(r.tables);
+      const [n, intervalS, cycles] = values['memory-growth']!.split(',').map(Number);
+      if (n && intervalS && cycles) {
+        log('11b. memory a cached workflow gains per cycle of its run');
+        const g = await runCycleGrowthBench(await temporalServer(), { n, intervalS, cycles });
+        results.memoryGrowth = g.cases;
+        print(g.tables);
+      }
     }
     if (only.has('kubernetes')) {
       log('6. cluster mode beside Flux');

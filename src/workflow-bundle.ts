@@ -37,6 +37,7 @@ const SHARED_MODULES = [
   '../src/errors.js',
   '../workflows/backoff.js',
   '../workflows/definitions.js',
+  '../workflows/pass-scope.js',
   '../workflows/patches.js',
   '../workflows/source-state.js',
   '../workflows/watch-attributes.js',
