@@ -14,7 +14,7 @@
  *   9 roles    a worker process's idle RSS by --role
  *  10 kubernetes  cluster mode beside Flux's source-controller (`--kubernetes`, or `--only kubernetes`;
  *                 not part of the default run: it needs kube-apiserver and Flux, `ensure-tools.sh bench`)
- *  11 memory   memory per cached workflow by part, beside a plain sleep-loop workflow (the SDK's floor)
+ *  11 memory   memory per cached workflow by part, beside a plain sleep-loop workflow (the SDK's floor); 11b what it gains per cycle of a run
  *
  * Every figure comes with the baseline measured in the same run. Nothing here is a
  * test: no assertion fails on a number. Results: the tables on stdout and
