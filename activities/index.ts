@@ -5,7 +5,7 @@ import { withFailures } from './failure.js';
 import { withHeartbeat } from './heartbeat.js';
 import { retentionActivities } from './retention.js';
 import { sourceActivities } from './source.js';
-import { statusActivities } from './status.js';
+import { statusActivities, unchangedWithPrevious } from './status.js';
 import { Context } from '@temporalio/activity';
 import { fetchingStatusOf, unchangedCycleStatus } from '../src/api/status.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
@@ -19,7 +19,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
   const bundle = bundleActivities(deps);
   const sources = sourceActivities(deps);
   const places = contentPlaces(deps);
-  const { reportUnchanged, ...statusWriters } = statusActivities(deps);
+  const { reportUnchanged, lastWritten, ...statusWriters } = statusActivities(deps);
   /**
    * One activity for the whole no-op check: ask the source, and if nothing moved, re-verify the
    * stored bytes and (with a content volume) that HEAD still names the artifact's version.
@@ -27,6 +27,7 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
   async function resolveRevision(input: ResolveRevisionInput): Promise<ResolveRevisionResult> {
     let result = await sources.resolveRevision(input);
     const { current, target } = input;
+    const unchanged = unchangedWithPrevious(input.ifUnchanged, (digest) => lastWritten(input.source, digest));
     if (current && current.revision === result.revision) {
       const { version, ...artifact } = current;
       result.currentValid = await bundle.verifyArtifact({ source: input.source, artifact: { ...artifact, url: '', lastUpdateTime: '' } });
@@ -43,22 +44,22 @@ export function createSharedActivities(deps: ActivityDeps): SharedActivities & H
         result.currentValid &&= check?.current === true;
         if (check) result.content = { versionCount: check.versionCount };
       }
-      if (result.currentValid && input.ifUnchanged) {
-        const writtenAt = await writeUnchanged(input, input.ifUnchanged, result);
+      if (result.currentValid && unchanged) {
+        const writtenAt = await writeUnchanged(input, unchanged, result);
         if (writtenAt) result.writtenAt = writtenAt;
       }
     }
     const changed = !(current && current.revision === result.revision && result.currentValid);
-    const fetching = changed && input.ifChanged?.unlessRevision !== result.revision ? fetchingStatusAsked(input) : undefined;
+    const fetching = changed && input.ifChanged?.unlessRevision !== result.revision ? fetchingStatusAsked(input, unchanged) : undefined;
     if (fetching && (await writeChanged(input, fetching))) result.changedWritten = true;
     return result;
   }
 
   /** The Fetching status the workflow asked for: given whole, or to be computed as the workflow did (ResolveRevisionInput.ifChanged). */
-  function fetchingStatusAsked(input: ResolveRevisionInput): ArenaSourceStatus | undefined {
+  function fetchingStatusAsked(input: ResolveRevisionInput, unchanged: UnchangedStatus | undefined): ArenaSourceStatus | undefined {
     const asked = input.ifChanged;
     if (asked?.status) return asked.status;
-    return asked?.at && input.ifUnchanged ? fetchingStatusOf(input.ifUnchanged, asked.at) : undefined;
+    return asked?.at && unchanged ? fetchingStatusOf(unchanged, asked.at) : undefined;
   }
 
   /** The Fetching status of a cycle with work; a failed write is left to the workflow (it writes it with reportStatus). */

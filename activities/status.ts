@@ -2,14 +2,16 @@
 import { Context } from '@temporalio/activity';
 import { forgetSource, recordCycle, recordPhase } from '../src/observability/metrics.js';
 import { FetchTimeCoalescer } from '../src/status/coalesce.js';
+import { LastStatuses } from '../src/status/last-statuses.js';
 import type { ArenaSourceStatus } from '../src/api/schema.js';
 import type { ActivityDeps } from './deps.js';
 import { contentPlaces } from './content.js';
-import type { RemoveSourceInput, ReportStatusInput } from './types.js';
+import type { RemoveSourceInput, ReportStatusInput, ResolveRevisionInput, UnchangedStatus } from './types.js';
 
 export function statusActivities(deps: ActivityDeps) {
   const places = contentPlaces(deps);
   const coalescer = new FetchTimeCoalescer(deps.statusTimesMaxAgeMs);
+  const lastWritten = new LastStatuses();
   const keyOf = (source: ReportStatusInput['source']) => `${source.namespace}/${source.name}`;
 
   async function report({ source, status, event, cycle }: ReportStatusInput, previous?: ArenaSourceStatus): Promise<void> {
@@ -18,6 +20,8 @@ export function statusActivities(deps: ActivityDeps) {
       await deps.statusSink.write(source, status);
       coalescer.written(key);
     }
+    // What the workflow now holds as the source's status (a coalesced write included): the next cycle's previous.
+    lastWritten.remember(key, status);
     if (event) await deps.statusSink.record(source, event).catch(() => undefined);
     recordPhase(key, status.phase);
     if (cycle) {
@@ -38,6 +42,8 @@ export function statusActivities(deps: ActivityDeps) {
      * moved since `previous`, the status the workflow last wrote (src/status/coalesce.ts).
      */
     reportUnchanged: (input: ReportStatusInput, previous: ArenaSourceStatus): Promise<void> => report(input, previous),
+    /** The status this worker last wrote for `source`, if `digest` is its fingerprint (UnchangedStatusByDigest). */
+    lastWritten: (source: ReportStatusInput['source'], digest: string): ArenaSourceStatus | undefined => lastWritten.recall(keyOf(source), digest),
     async removeSource({ source, places: published = [] }: RemoveSourceInput): Promise<void> {
       await deps.store.removeSource(source);
       if (deps.content) {
@@ -45,7 +51,22 @@ export function statusActivities(deps: ActivityDeps) {
       }
       await deps.statusSink.remove(source);
       coalescer.forget(keyOf(source));
+      lastWritten.forget(keyOf(source));
       forgetSource(keyOf(source));
     },
   };
+}
+
+/**
+ * ifUnchanged with its previous status: sent whole, or found by its fingerprint among the statuses this
+ * worker wrote (`recall`). Undefined on a miss: the workflow then writes the cycle's status itself.
+ */
+export function unchangedWithPrevious(
+  asked: ResolveRevisionInput['ifUnchanged'],
+  recall: (digest: string) => ArenaSourceStatus | undefined,
+): UnchangedStatus | undefined {
+  if (!asked || 'previous' in asked) return asked;
+  const { previousDigest, ...rest } = asked;
+  const previous = recall(previousDigest);
+  return previous ? { ...rest, previous } : undefined;
 }

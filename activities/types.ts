@@ -30,7 +30,7 @@ export interface ResolveRevisionInput {
    * When nothing moved: the status to write, computed here by the same pure function the
    * workflow uses, so an unchanged cycle is one activity (and one Temporal action) instead of two.
    */
-  ifUnchanged?: UnchangedStatus;
+  ifUnchanged?: UnchangedStatus | UnchangedStatusByDigest;
   /**
    * When there is work (a new revision, or a stored artifact that no longer verifies): the
    * Fetching status to write, so the progressive status costs no activity of its own. Not
@@ -59,6 +59,12 @@ export interface UnchangedStatus {
   startedAt: number;
   type: string;
 }
+/**
+ * UnchangedStatus as a local resolve is sent it: the fingerprint (statusDigest) of `previous`, which this
+ * worker wrote (src/status/last-statuses.ts), instead of the status.
+ */
+export type UnchangedStatusByDigest = Omit<UnchangedStatus, 'previous'> & { previousDigest: string };
+
 export interface ResolveRevisionResult {
   /** The revision the source points at now, formatted as the specification says. */
   revision: string;

@@ -28,12 +28,13 @@ import type {
   PinnedActivities,
   SharedActivities,
   UnchangedStatus,
+  UnchangedStatusByDigest,
   UploadArtifactResult,
 } from '../activities/types.js';
 import { formatMillis } from '../src/api/duration.js';
 import type { Artifact, ArenaSourceStatus } from '../src/api/schema.js';
 import { bundleValidationOf, contentIdentity, targetPathOf, type CheckedSpec } from '../src/api/spec-rules.js';
-import { INVALID_BUNDLE, fetchingStatusOf, nextStatus, unchangedCycleStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
+import { INVALID_BUNDLE, fetchingStatusOf, nextStatus, statusDigest, unchangedCycleStatus, type BundleReport, type ContentReport, type Outcome } from '../src/api/status.js';
 import { NON_RETRYABLE_REASONS, SPEC_REASONS, isFailureReason, type FailureReason } from '../src/errors.js';
 import { stateAttributes } from '../src/api/search-attributes.js';
 import type { SourceEvent } from '../src/status/types.js';
@@ -366,17 +367,19 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
     const summary = `resolve ${describeSource(state.spec)}`;
     const local = usesLocalActivities();
     const resolver = local ? resolveLocally(checked, summary) : sharedActivities(checked, summary, tuning.heartbeatTimeoutMs);
-    // Locally, with ifUnchanged sent, the same code computes the Fetching status from it: send its time, not a
-    // second status (the core keeps every cycle's local input until the run ends). Remotely the activity
-    // may run on an older worker: send it whole.
+    // The core keeps every cycle's local input until the run ends, so a local resolve is sent no status:
+    // the previous one by its fingerprint (this worker wrote it: src/status/last-statuses.ts), and the
+    // Fetching one by its time (computed from the previous one, as here). Remotely the activity may run
+    // on another, or an older, worker: both whole.
     const sendUnchanged = candidate !== undefined && ifUnchanged !== undefined;
-    const fetching = ifChanged && (local && sendUnchanged ? { at: ifChanged.at } : { status: ifChanged.status });
+    const byDigest = local && sendUnchanged;
+    const fetching = ifChanged && (byDigest ? { at: ifChanged.at } : { status: ifChanged.status });
     const result = await resolver.resolveRevision({
       source,
       spec: state.spec,
       ...(candidate ? { current: candidate } : {}),
       target: contentTarget(),
-      ...(sendUnchanged ? { ifUnchanged } : {}),
+      ...(sendUnchanged ? { ifUnchanged: byDigest ? withDigest(ifUnchanged) : ifUnchanged } : {}),
       ...(fetching ? { ifChanged: { ...fetching, ...refused } } : {}),
       ...(poll ? { poll } : {}),
     });
@@ -389,6 +392,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       });
     }
     return { ...result, identity, current: candidate ? current : undefined };
+  }
+
+  /** UnchangedStatus with its previous status as a fingerprint (UnchangedStatusByDigest). */
+  function withDigest({ previous, ...rest }: UnchangedStatus): UnchangedStatusByDigest {
+    return { ...rest, previousDigest: statusDigest(previous) };
   }
 
   /** Step 2: nothing moved and the stored artifact (and content version) verified. */

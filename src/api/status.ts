@@ -6,6 +6,7 @@
  */
 import { SPEC_REASONS, type FailureReason } from '../errors.js';
 import type { Artifact, ArenaSourceStatus, Condition, ConditionType, Phase } from './schema.js';
+import { canonicalJson } from './canonical.js';
 
 export type Outcome =
   /** Accepted, nothing fetched yet. */
@@ -78,6 +79,30 @@ export function unchangedCycleStatus(
  */
 export function fetchingStatusOf(from: { previous: ArenaSourceStatus; context: { generation?: number; lastFetchTime?: string } }, at: string): ArenaSourceStatus {
   return nextStatus(from.previous, { kind: 'fetching' }, { now: at, generation: from.context.generation, lastFetchTime: from.context.lastFetchTime });
+}
+
+/**
+ * A fingerprint of a status (src/status/last-statuses.ts): two 53-bit cyrb53 hashes of its canonical
+ * JSON. Written here because workflow code, which computes it too, has no node:crypto (and the SDK's
+ * hash is internal); not a security boundary, only a check that worker and workflow mean one status.
+ */
+export function statusDigest(status: ArenaSourceStatus): string {
+  const text = canonicalJson(status);
+  return `${cyrb53(text, 1).toString(36)}.${cyrb53(text, 2).toString(36)}`;
+}
+
+/** cyrb53 (public domain, bryc): a fast 53-bit string hash. */
+function cyrb53(text: string, seed: number): number {
+  let h1 = 0xdeadbeef ^ seed;
+  let h2 = 0x41c6ce57 ^ seed;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text.charCodeAt(i);
+    h1 = Math.imul(h1 ^ ch, 2654435761);
+    h2 = Math.imul(h2 ^ ch, 1597334677);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 
 export function nextStatus(prev: ArenaSourceStatus, outcome: Outcome, ctx: StatusContext): ArenaSourceStatus {

@@ -7,6 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { findCondition } from '../../src/api/status.js';
+import { activityCalls } from '../../src/temporal/history-activities.js';
 import { reconcileSource, resumeSource, sourceHandle, suspendSource } from '../../src/client.js';
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
@@ -58,6 +59,13 @@ describe('reconcile loop', () => {
     const now = await env.get('quiet');
     assert.deepEqual(now.status!.artifact, ready.status!.artifact);
     assert.notEqual(now.status!.lastFetchTime, ready.status!.lastFetchTime);
+    // Each no-op cycle is one local resolve that wrote the status itself: the worker found the previous
+    // status by the fingerprint it was sent (src/status/last-statuses.ts); a miss would add a reportStatus.
+    const { events } = await sourceHandle(env.stack.client, ref('quiet')).fetchHistory();
+    const types = activityCalls(events ?? []).map((c) => c.type);
+    const firstNoop = types.indexOf('resolveRevision', types.indexOf('reportStatus') + 1);
+    assert.ok(firstNoop > 0 && types.length - firstNoop >= 3, types.join(','));
+    assert.deepEqual([...new Set(types.slice(firstNoop))], ['resolveRevision'], types.join(','));
   });
 
   it('rebuilds an artifact that was deleted from the store', async () => {

@@ -13,7 +13,9 @@ import proto from '@temporalio/proto';
 import { Worker } from '@temporalio/worker';
 import type { Here, HereActivities, PinnedActivities, ReportStatusInput, ResolveRevisionInput, SharedActivities } from '../../activities/types.js';
 import type { ArenaSource, ArenaSourceSpec, ArenaSourceStatus } from '../../src/api/schema.js';
-import { fetchingStatusOf, findCondition, unchangedCycleStatus } from '../../src/api/status.js';
+import { fetchingStatusOf, findCondition, statusDigest, unchangedCycleStatus } from '../../src/api/status.js';
+import { LastStatuses } from '../../src/status/last-statuses.js';
+import { unchangedWithPrevious } from '../../activities/status.js';
 import { API_VERSION, KIND } from '../../src/api/group-version.js';
 import { applySource, connectClient, getCounters, getSource, resumeSource, suspendSource, reconcileSource, deleteSource } from '../../src/client.js';
 import { cycleHistory } from '../../src/history.js';
@@ -50,6 +52,8 @@ describe('the source workflow with stub activities', () => {
   /** Sources whose fetch the workflow's worker declines (a `--role workflows` worker): it goes to the shared queue. */
   const fetchElsewhere = new Set<string>();
 
+  /** What the stub wrote last per source, as a worker keeps it (src/status/last-statuses.ts). */
+  const lastWritten = new LastStatuses();
   const shared: SharedActivities & HereActivities = {
     async resolveRevision(input) {
       record('resolveRevision', input as never);
@@ -60,15 +64,23 @@ describe('the source workflow with stub activities', () => {
       }
       const revision = revisions.get(input.source.name) ?? 'main@sha1:' + 'a'.repeat(40);
       const currentValid = input.current ? input.current.revision === revision : undefined;
-      // As the real activity does: an unchanged cycle's status is computed and written here; the result says when.
-      const u = input.ifUnchanged;
+      // As the real activity does: an unchanged cycle's status is computed and written here (from the previous
+      // status it wrote, found by its fingerprint); the result says when.
+      const u = unchangedWithPrevious(input.ifUnchanged, (digest) => lastWritten.recall(input.source.name, digest));
+      if (input.ifUnchanged && !u) record('previousMissed', { source: input.source } as never);
       const writtenAt = new Date().toISOString();
       const written = currentValid && u ? unchangedCycleStatus(u, writtenAt) : undefined;
-      if (written) record('statusWrittenByResolve', { source: input.source, status: written });
+      if (written) {
+        record('statusWrittenByResolve', { source: input.source, status: written });
+        lastWritten.remember(input.source.name, written);
+      }
       // And where there is work, the Fetching status the workflow passed (recorded as the status write it is).
-      const changed = !(currentValid === true) && input.ifChanged !== undefined && input.ifChanged.unlessRevision !== revision;
       const fetching = input.ifChanged?.status ?? (input.ifChanged?.at && u ? fetchingStatusOf(u, input.ifChanged.at) : undefined);
-      if (changed) record('reportStatus', { source: input.source, status: fetching } as never);
+      const changed = !(currentValid === true) && fetching !== undefined && input.ifChanged?.unlessRevision !== revision;
+      if (changed) {
+        record('reportStatus', { source: input.source, status: fetching } as never);
+        lastWritten.remember(input.source.name, fetching);
+      }
       return { revision, ...(currentValid !== undefined ? { currentValid } : {}), ...(written ? { writtenAt } : {}), ...(changed ? { changedWritten: true } : {}) };
     },
     async fetchSource(input) {
@@ -77,6 +89,7 @@ describe('the source workflow with stub activities', () => {
     },
     async reportStatus(input: ReportStatusInput) {
       record('reportStatus', input as never);
+      lastWritten.remember(input.source.name, input.status);
       // As the real one: run locally, it returns what it wrote (history keeps no local input).
       return input;
     },
@@ -197,19 +210,33 @@ describe('the source workflow with stub activities', () => {
     const s = await getSource(client, ref('steady'));
     assert.equal(s.status?.phase, 'Ready');
     assert.ok(s.status?.nextFetchTime && Date.parse(s.status.nextFetchTime) > Date.parse(s.status.lastFetchTime!), 'nextFetchTime follows');
-    // The workflow derives what was written from that time: the next cycle hands back as `previous`
-    // exactly the status resolveRevision wrote in the one before.
+    // The workflow derives what was written from that time: the next cycle names as its previous status, by
+    // fingerprint, exactly the status resolveRevision wrote in the one before, and is sent no status at all.
     const mine = <T,>(name: string) => (calls[name] ?? []).filter((c) => (c.source as { name?: string }).name === 'steady') as T[];
-    const wrote = mine<{ status: ArenaSourceStatus }>('statusWrittenByResolve').map((c) => c.status);
-    const previous = mine<ResolveRevisionInput>('resolveRevision').map((c) => c.ifUnchanged?.previous);
-    let compared = 0;
-    for (const status of wrote) {
-      const next = previous.find((p) => p?.lastFetchTime === status.lastFetchTime);
-      if (!next) continue;
-      assert.deepEqual(next, status);
-      compared++;
-    }
-    assert.ok(compared >= 4, `${compared} unchanged cycles compared`);
+    const wrote = mine<{ status: ArenaSourceStatus }>('statusWrittenByResolve').map((c) => statusDigest(c.status));
+    const asked = mine<ResolveRevisionInput>('resolveRevision').map((c) => c.ifUnchanged).filter((u) => u !== undefined);
+    assert.ok(asked.every((u) => !('previous' in u)), 'a local resolve is sent no previous status');
+    const named = asked.map((u) => ('previousDigest' in u ? u.previousDigest : undefined));
+    const compared = wrote.filter((digest) => named.includes(digest)).length;
+    assert.ok(compared >= 4 && compared >= wrote.length - 1, `${compared} of ${wrote.length} written statuses named by the next cycle`);
+    assert.equal(count('previousMissed', 'steady'), 0, 'every previous status found by its fingerprint');
+  });
+
+  it("a worker that does not know the previous status (restarted, or the workflow moved) leaves that cycle's write to the workflow, once", bounded, async () => {
+    await apply('amnesia', { interval: '1s' });
+    await until('amnesia', 'Ready', (s) => s.status?.phase === 'Ready');
+    const noops = (await getCounters(client, ref('amnesia'))).noops;
+    await waitFor('two no-op cycles', () => getCounters(client, ref('amnesia')), (c) => c.noops >= noops + 2, 20_000, 20);
+    const writes = count('reportStatus', 'amnesia');
+    lastWritten.forget('amnesia');
+    const after = (await getCounters(client, ref('amnesia'))).noops;
+    await waitFor('three more no-op cycles', () => getCounters(client, ref('amnesia')), (c) => c.noops >= after + 3, 20_000, 20);
+    assert.equal(count('previousMissed', 'amnesia'), 1, 'one miss, then found again');
+    // The missed cycle's status went out whole through reportStatus (the fallback), and is the one remembered.
+    const fallback = (calls.reportStatus ?? []).filter((c) => (c.source as { name: string }).name === 'amnesia').slice(writes);
+    assert.equal(fallback.length, 1, 'one status write by the workflow');
+    assert.equal((fallback[0]!.status as ArenaSourceStatus).phase, 'Ready');
+    assert.equal((await getSource(client, ref('amnesia'))).status?.phase, 'Ready');
   });
 
   it('short runs: continue-as-new every few cycles carrying state, no patch markers or search-attribute upserts again, history across runs', bounded, async () => {
