@@ -17,8 +17,8 @@ export const WORKER_BASE_BYTES = 200 * MiB;
  * 10), rounded up. 256 KiB before, from the steady phase: the chart's 1 GiB then cached 2,272, and
  * 10,000 sources at 10m peaked at 1,088 MiB, over the pod's limit; with 1,500 cached they peaked at
  * 939 MiB. On glibc's malloc it is more (400-600 KiB): a worker started outside the image without
- * jemalloc should set --max-cached-workflows. Late in a run a cached workflow holds ≈ 7 KiB more per
- * cycle (benchmark 11b: 207 KiB after the first cycle, ≈ 345 KiB by the 20th), still under this.
+ * jemalloc should set --max-cached-workflows. Late in a run a cached workflow holds ≈ 6 KiB more per
+ * cycle (benchmark 11b and 4, session 14: ≈ 110 KiB more by the 20th cycle), still under this.
  */
 export const CACHED_WORKFLOW_BYTES = 384 * 1024;
 /** Share of the pod's memory the worker plans to use: the rest is headroom for activities (git, packing) and GC. */
