@@ -348,7 +348,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   }
 
   /** The Fetching status of a cycle with work (written by resolveRevision, or by publish). */
-  function fetchingStatus(lastFetchTime: string, at = now()): ArenaSourceStatus {
+  function fetchingStatus(lastFetchTime: string, at: string): ArenaSourceStatus {
     return fetchingStatusOf({ previous: carried.status, context: { generation: carried.generation, lastFetchTime } }, at);
   }
 

@@ -6,7 +6,7 @@
  * `cancelRequested` promise (to cancel it if the scope is), and that handler's closure holds the
  * call's arguments. On the root scope, which lives as long as the run, a 20-cycle run kept every
  * cycle's resolveRevision input (two statuses, ≈ 3 KiB) and every wait's cancelled inner scope
- * (with its stack trace) in each cached workflow's sandbox (README, benchmark 11). A finished pass's
+ * (with its stack trace) in each cached workflow's sandbox (README, benchmark 11b). A finished pass's
  * scope is rejected once, with one shared reason, so its handlers (all of them for completed work:
  * they find nothing pending and send no command) are dropped; what the root keeps of it is the scope
  * itself, no stack trace. The history is what it was, so no patch is needed. A pass that throws is
