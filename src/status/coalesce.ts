@@ -8,6 +8,7 @@
  * observedGeneration, …) is written at once. Generic: it compares whatever fields the
  * status has, so new ones (kstatus conditions, say) count as changes without edits here.
  */
+import { canonicalJson } from '../api/canonical.js';
 import type { ArenaSourceStatus } from '../api/schema.js';
 
 /** Refreshed on the resource at least this often when nothing else changes. */
@@ -42,18 +43,5 @@ export function sameApartFromFetchTimes(a: ArenaSourceStatus, b: ArenaSourceStat
 
 /** JSON with sorted keys and without the fetch times (at the top level only). */
 function canonical(status: ArenaSourceStatus): string {
-  const sort = (value: unknown): unknown => {
-    if (Array.isArray(value)) return value.map(sort);
-    if (value && typeof value === 'object') {
-      return Object.fromEntries(
-        Object.keys(value)
-          .sort()
-          .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-          .map((k) => [k, sort((value as Record<string, unknown>)[k])]),
-      );
-    }
-    return value;
-  };
-  const top = Object.fromEntries(Object.entries(status).filter(([k]) => !FETCH_TIMES.has(k)));
-  return JSON.stringify(sort(top));
+  return canonicalJson(Object.fromEntries(Object.entries(status).filter(([k]) => !FETCH_TIMES.has(k))));
 }
