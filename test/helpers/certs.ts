@@ -3,6 +3,7 @@
  * a CA, and server or client certificates it signs.
  */
 import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -51,8 +52,11 @@ export async function issueCert(
     lines.push('extendedKeyUsage=clientAuth');
   }
   await writeFile(p('ext'), lines.join('\n') + '\n');
+  // A random serial of its own, not the CA's serial file: certificates issued at once by one CA
+  // (Promise.all) raced on that file ("Unable to load number from …srl", a CI run on 2026-12-07).
+  const serial = `0x${randomBytes(16).toString('hex')}`;
   await run('openssl', [
-    'x509', '-req', '-in', p('csr'), '-CA', ca.certFile, '-CAkey', ca.keyFile, '-CAcreateserial', '-out', p('crt'), '-days', '2', '-extfile', p('ext'),
+    'x509', '-req', '-in', p('csr'), '-CA', ca.certFile, '-CAkey', ca.keyFile, '-set_serial', serial, '-out', p('crt'), '-days', '2', '-extfile', p('ext'),
   ]);
   return { certFile: p('crt'), keyFile: p('key'), cert: await readFile(p('crt'), 'utf8'), key: await readFile(p('key'), 'utf8') };
 }
