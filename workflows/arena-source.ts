@@ -155,6 +155,17 @@ const PATCHES_OF_2026_12_B = 'patches-of-2026-12-b';
 const FETCH_HERE = 'fetch-here';
 /** PATCHES_OF_2026_12_B and FETCH_HERE for one marker; asked before both (runs of older code answer false). */
 const PATCHES_OF_2026_12_C = 'patches-of-2026-12-c';
+/**
+ * A run continues as new right after a cycle that fetched. The Temporal core keeps every command of a
+ * cached run until the run ends, with what its local activities returned (the fetch, pack and upload
+ * results, the status written), and a new source's first run holds its patch marker and search-attribute
+ * upserts too: ≈ 50 KiB per cached source (README, benchmark 11). The next run starts with none of it.
+ * Costs one action per cycle with work (the run start; the timer moves to the new run). Only with
+ * PATCHES_OF_2026_12_D: a run of older code takes it at its next continue-as-new.
+ */
+const FRESH_RUN_AFTER_WORK = 'fresh-run-after-work';
+/** PATCHES_OF_2026_12_C and FRESH_RUN_AFTER_WORK for one marker; asked before them (runs of older code answer false). */
+const PATCHES_OF_2026_12_D = 'patches-of-2026-12-d';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -167,12 +178,15 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  adoptedAsOne(carried, PATCHES_OF_2026_12_C, [FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+  adoptedAsOne(carried, PATCHES_OF_2026_12_D, [FRESH_RUN_AFTER_WORK, FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+    adoptedAsOne(carried, PATCHES_OF_2026_12_C, [FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12_B, [PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
   // Runs started by older code carry no key: their first publish upserts, as it did then.
   let lastSearchKey = carried.searchKey ?? '';
   let cyclesThisRun = 0;
+  /** A cycle of this run fetched, and the run goes on as a fresh one (FRESH_RUN_AFTER_WORK). */
+  let freshRunDue = false;
 
   setHandler(sourceQuery, () => state.asObject(new Date(workflowInfo().startTime)));
   setHandler(countersQuery, () => carried.counters);
@@ -190,7 +204,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   if (carried.counters.runs === 1 && !carried.status.phase && !adopted(carried, LEAN_CYCLE_WITH_WORK)) await publish({ kind: 'pending' });
 
   while (!state.deleting) {
-    if (shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
+    if (freshRunDue || shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
@@ -321,6 +335,7 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
       // Something to prune only once a second, different artifact exists (or a deferred prune is due).
       const replaced = result === 'fetched' && !(lean && (previousChecksum === undefined || previousChecksum === outcome.artifact.checksum));
       await pruneIfDue(replaced, outcome.artifact);
+      if (result === 'fetched' && taken(carried, FRESH_RUN_AFTER_WORK)) freshRunDue = true;
     }
     if (stalled) await untilSpecChanges(adopted(carried, STALLED_SOURCE_HANDLES_EVERY_SIGNAL));
   }

@@ -36,6 +36,7 @@ import { findTool, helm } from '../helpers/manifests.js';
 import { HOST_IP, NODE_IP, nodeMissing, PAUSE_IMAGE, startNode, type NodeCluster } from '../helpers/node.js';
 import { pushFiles, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { waitFor } from '../helpers/wait.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const run = promisify(execFile);
 
@@ -364,7 +365,7 @@ describe('installed with Helm on a one-node cluster', { skip: skipReason() }, ()
           `${name}: the artifact in status is unchanged`,
         );
         // The new worker replayed each workflow's history from the start: a mismatch would fail a workflow task.
-        const history = await client.workflow.getHandle(`arena-source/${NS}/${name}`).fetchHistory();
+        const history = await wholeHistory(client, `arena-source/${NS}/${name}`);
         const failed = (history.events ?? []).filter((e) => e.workflowTaskFailedEventAttributes);
         assert.deepEqual(
           failed.map((e) => e.workflowTaskFailedEventAttributes?.failure?.message),

@@ -18,6 +18,7 @@ import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/free-port.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const BIN = resolve('bin/arena-source.js');
 
@@ -179,7 +180,7 @@ describe('worker roles as processes', () => {
       const ref = { namespace, name: 'split' };
       await waitFor('Ready', () => getSource(client, ref), (s) => s.status?.phase === 'Ready', 60_000);
       await waitFor('two no-op cycles', () => getCounters(client, ref), (c) => c.noops >= 2, 20_000);
-      const events = (await client.workflow.getHandle(`arena-source/${namespace}/split`).fetchHistory()).events ?? [];
+      const events = (await wholeHistory(client, `arena-source/${namespace}/split`)).events ?? [];
       const calls = activityCalls(events);
       assert.ok(calls.filter((c) => c.type === 'resolveRevision').length >= 3);
       assert.ok(calls.filter((c) => c.type === 'resolveRevision').every((c) => c.local), 'resolveRevision is local');

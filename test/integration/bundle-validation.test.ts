@@ -17,6 +17,7 @@ import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { packJson, validPack } from '../helpers/promptpack.js';
 import { waitFor } from '../helpers/wait.js';
 import type { ArenaSource } from '../../src/api/schema.js';
+import { runHistories, wholeHistory } from '../helpers/history.js';
 
 /** The arena-project fixture as repository files. */
 async function arenaProject(): Promise<FileContents> {
@@ -83,7 +84,7 @@ describe('bundle validation', () => {
     const rejected = await env.waitFor('strict', 'rejection remembered', (s) => /was rejected; waiting for a new revision/.test(findCondition(s.status?.conditions, 'Ready')?.message ?? ''));
     assert.match(findCondition(rejected.status!.conditions, 'Ready')!.message, new RegExp(`revision 'main@sha1:${bad}' was rejected`));
     const fetches = async () => {
-      const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/strict`).fetchHistory();
+      const history = await wholeHistory(env.stack.client, `arena-source/${env.namespace}/strict`);
       return activityCalls(history.events ?? []).filter((c) => c.type === 'fetchSource' || c.type === 'fetchSourceHere').length;
     };
     const baseline = { fetched: await fetches(), cycles: (await env.counters('strict')).cycles };
@@ -96,8 +97,10 @@ describe('bundle validation', () => {
     assert.notEqual(recovered.status!.artifact!.checksum, first.status!.artifact!.checksum);
 
     // The patched path (a refusal, remembered rejections, the recovery) replays deterministically.
-    const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/strict`).fetchHistory();
-    await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: 'strict-validation' }, history);
+    const bundle = await workflowBundle();
+    for (const [i, history] of (await runHistories(env.stack.client, `arena-source/${env.namespace}/strict`)).entries()) {
+      await Worker.runReplayHistory({ workflowBundle: bundle, replayName: `strict-validation run ${i + 1}` }, history);
+    }
   });
 
   it('strict with nothing published yet: Error without an artifact; switching to warn publishes the refused revision', async () => {

@@ -26,6 +26,7 @@ import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { activityCalls } from '../../src/temporal/history-activities.js';
 import { waitFor } from '../helpers/wait.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const source = (namespace: string, name: string, spec: Record<string, unknown>) =>
   parseArenaSource({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec });
@@ -94,7 +95,7 @@ describe('a worker killed in the middle of a fetch', () => {
         const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'victim' }), (s) => s.status?.phase === 'Ready', 90_000);
         const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
         assert.equal(await store.verify({ namespace: ns, name: 'victim' }, ready.status!.artifact!.checksum!), true);
-        const history = await client.workflow.getHandle(`arena-source/${ns}/victim`).fetchHistory();
+        const history = await wholeHistory(client, `arena-source/${ns}/victim`);
         const timedOut = (history.events ?? []).filter((e) => e.activityTaskTimedOutEventAttributes);
         const retried = (history.events ?? []).some((e) => (e.activityTaskStartedEventAttributes?.attempt ?? 1) > 1);
         // The fetch ran in the worker's workflow task (a local activity): the task died with it and ran again.
@@ -134,7 +135,7 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
         const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
         const store = new FilesystemArtifactStore(join(dir, 'data', 'artifacts'));
         assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
-        const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+        const events = (await wholeHistory(client, workflowId)).events ?? [];
         assert.ok(events.some((e) => e.workflowTaskTimedOutEventAttributes || e.workflowTaskFailedEventAttributes), "the killed worker's workflow task was lost");
         // Only the second worker's cycle is in history: one fetch, one upload, both local, nothing through the server.
         const calls = activityCalls(events).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
@@ -178,7 +179,7 @@ describe('a worker killed after its fetch, while it packs the checkout', () => {
           const ready = await waitFor('Ready on the second worker', () => getSource(client, { namespace: ns, name: 'orphaned' }), (s) => s.status?.phase === 'Ready', 90_000);
           assert.equal(await store.verify({ namespace: ns, name: 'orphaned' }, ready.status!.artifact!.checksum!), true, 'the published artifact matches its checksum');
 
-          const events = (await client.workflow.getHandle(workflowId).fetchHistory()).events ?? [];
+          const events = (await wholeHistory(client, workflowId)).events ?? [];
           const scheduled = new Map<string, string>();
           for (const e of events) {
             const a = e.activityTaskScheduledEventAttributes;

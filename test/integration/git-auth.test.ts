@@ -15,6 +15,7 @@ import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { SshGitServer, generateSshKeyPair } from '../helpers/ssh-server.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { assertNoSecrets, authTempDirs, filesText, putSecret, secretNeedles, sshSecretData, textOf, type SecretData } from '../helpers/ssh.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const USER = 'prompt-reader';
 const PASSWORD = 'ghp_Zq8v3Lr7Tn2Wx5Kc9Hb4';
@@ -161,14 +162,14 @@ describe('private git sources', () => {
     assert.ok(needles.some((n) => n.startsWith('b3BlbnNzaC1rZXktdjEA')), 'the private key body is searched for');
 
     for (const name of sources) {
-      const history = await sourceHandle(env.stack.client, { namespace: env.namespace, name }).fetchHistory();
+      const history = await wholeHistory(env.stack.client, sourceHandle(env.stack.client, { namespace: env.namespace, name }).workflowId);
       const text = textOf(history);
       // The search is over decoded payloads: the inputs (spec with the Secret's name) are readable.
       assert.ok(text.includes('\\"spec\\":{'), `${name}: history payloads decoded`); // JSON text inside JSON
       assertNoSecrets(text, needles, `workflow history of ${name}`);
       assertNoSecrets(textOf(await env.get(name)), needles, `status of ${name}`);
     }
-    assert.ok(textOf(await sourceHandle(env.stack.client, { namespace: env.namespace, name: 'ssh-ok' }).fetchHistory()).includes('ssh-good'));
+    assert.ok(textOf(await wholeHistory(env.stack.client, sourceHandle(env.stack.client, { namespace: env.namespace, name: 'ssh-ok' }).workflowId)).includes('ssh-good'));
     assertNoSecrets(await filesText(join(env.dataDir, 'status')), needles, 'the status store (statuses and events)');
   });
 });

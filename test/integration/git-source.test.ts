@@ -12,6 +12,7 @@ import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { wholeHistory } from '../helpers/history.js';
 
 const PACK = (version: string) => JSON.stringify({ id: 'support', name: 'Support', version }, null, 2);
 
@@ -71,7 +72,7 @@ describe('git sources', () => {
 
   it('history shows each cycle as activities with one-line summaries (what the Temporal UI lists)', async () => {
     await env.waitFor('branch', 'Ready', (s) => s.status?.phase === 'Ready');
-    const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/branch`).fetchHistory();
+    const history = await wholeHistory(env.stack.client, `arena-source/${env.namespace}/branch`);
     const calls = activityCalls(history.events ?? []);
     const types = calls.map((c) => c.type);
     for (const t of ['reportStatus', 'resolveRevision', 'fetchSourceHere', 'packBundleHere', 'uploadArtifactHere']) assert.ok(types.includes(t), t);
@@ -94,7 +95,7 @@ describe('search attributes', () => {
     const sha = await seedRepo(env.gitRoot, 'sa', { 'pack.json': PACK('1') });
     await env.apply('findme', { type: 'git', interval: '1h', git: { url: env.git.repoUrl('sa') } });
     await env.waitFor('findme', 'Ready', (s) => s.status?.phase === 'Ready');
-    const query = `ArenaSourceNamespace = '${env.namespace}' AND ArenaSourceType = 'git' AND ArenaSourcePhase = 'Ready' AND ArenaSourceRevision = 'main@sha1:${sha}'`;
+    const query = `ArenaSourceNamespace = '${env.namespace}' AND ArenaSourceType = 'git' AND ArenaSourcePhase = 'Ready' AND ArenaSourceRevision = 'main@sha1:${sha}' AND ExecutionStatus = 'Running'`;
     const { waitFor } = await import('../helpers/wait.js');
     const ids = await waitFor('visibility', async () => {
       const found: string[] = [];

@@ -27,6 +27,7 @@ import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { closeSigner, makePgpSigner, makeSshSigner, signedCommit, tamperedCommit, type Signer } from '../helpers/signing.js';
 import { assertNoSecrets, filesText, putSecret, textOf } from '../helpers/ssh.js';
 import { toolSkipReason } from '../helpers/manifests.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const run = promisify(execFile);
 const NS = 'team';
@@ -201,7 +202,7 @@ describe('git signature verification', { skip: toolSkipReason('gpg', 'ssh-keygen
     });
 
     it('no key material in workflow history, status or events', async () => {
-      const history = textOf(await sourceHandle(env.stack.client, { namespace: env.namespace, name: 'verified' }).fetchHistory());
+      const history = textOf(await wholeHistory(env.stack.client, sourceHandle(env.stack.client, { namespace: env.namespace, name: 'verified' }).workflowId));
       assert.ok(history.includes('keys'), 'the Secret is named');
       const needles = [pgp.publicKey, ssh.publicKey]
         .flatMap((k) => k.split('\n'))

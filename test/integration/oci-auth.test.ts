@@ -14,6 +14,7 @@ import { OCI_CA_FILE_ENV } from '../../src/oci/oras.js';
 import { pushBundle } from '../../src/oci/push.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const USER = 'fleet';
 const PASSWORD = 'auth-test-pw-51d0be77';
@@ -120,7 +121,7 @@ describe('OCI registry credentials', () => {
 
   it('the registry password appears nowhere in workflow history or the status files', async () => {
     for (const name of ['good-dcj', 'good-basic', 'bad-creds']) {
-      const history = await sourceHandle(env.stack.client, { namespace: env.namespace, name }).fetchHistory();
+      const history = await wholeHistory(env.stack.client, sourceHandle(env.stack.client, { namespace: env.namespace, name }).workflowId);
       const text = JSON.stringify(history);
       assertNoSecrets(text, `history of ${name}`);
       // JSON.stringify renders payload bytes as base64 (protobufjs toJSON), where a plain-text

@@ -12,6 +12,8 @@ import { reconcileSource, resumeSource, sourceHandle, suspendSource } from '../.
 import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
+import { runsOf, wholeHistory } from '../helpers/history.js';
+import { updateSpecSignal } from '../../workflows/definitions.js';
 
 const pack = (v: string) => JSON.stringify({ id: 'p', version: v });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -61,7 +63,7 @@ describe('reconcile loop', () => {
     assert.notEqual(now.status!.lastFetchTime, ready.status!.lastFetchTime);
     // Each no-op cycle is one local resolve that wrote the status itself: the worker found the previous
     // status by the fingerprint it was sent (src/status/last-statuses.ts); a miss would add a reportStatus.
-    const { events } = await sourceHandle(env.stack.client, ref('quiet')).fetchHistory();
+    const { events } = await wholeHistory(env.stack.client, sourceHandle(env.stack.client, ref('quiet')).workflowId);
     const types = activityCalls(events ?? []).map((c) => c.type);
     const firstNoop = types.indexOf('resolveRevision', types.indexOf('reportStatus') + 1);
     assert.ok(firstNoop > 0 && types.length - firstNoop >= 3, types.join(','));
@@ -123,7 +125,13 @@ describe('reconcile loop', () => {
     assert.equal(second.spec.git!.path, 'sub');
     assert.equal(second.metadata.generation, first.metadata.generation! + 1);
     assert.equal(second.status!.observedGeneration, second.metadata.generation);
-    assert.equal((await sourceHandle(env.stack.client, ref('edited')).describe()).runId, runId);
+    // The running workflow took the update as a signal, and its runs went on from the one running then
+    // (continuing as new after the fetch): no run was terminated or started beside it.
+    const runs = await runsOf(env.stack.client, sourceHandle(env.stack.client, ref('edited')).workflowId);
+    assert.ok(runs.some((run) => run.runId === runId), 'the run that was running is in the chain');
+    const events = runs.flatMap((run) => run.history.events ?? []);
+    assert.ok(events.some((e) => e.workflowExecutionSignaledEventAttributes?.signalName === updateSpecSignal.name), 'a spec update signal');
+    assert.ok(!events.some((e) => e.workflowExecutionTerminatedEventAttributes), 'no run terminated');
     // Re-applying the same spec changes nothing.
     await env.apply('edited', { type: 'git', interval: '1h', git: { url: r.url, path: 'sub' } });
     await sleep(500);

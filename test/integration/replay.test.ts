@@ -8,7 +8,8 @@
  * reorders what a cycle schedules needs `patched()` (or a new workflow type).
  *
  * RECORD_HISTORIES=1 node scripts/run-tests.mjs replay  writes fresh fixtures from this code: one
- * per run of the lifecycle workflow (short runs: it continues as new every few cycles).
+ * per run of the lifecycle workflow (short runs: it continues as new after a fetch and every few
+ * cycles); RECORD_HISTORIES_TAG=name goes into their file names.
  * Fixtures are the History protobuf in binary (the wire format; the SDK's JSON
  * helpers fail on the protobufjs versions this SDK release installs).
  */
@@ -26,6 +27,8 @@ import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
 
 const FIXTURES = resolve('test/fixtures/histories');
+/** A recorded run at least this long is a real one (runs are short: one continues as new after every fetch). */
+const REAL_RUN_EVENTS = 10;
 const History = proto.temporal.api.history.v1.History;
 
 describe('workflow histories replay on the current code', () => {
@@ -43,7 +46,7 @@ describe('workflow histories replay on the current code', () => {
     const bundle = await workflowBundle();
     for (const file of files) {
       const history = History.decode(await readFile(join(FIXTURES, file)));
-      assert.ok((history.events?.length ?? 0) > 50, `${file} is a real history`);
+      assert.ok((history.events?.length ?? 0) > REAL_RUN_EVENTS, `${file} is a real history`);
       await Worker.runReplayHistory({ workflowBundle: bundle, replayName: file }, history);
     }
   });
@@ -99,8 +102,9 @@ describe('workflow histories replay on the current code', () => {
     assert.ok(runs.length >= 2, `the lifecycle spans ${runs.length} runs`);
     for (const [i, bytes] of runs.entries()) {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: `fresh run ${i + 1}` }, History.decode(bytes));
-      if (process.env.RECORD_HISTORIES === '1' && History.decode(bytes).events!.length > 50) {
-        await writeFile(join(FIXTURES, `lifecycle-${new Date().toISOString().slice(0, 10)}-run${i + 1}.pb`), bytes);
+      if (process.env.RECORD_HISTORIES === '1' && History.decode(bytes).events!.length > REAL_RUN_EVENTS) {
+        const tag = process.env.RECORD_HISTORIES_TAG ? `-${process.env.RECORD_HISTORIES_TAG}` : '';
+        await writeFile(join(FIXTURES, `lifecycle-${new Date().toISOString().slice(0, 10)}${tag}-run${i + 1}.pb`), bytes);
       }
     }
   });

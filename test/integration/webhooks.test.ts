@@ -15,6 +15,7 @@ import { commitFiles, seedRepo } from '../../src/dev/demo-git/repo.js';
 import { pushFiles, requireRegistryTools, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
+import { wholeHistory } from '../helpers/history.js';
 
 const SECRET = 'webhook-test-secret';
 const PACK = (version: string) => JSON.stringify({ id: 'hooks', name: 'Hooks', version });
@@ -42,7 +43,7 @@ describe('push webhooks', () => {
   };
   /** Reconcile signals a source's workflow has received: what "nothing signalled" is checked against. */
   async function reconcileSignals(name: string): Promise<number> {
-    const history = await env.stack.client.workflow.getHandle(`arena-source/${env.namespace}/${name}`).fetchHistory();
+    const history = await wholeHistory(env.stack.client, `arena-source/${env.namespace}/${name}`);
     return (history.events ?? []).filter((e) => e.workflowExecutionSignaledEventAttributes?.signalName === 'reconcile').length;
   }
   async function signalCounts(names: string[]): Promise<Record<string, number>> {

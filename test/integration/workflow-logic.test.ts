@@ -24,6 +24,7 @@ import { workflowIdFor, type WorkflowTuning } from '../../workflows/definitions.
 import { connectWorker, workflowBundle } from '../../src/worker.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor, withinMs } from '../helpers/wait.js';
+import { runHistories, wholeHistory } from '../helpers/history.js';
 
 type Calls = Record<string, Array<Record<string, unknown>>>;
 
@@ -151,7 +152,7 @@ describe('the source workflow with stub activities', () => {
   const reason = (s: ArenaSource) => findCondition(s.status?.conditions, 'Ready')?.reason;
   /** The source's activities in its history, as `type:local` or `type:remote`. */
   const stepsOf = async (name: string) => {
-    const { events } = await client.workflow.getHandle(workflowIdFor(ref(name))).fetchHistory();
+    const { events } = await wholeHistory(client, workflowIdFor(ref(name)));
     return activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`);
   };
   const current = (s: ArenaSource) => s.status?.observedGeneration === s.metadata.generation;
@@ -173,6 +174,8 @@ describe('the source workflow with stub activities', () => {
   it('an unchanged cycle is one timer and one local activity (2 Temporal actions), at most 7 history events', bounded, async () => {
     await apply('steady', { interval: '1s' });
     await until('steady', 'Ready', (s) => s.status?.phase === 'Ready');
+    // The run that fetched continues as new: count in the next one.
+    await waitFor('the run after the fetch', () => getCounters(client, ref('steady')), (c) => c.runs >= 2, 20_000, 20);
     const handle = client.workflow.getHandle(`arena-source/${namespace}/steady`);
     const events = async () => (await handle.fetchHistory()).events ?? [];
     const noops = (await getCounters(client, ref('steady'))).noops;
@@ -241,8 +244,9 @@ describe('the source workflow with stub activities', () => {
 
   it('short runs: continue-as-new every few cycles carrying state, no patch markers or search-attribute upserts again, history across runs', bounded, async () => {
     await apply('short', { interval: '1s' }, { cyclesPerRun: 3 });
-    // Seven cycles: two closed runs of three and one in the third (history below reads seven).
-    await waitFor('a cycle in the third run', () => getCounters(client, ref('short')), (c) => c.runs >= 3 && c.cycles >= 7, 30_000, 50);
+    // Eight cycles: the first run's (it fetched, and a fresh run follows), two closed runs of three and
+    // one in the fourth (history below reads seven).
+    await waitFor('a cycle in the fourth run', () => getCounters(client, ref('short')), (c) => c.runs >= 4 && c.cycles >= 8, 30_000, 50);
     const id = `arena-source/${namespace}/short`;
     // Every run of the workflow, newest first.
     const runs = [];
@@ -252,11 +256,12 @@ describe('the source workflow with stub activities', () => {
       runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
       if (!runId) break;
     }
-    assert.ok(runs.length >= 3, `${runs.length} runs`);
+    assert.ok(runs.length >= 4, `${runs.length} runs`);
     const closed = runs.slice(1);
-    for (const events of closed) {
+    for (const [i, events] of closed.entries()) {
       const cycles = activityCalls(events).filter((c) => c.type === 'resolveRevision').length;
-      assert.equal(cycles, 3, 'a run holds cyclesPerRun cycles');
+      // The first run ends after its one cycle, which fetched (a fresh run after work); the others hold cyclesPerRun.
+      assert.equal(cycles, i === closed.length - 1 ? 1 : 3, `run ${closed.length - i}: a run holds cyclesPerRun cycles, the first one`);
       assert.ok(events.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'and ends in continue-as-new');
     }
     // A run of unchanged cycles (not the first, which fetched): its cycles plus the run's start and end.
@@ -330,7 +335,7 @@ describe('the source workflow with stub activities', () => {
 
   it("a new source's first cycle is five local activities, none through the server; the prune comes once there is an older artifact", bounded, async () => {
     const activities = async () => {
-      const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
+      const { events } = await wholeHistory(client, workflowIdFor(ref('lean')));
       return activityCalls(events ?? []).map((c) => c.type);
     };
     await apply('lean', { interval: '1h' });
@@ -341,7 +346,9 @@ describe('the source workflow with stub activities', () => {
     assert.deepEqual(await activities(), ['resolveRevision', 'fetchSourceHere', 'packBundleHere', 'uploadArtifactHere', 'reportStatus']);
     // The worker fetches, so everything runs locally, in the workflow task the signal-with-start began:
     // no activity task through the server's queues.
-    const { events } = await client.workflow.getHandle(workflowIdFor(ref('lean'))).fetchHistory();
+    // The first run: the cycle that fetched, then a continue-as-new (a fresh run after work).
+    const { events } = (await runHistories(client, workflowIdFor(ref('lean'))))[0]!;
+    assert.ok(events!.at(-1)?.workflowExecutionContinuedAsNewEventAttributes, 'the run that fetched continues as new');
     assert.deepEqual(activityCalls(events ?? []).map((c) => `${c.type}:${c.local ? 'local' : 'remote'}`), [
       'resolveRevision:local', 'fetchSourceHere:local', 'packBundleHere:local', 'uploadArtifactHere:local', 'reportStatus:local',
     ]);
