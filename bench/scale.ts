@@ -73,6 +73,8 @@ export interface ScaleResult {
   readySeconds: number;
   readyProgress: Array<{ seconds: number; ready: number }>;
   workerPeakBytes: number;
+  /** The peak with the git helper's whole RSS added (its node binary's pages counted twice), as before session 15. */
+  workerPeakSummedBytes?: number;
   /** Worker RSS once it polls, before any source exists. */
   workerIdleBytes: number;
   phases: PhaseResult[];
@@ -197,7 +199,6 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     const readySeconds = (Date.now() - tApply) / 1000;
     log(`scale: all ${opts.n} Ready after ${readySeconds.toFixed(1)} s`);
     await endPhase('apply → all Ready', m, c0, tApply);
-    const workerPeakBytes = phases[0]!.worker.peak;
 
     // B. Unchanged sources.
     ctx.infra.reset();
@@ -257,7 +258,9 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       applySeconds,
       readySeconds,
       readyProgress,
-      workerPeakBytes,
+      // VmHWM only grows: the last phase's is the whole run's peak (the helper's, its peak less its file pages).
+      workerPeakBytes: Math.max(...phases.map((p) => p.worker.peak)),
+      workerPeakSummedBytes: Math.max(...phases.map((p) => p.worker.peakSummed)),
       workerIdleBytes,
       phases,
       historyLength: { median: median(lengths), max: Math.max(...lengths) },
@@ -461,7 +464,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
     `${r.label}: ${r.n} sources (interval ${fmtNum(r.intervalSeconds / 60, 0)}m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? "the worker's default"}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}`,
-    'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase; Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
+    'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase (the helper by its private memory); Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,
     `changes: ${r.pushes} pushes to whole repositories (${r.changedSources} source revisions changed); every source of the repository had the new revision after ` +
@@ -571,6 +574,11 @@ export function scaleSummary(runs: ScaleResult[]): Table {
         `peak (VmHWM) ${per(lo.workerPeakBytes, hi.workerPeakBytes)}`,
     );
   }
+  notes.push(
+    "RSS = the worker's, plus its git helper's private memory (the helper's node binary and libraries are the worker's pages too); " +
+      'with the helper\'s whole RSS added, as before session 15: ' +
+      runs.map((r) => `${r.label} peak ${r.workerPeakSummedBytes ? fmtBytes(r.workerPeakSummedBytes) : '–'}, steady max ${steadyOf(r) ? fmtBytes(steadyOf(r)!.worker.rssMaxSummed) : '–'}`).join('; '),
+  );
   notes.push('load = 1-minute load average at the end of each phase (apply / steady / changes); the machine is shared');
   return {
     title: '4e. Scale summary: memory, CPU and actions by configuration',

@@ -85,11 +85,15 @@ export function cpuSeconds(pid: number): { self: number; children: number } {
   return { self: (n(14) + n(15)) / tick, children: (n(16) + n(17)) / tick };
 }
 
-/** Resident memory now and its peak (VmHWM), in bytes. */
-export function memory(pid: number): { rss: number; peak: number } {
+/**
+ * Resident memory now and its peak (VmHWM), in bytes; `private` is what the process holds alone
+ * (anonymous and shared-memory pages), `file` its file-backed pages (the node binary, libraries),
+ * which another process mapping the same files shares.
+ */
+export function memory(pid: number): { rss: number; peak: number; private: number; file: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN) * 1024;
-  return { rss: kb('VmRSS'), peak: kb('VmHWM') };
+  return { rss: kb('VmRSS'), peak: kb('VmHWM'), private: kb('RssAnon') + kb('RssShmem'), file: kb('RssFile') };
 }
 
 /** Long-lived node processes started by `pid` (the worker's git helper), found through /proc. */
@@ -117,6 +121,7 @@ export class ProcessMeter {
   private cpu0: Map<number, number>;
   private t0 = performance.now();
   private rss: number[] = [];
+  private summed: number[] = [];
   private timer: NodeJS.Timeout;
 
   constructor(
@@ -148,29 +153,52 @@ export class ProcessMeter {
     return m;
   }
 
+  /**
+   * The process's RSS, plus each helper's private memory: a helper (the worker's git host, a node
+   * process too) maps the same node binary and libraries, whose pages the machine (and a pod's
+   * cgroup) holds once. `summed` adds the helpers' whole RSS instead, as this benchmark did before
+   * session 15 (it counted the node binary's pages twice, ≈ 40 MiB).
+   */
   private sample(): void {
     let total = 0;
+    let summed = 0;
     for (const pid of this.pids()) {
       try {
-        total += memory(pid).rss;
+        const m = memory(pid);
+        total += pid === this.pid ? m.rss : m.private;
+        summed += m.rss;
       } catch {
         // exited
       }
     }
-    if (total > 0) this.rss.push(total);
+    if (total > 0) {
+      this.rss.push(total);
+      this.summed.push(summed);
+    }
   }
 
-  /** CPU % of one core (the process and its children, helpers included), RSS average and max, peak (HWM) of the main process. */
-  stop(): { seconds: number; cpuPct: number; rssAvg: number; rssMax: number; peak: number } {
+  /**
+   * CPU % of one core (the process and its children, helpers included), RSS average and max (helpers
+   * by their private memory: sample()), peak (VmHWM; a helper's by its peak less its file pages now).
+   * `rssMaxSummed` and `peakSummed` add the helpers' whole RSS, as before session 15.
+   */
+  stop(): { seconds: number; cpuPct: number; rssAvg: number; rssMax: number; peak: number; rssMaxSummed: number; peakSummed: number } {
     clearInterval(this.timer);
     this.sample();
     const seconds = (performance.now() - this.t0) / 1000;
     let cpu = 0;
     for (const [pid, now] of this.cpuByPid()) cpu += now - (this.cpu0.get(pid) ?? 0);
     let peak = NaN;
+    let peakSummed = NaN;
     try {
-      peak = memory(this.pid).peak;
-      if (this.withHelpers) for (const h of nodeChildren(this.pid)) peak += memory(h).peak;
+      peak = peakSummed = memory(this.pid).peak;
+      if (this.withHelpers) {
+        for (const h of nodeChildren(this.pid)) {
+          const m = memory(h);
+          peak += m.peak - m.file;
+          peakSummed += m.peak;
+        }
+      }
     } catch {
       // exited
     }
@@ -180,6 +208,8 @@ export class ProcessMeter {
       rssAvg: this.rss.reduce((a, b) => a + b, 0) / Math.max(1, this.rss.length),
       rssMax: Math.max(...this.rss),
       peak,
+      rssMaxSummed: Math.max(...this.summed),
+      peakSummed,
     };
   }
 }
