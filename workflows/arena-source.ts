@@ -203,18 +203,23 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   if (carried.counters.runs === 1 && !carried.status.phase && !adopted(carried, LEAN_CYCLE_WITH_WORK)) await publish({ kind: 'pending' });
 
+  const runIsOver = () => freshRunDue || shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun);
   while (!state.deleting) {
-    if (freshRunDue || shouldContinueAsNew(tuning.maxHistoryEvents) || runIsLong(carried, cyclesThisRun, tuning.cyclesPerRun)) {
+    if (runIsOver()) {
       await condition(allHandlersFinished);
       return await continueAsNew<typeof arenaSourceWorkflow>({ ...input, spec: state.spec, carried });
     }
-    if (carried.nextCycleAt !== undefined) {
-      const dueAt = carried.nextCycleAt;
-      await inPassScope(() => untilDueOrWoken(dueAt));
-      carried.nextCycleAt = undefined;
-      continue;
-    }
-    await inPassScope(pass);
+    // The wait and the cycle after it in one scope (one let go per cycle, not two: pass-scope.ts).
+    await inPassScope(async () => {
+      if (carried.nextCycleAt !== undefined) {
+        const dueAt = carried.nextCycleAt;
+        await untilDueOrWoken(dueAt);
+        carried.nextCycleAt = undefined;
+        // What the top of the loop asks between the wait and the cycle, in the same order.
+        if (state.deleting || runIsOver()) return;
+      }
+      await pass();
+    });
   }
 
   // Where it published content, and where the spec points now (in case a publish was cut short).
