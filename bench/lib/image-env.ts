@@ -12,8 +12,9 @@ const JEMALLOC = `/usr/lib/${MULTIARCH[arch()] ?? 'x86_64-linux-gnu'}/libjemallo
 const useJemalloc = process.env.BENCH_ALLOCATOR !== 'glibc' && existsSync(JEMALLOC);
 
 /** Which allocator the benchmark's arena-source processes use (printed with the results). */
-export const ALLOCATOR = useJemalloc ? 'jemalloc' : 'glibc (MALLOC_ARENA_MAX=2)';
+export const ALLOCATOR = useJemalloc ? `jemalloc${process.env.BENCH_MALLOC_CONF ? ` (MALLOC_CONF=${process.env.BENCH_MALLOC_CONF})` : ''}` : 'glibc (MALLOC_ARENA_MAX=2)';
 
+/** BENCH_MALLOC_CONF replaces the image's jemalloc settings, to measure others (e.g. dirty_decay_ms). */
 export const IMAGE_ENV: Record<string, string> = useJemalloc
-  ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: 'background_thread:true' }
+  ? { LD_PRELOAD: JEMALLOC, MALLOC_CONF: process.env.BENCH_MALLOC_CONF ?? 'background_thread:true' }
   : { MALLOC_ARENA_MAX: '2' };
