@@ -1,5 +1,5 @@
 /**
- * A pass of the loop (a cycle, or the wait before one) in a cancellation scope of its own, let go
+ * A pass of the loop (the wait for a cycle and the cycle) in a cancellation scope of its own, let go
  * once the pass is done.
  *
  * Why: every timer, activity and condition the SDK starts hangs a handler on its scope's
@@ -9,8 +9,9 @@
  * (with its stack trace) in each cached workflow's sandbox (README, benchmark 11b). A finished pass's
  * scope is rejected once, with one shared reason, so its handlers (all of them for completed work:
  * they find nothing pending and send no command) are dropped; what the root keeps of it is the scope
- * itself, no stack trace. The history is what it was, so no patch is needed. A pass that throws is
- * left as before, not let go, so a history that failed there replays unchanged.
+ * itself (≈ 0.8 KiB), no stack trace: one per cycle, as the wait and the cycle share a pass. The
+ * history is what it was, so no patch is needed. A pass that throws is left as before, not let go,
+ * so a history that failed there replays unchanged.
  */
 import { CancellationScope, CancelledFailure } from '@temporalio/workflow';
 
