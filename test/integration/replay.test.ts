@@ -25,6 +25,7 @@ import { bareRepoPath, commitFiles, seedRepo } from '../../src/dev/demo-git/repo
 import { workflowBundle } from '../../src/worker.js';
 import { startTestEnv, type TestEnv } from '../helpers/env.js';
 import { waitFor } from '../helpers/wait.js';
+import { runHistories } from '../helpers/history.js';
 
 const FIXTURES = resolve('test/fixtures/histories');
 /** A recorded run at least this long is a real one (runs are short: one continues as new after every fetch). */
@@ -92,13 +93,7 @@ describe('workflow histories replay on the current code', () => {
     await env.waitFor(name, 'Ready after the fix', (s) => s.status?.phase === 'Ready' && s.metadata.generation === s.status?.observedGeneration);
 
     // Every run, through the encoding a fixture is stored in.
-    const runs: Uint8Array[] = [];
-    for (let runId: string | undefined; ; ) {
-      const history = await env.stack.client.workflow.getHandle(sourceHandle(env.stack.client, ref).workflowId, runId).fetchHistory();
-      runs.unshift(History.encode(history).finish());
-      runId = history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
-      if (!runId) break;
-    }
+    const runs = (await runHistories(env.stack.client, sourceHandle(env.stack.client, ref).workflowId)).map((h) => History.encode(h).finish());
     assert.ok(runs.length >= 2, `the lifecycle spans ${runs.length} runs`);
     for (const [i, bytes] of runs.entries()) {
       await Worker.runReplayHistory({ workflowBundle: await workflowBundle(), replayName: `fresh run ${i + 1}` }, History.decode(bytes));

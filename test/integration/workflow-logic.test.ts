@@ -249,13 +249,7 @@ describe('the source workflow with stub activities', () => {
     await waitFor('a cycle in the fourth run', () => getCounters(client, ref('short')), (c) => c.runs >= 4 && c.cycles >= 8, 30_000, 50);
     const id = `arena-source/${namespace}/short`;
     // Every run of the workflow, newest first.
-    const runs = [];
-    for (let runId: string | undefined; ; ) {
-      const events = (await client.workflow.getHandle(id, runId).fetchHistory()).events ?? [];
-      runs.push(events);
-      runId = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId ?? undefined;
-      if (!runId) break;
-    }
+    const runs = (await runHistories(client, id)).map((h) => h.events ?? []).reverse();
     assert.ok(runs.length >= 4, `${runs.length} runs`);
     const closed = runs.slice(1);
     for (const [i, events] of closed.entries()) {
