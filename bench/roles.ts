@@ -13,9 +13,17 @@ import { fmtBytes, sleep, type Table } from './lib/util.js';
 
 export interface RoleCase {
   role: string;
+  /** 3 s after it polls. */
   rss: number;
+  /** A minute later: its start-up garbage (loading the workflow bundle) collected. */
+  settledRss: number;
+  /** VmHWM: the start-up's peak. */
+  peak: number;
   load: number;
 }
+
+/** How long an idle worker is left before its settled RSS is read. */
+const SETTLE_MS = 60_000;
 
 const POLLED: Record<string, number[]> = { all: [1, 2], workflows: [1], activities: [2] };
 
@@ -30,7 +38,10 @@ export async function runRolesBench(tmp: string, temporal: TemporalServer): Prom
       try {
         await waitForPollers(client, taskQueue, 180_000, POLLED[role]);
         await sleep(3000);
-        cases.push({ role, rss: memory(worker.pid).rss, load: loadavg()[0]! });
+        const early = memory(worker.pid).rss;
+        await sleep(SETTLE_MS);
+        const settled = memory(worker.pid);
+        cases.push({ role, rss: early, settledRss: settled.rss, peak: settled.peak, load: loadavg()[0]! });
       } finally {
         await worker.stop();
         await rm(dataDir, { recursive: true, force: true });
@@ -44,8 +55,8 @@ export async function runRolesBench(tmp: string, temporal: TemporalServer): Prom
     tables: [
       {
         title: '9. Worker process RSS by role, polling, before any source',
-        columns: ['role', 'RSS', 'load'],
-        rows: cases.map((c) => [c.role, fmtBytes(c.rss), c.load.toFixed(2)]),
+        columns: ['role', 'RSS', 'RSS a minute later', 'peak (VmHWM)', 'load'],
+        rows: cases.map((c) => [c.role, fmtBytes(c.rss), fmtBytes(c.settledRss), fmtBytes(c.peak), c.load.toFixed(2)]),
         notes: ['`node bin/arena-source.js worker --role R`; the workflow bundle is built by a child process (workflow-bundle.ts), so webpack does not stay in the worker'],
       },
     ],
