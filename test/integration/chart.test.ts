@@ -25,7 +25,7 @@ import {
   parseManifests,
   toolSkipReason,
 } from '../helpers/manifests.js';
-import { serviceAccountCan } from '../helpers/rbac.js';
+import { serviceAccountCan, untilServiceAccountCan } from '../helpers/rbac.js';
 import { waitFor } from '../helpers/wait.js';
 
 const ROOT = repoRoot();
@@ -481,7 +481,9 @@ describe('Helm chart on a real API server', { skip: kubeSkipReason() || toolSkip
     }
     const omniaWorker = { namespace: 'omnia-system', name: 'omnia-arena-arena-source-worker' };
     const plainWorker = { namespace: NS, name: 'arena-source-worker' };
-    assert.ok(await serviceAccountCan(kube, omniaWorker, { verb: 'get', resource: 'namespaces', name: 'team-a' }));
+    // Allowed once the authorizer has seen the new bindings (it reads them from an informer).
+    await untilServiceAccountCan(kube, omniaWorker, { verb: 'get', resource: 'namespaces', name: 'team-a' });
+    await untilServiceAccountCan(kube, plainWorker, { verb: 'get', resource: 'arenasources', group: 'omnia.altairalabs.ai', namespace: 'team-a' });
     assert.ok(!(await serviceAccountCan(kube, omniaWorker, { verb: 'list', resource: 'namespaces' })));
     assert.ok(!(await serviceAccountCan(kube, omniaWorker, { verb: 'patch', resource: 'namespaces', name: 'team-a' })));
     assert.ok(await serviceAccountCan(kube, omniaWorker, { verb: 'patch', resource: 'arenasources', group: 'omnia.altairalabs.ai', subresource: 'status', namespace: 'team-a' }));

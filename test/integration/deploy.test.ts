@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { kubeSkipReason, startKube, type Kube } from '../helpers/kube.js';
-import { serviceAccountCan } from '../helpers/rbac.js';
+import { serviceAccountCan, untilServiceAccountCan } from '../helpers/rbac.js';
 import { kustomizeBuild as manifests, restCollection as collection, toolSkipReason } from '../helpers/manifests.js';
 
 describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || toolSkipReason('kustomize') }, () => {
@@ -97,6 +97,10 @@ describe('deploy/ manifests on a real API server', { skip: kubeSkipReason() || t
         { namespace: 'arena', verb, group, resource, ...(subresource ? { subresource } : {}) },
       );
     const G = 'omnia.altairalabs.ai';
+    // The authorizer sees new bindings a moment later; the refusals below mean something only after that.
+    for (const sa of ['arena-source-controller', 'arena-source-worker']) {
+      await untilServiceAccountCan(kube, { namespace: 'arena-source-system', name: sa }, { namespace: 'arena', verb: 'get', group: G, resource: 'arenasources' });
+    }
     assert.ok(await can('arena-source-controller', 'watch', 'arenasources', G));
     assert.ok(await can('arena-source-controller', 'patch', 'arenasources', G));
     assert.ok(await can('arena-source-controller', 'update', 'arenasources', G, 'finalizers'));
