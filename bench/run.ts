@@ -64,7 +64,8 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --scale-steady S         seconds of the unchanged steady state measured (default 90)
   --scale-change S         seconds of 10%-of-sources-per-minute changes measured (default 120)
   --scale-no-cache         run the worker with ARENA_SOURCE_GIT_CACHE=off
-  --scale-cached-workflows N  the worker's --max-cached-workflows (default: the SDK's)
+  --scale-cached-workflows N  the worker's --max-cached-workflows (default: the worker's, from its memory)
+  --scale-memory-limit MiB run the worker in a memory cgroup with this limit, as a pod (the chart's: 1024); needs root
   --webhook-samples N      push → webhook → Ready samples, each beside a reconcile-signal one (default 30)
   --webhook-bystanders N   sources on other repositories during the webhook run (default 20)
   --kubernetes             only the cluster benchmark (= --only kubernetes): arena-source beside Flux on one API server
@@ -105,6 +106,7 @@ async function main(): Promise<void> {
       'scale-change': { type: 'string', default: '120' },
       'scale-no-cache': { type: 'boolean', default: false },
       'scale-cached-workflows': { type: 'string' },
+      'scale-memory-limit': { type: 'string' },
       'webhook-samples': { type: 'string', default: '30' },
       'webhook-bystanders': { type: 'string', default: '20' },
       'fork-sizes': { type: 'string', default: '0,100,250,1000' },
@@ -220,6 +222,7 @@ async function main(): Promise<void> {
         cache: !values['scale-no-cache'],
         intervalSeconds: int('scale-interval'),
         ...(values['scale-cached-workflows'] ? { cachedWorkflows: int('scale-cached-workflows') } : {}),
+        ...(values['scale-memory-limit'] ? { memoryLimitMiB: int('scale-memory-limit') } : {}),
         ...(values['scale-cycles-per-run'] ? { cyclesPerRun: int('scale-cycles-per-run') } : {}),
       };
       const runs: ScaleResult[] = [];

@@ -32,6 +32,8 @@ export interface ScaleOptions {
   cache: boolean;
   /** The worker's --max-cached-workflows; unset: the worker's default. */
   cachedWorkflows?: number;
+  /** Run the worker in a memory cgroup with this limit (MiB), as in a pod: it sizes its cache and Node its heaps from it. */
+  memoryLimitMiB?: number;
   /** The sources' interval, in seconds (default 60). */
   intervalSeconds?: number;
   /** Cycles per workflow run (WorkflowTuning.cyclesPerRun); unset: the workflow's default. */
@@ -69,6 +71,12 @@ export interface ScaleResult {
   repos: number;
   cache: boolean;
   cachedWorkflows?: number;
+  /** The worker ran in a memory cgroup with this limit (MiB). */
+  memoryLimitMiB?: number;
+  /** The cache size the worker chose (its start-up log), when not given. */
+  workerCache?: string;
+  /** The most its cgroup was charged (RSS and page cache), when it ran in one. */
+  cgroupPeakBytes?: number;
   applySeconds: number;
   readySeconds: number;
   readyProgress: Array<{ seconds: number; ready: number }>;
@@ -127,11 +135,14 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       ...(opts.cache ? {} : { ARENA_SOURCE_GIT_CACHE: 'off' }),
       ...(opts.cachedWorkflows !== undefined ? { ARENA_SOURCE_MAX_CACHED_WORKFLOWS: String(opts.cachedWorkflows) } : {}),
     },
+    ...(opts.memoryLimitMiB ? { memoryLimitBytes: opts.memoryLimitMiB * 1024 * 1024 } : {}),
   });
   const client = await connectClient({ address: temporal.address, namespace: 'default' });
   await waitForPollers(client, taskQueue);
   await sleep(2000);
   const workerIdleBytes = memory(worker.pid).rss;
+  const chosen = /^arena_source_worker_cached_workflows_max\{from="([^"]*)"\} (\d+)/m.exec(await fetch(worker.metricsUrl).then((r) => r.text()));
+  const workerCache = chosen ? `${chosen[2]} (${chosen[1]})` : undefined;
   // (the git helper starts with the first git command)
   log(`scale: worker polling, RSS ${fmtBytes(workerIdleBytes)} before any source`);
   const phases: PhaseResult[] = [];
@@ -246,6 +257,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     steady.perCycle = cycleStats(runs, tSteady, tSteadyEnd, intervalSeconds);
     if (change) change.perCycle = cycleStats(runs, tChange, tChangeEnd, intervalSeconds);
     const lengths = runs.map((r) => r.at(-1)?.events?.length ?? 0);
+    const cgroupPeakBytes = await worker.cgroupPeakBytes?.();
 
     result = {
       label: opts.label ?? `${opts.n} sources`,
@@ -255,6 +267,9 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       repos: opts.repos,
       cache: opts.cache,
       ...(opts.cachedWorkflows !== undefined ? { cachedWorkflows: opts.cachedWorkflows } : {}),
+      ...(opts.memoryLimitMiB ? { memoryLimitMiB: opts.memoryLimitMiB } : {}),
+      ...(workerCache ? { workerCache } : {}),
+      ...(cgroupPeakBytes !== undefined ? { cgroupPeakBytes } : {}),
       applySeconds,
       readySeconds,
       readyProgress,
@@ -463,7 +478,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const steady = r.phases.find((p) => p.name.startsWith('steady'));
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
-    `${r.label}: ${r.n} sources (interval ${fmtNum(r.intervalSeconds / 60, 0)}m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? "the worker's default"}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}`,
+    `${r.label}: ${r.n} sources (interval ${fmtNum(r.intervalSeconds / 60, 0)}m, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? r.workerCache ?? "the worker's default"}${r.memoryLimitMiB ? `, in a ${r.memoryLimitMiB} MiB memory cgroup (as a pod's limit; the cgroup's own peak, page cache included: ${r.cgroupPeakBytes !== undefined ? fmtBytes(r.cgroupPeakBytes) : 'n/a'})` : ''}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}`,
     'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase (the helper by its private memory); Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,

@@ -4,7 +4,6 @@
  * (it is replayed from its run's history, which short runs keep to a few
  * cycles). The constants are benchmark 4's figures (README, Performance).
  */
-import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 
@@ -32,16 +31,14 @@ export const NO_LIMIT_MEMORY_BYTES = Math.min(totalmem() / 4, 2 * 1024 * MiB);
 /** The SDK refuses fewer than 2 (0 disables the cache, which replays every task). */
 const MIN_CACHED = 2;
 
-/** cgroup v2 memory.max of this process's cgroup, in bytes; undefined when unlimited or not cgroup v2. */
-export function cgroupMemoryMax(path = '/sys/fs/cgroup/memory.max'): number | undefined {
-  let text: string;
-  try {
-    text = readFileSync(path, 'utf8').trim();
-  } catch {
-    return undefined;
-  }
-  const bytes = Number(text);
-  return text !== 'max' && Number.isFinite(bytes) && bytes > 0 ? bytes : undefined;
+/**
+ * The memory limit this process runs under (a pod's resources.limits.memory), in bytes; undefined without
+ * one. Node asks libuv, which reads the process's cgroup (v2 memory.max, or v1 memory.limit_in_bytes on
+ * nodes still on cgroup v1): the same figure V8 sizes the main thread's heap from. Unconstrained, Node
+ * answers 0 or a number past the machine's memory.
+ */
+export function memoryLimit(constrained = process.constrainedMemory?.() ?? 0, machine = totalmem()): number | undefined {
+  return constrained > 0 && constrained < machine ? constrained : undefined;
 }
 
 /** Cached workflows that fit in `memoryBytes` next to the worker itself. */
@@ -53,14 +50,14 @@ export function cachedWorkflowsFor(memoryBytes: number): number {
 export interface CacheSize {
   maxCachedWorkflows: number;
   /** Where the number came from, for the start-up log. */
-  from: 'flag' | 'cgroup memory.max' | 'machine memory (no limit found)';
+  from: 'flag' | 'memory limit (cgroup)' | 'machine memory (no limit found)';
   memoryBytes?: number;
 }
 
-/** --max-cached-workflows when given, else from the cgroup's memory.max, else from NO_LIMIT_MEMORY_BYTES. */
-export function workflowCacheSize(flag?: number, memoryMax = cgroupMemoryMax()): CacheSize {
+/** --max-cached-workflows when given, else from the cgroup's memory limit, else from NO_LIMIT_MEMORY_BYTES. */
+export function workflowCacheSize(flag?: number, limit = memoryLimit()): CacheSize {
   if (flag !== undefined && Number.isFinite(flag)) return { maxCachedWorkflows: flag, from: 'flag' };
-  if (memoryMax !== undefined) return { maxCachedWorkflows: cachedWorkflowsFor(memoryMax), from: 'cgroup memory.max', memoryBytes: memoryMax };
+  if (limit !== undefined) return { maxCachedWorkflows: cachedWorkflowsFor(limit), from: 'memory limit (cgroup)', memoryBytes: limit };
   return { maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES), from: 'machine memory (no limit found)', memoryBytes: NO_LIMIT_MEMORY_BYTES };
 }
 

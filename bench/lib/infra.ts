@@ -11,10 +11,11 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Client } from '@temporalio/client';
 import { startTemporalDevServer } from '../../src/dev/temporal-server.js';
+import { createMemoryCgroup } from '../../test/helpers/cgroup.js';
 import { freePort } from '../../test/helpers/free-port.js';
 import { GitHttpServer, type GitRepoStats } from '../../src/dev/demo-git/git-http-server.js';
 import { IMAGE_ENV } from './image-env.js';
-import { log, sleep } from './util.js';
+import { fmtBytes, log, sleep } from './util.js';
 
 export { freePort };
 
@@ -193,6 +194,8 @@ export interface WorkerProcess {
   pid: number;
   metricsUrl: string;
   output(): string;
+  /** When it runs in a memory cgroup: the most the cgroup was charged (RSS and page cache, as the kubelet sees it). */
+  cgroupPeakBytes?(): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -206,6 +209,8 @@ export async function startWorkerProcess(opts: {
   /** More worker flags (e.g. --kubernetes --kubeconfig FILE). */
   args?: string[];
   role?: string;
+  /** Run it in a memory cgroup with this limit, as a pod's resources.limits.memory (test/helpers/cgroup.ts). */
+  memoryLimitBytes?: number;
 }): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const args = [
@@ -221,7 +226,9 @@ export async function startWorkerProcess(opts: {
     ...(opts.args ?? []),
     ...(opts.role ? ['--role', opts.role] : []),
   ];
-  const child = spawn(process.execPath, args, {
+  const cgroup = opts.memoryLimitBytes ? await createMemoryCgroup(`arena-source-bench-${process.pid}-${metricsPort}`, opts.memoryLimitBytes) : undefined;
+  const started = cgroup ? cgroup.wrap(process.execPath, args) : { command: process.execPath, args };
+  const child = spawn(started.command, started.args, {
     // The allocator as the image sets it (deploy/Dockerfile).
     env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'warn', ...IMAGE_ENV, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -238,13 +245,17 @@ export async function startWorkerProcess(opts: {
     if (Date.now() > deadline) throw new Error(`worker not ready: ${out}`);
     await sleep(200);
   }
-  log(`worker pid ${child.pid} on ${opts.taskQueue}`);
-  const stop = () => stopChild(child);
+  log(`worker pid ${child.pid} on ${opts.taskQueue}${cgroup ? ` in a ${fmtBytes(cgroup.limitBytes)} memory cgroup (v${cgroup.version})` : ''}`);
+  const stop = async () => {
+    await stopChild(child);
+    await cgroup?.remove();
+  };
   cleanups.add(stop);
   return {
     pid: child.pid!,
     metricsUrl,
     output: () => out,
+    ...(cgroup ? { cgroupPeakBytes: () => cgroup.peakBytes() } : {}),
     stop: async () => {
       cleanups.delete(stop);
       await stop();

@@ -129,7 +129,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   {
     flag: '--max-cached-workflows <n>',
     env: 'ARENA_SOURCE_MAX_CACHED_WORKFLOWS',
-    defaultShown: 'from cgroup v2 memory.max: (¾ of it − 200 MiB) / 384 KiB; without a limit, as if it were ¼ of the machine memory (at most 2 GiB)',
+    defaultShown: 'from the pod memory limit (cgroup v2 memory.max or v1 memory.limit_in_bytes): (¾ of it − 200 MiB) / 384 KiB; without a limit, as if it were ¼ of the machine memory (at most 2 GiB)',
     help: 'source workflows kept in memory between cycles; an evicted one is replayed from its (short) run history at its next cycle',
     commands: ['worker'],
     parse: 'int',

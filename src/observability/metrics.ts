@@ -59,6 +59,14 @@ export const artifactBytes = new Histogram({
   registers: [registry],
 });
 
+/** Set once at start: what an operator sizing a worker needs to see (README, worker sizing). */
+export const workflowCacheMax = new Gauge({
+  name: 'arena_source_worker_cached_workflows_max',
+  help: 'Source workflows this worker keeps cached (--max-cached-workflows), and where the number came from.',
+  labelNames: ['from'] as const,
+  registers: [registry],
+});
+
 export const sourcesByPhase = new Gauge({
   name: 'arena_source_sources',
   help: 'Sources by phase, as last reported through this process.',

@@ -102,6 +102,8 @@ describe('worker and artifact server as processes', () => {
     assert.match(metrics, /arena_source_activity_duration_seconds_count\{activity="packBundleHere",outcome="succeeded"\} [1-9]/);
     assert.match(metrics, /arena_source_sources\{phase="Ready"\} 1/);
     assert.match(metrics, /arena_source_noop_ratio 0\.[1-9]/);
+    // No flag and no memory limit here: the cache is sized from the machine.
+    assert.match(metrics, /arena_source_worker_cached_workflows_max\{from="machine memory \(no limit found\)"\} [1-9]/);
     assert.match(metrics, /arena_source_artifact_size_bytes_count [1-9]/);
     const served = await (await fetch(`http://127.0.0.1:${ports.artifacts}/metrics`)).text();
     assert.match(served, /arena_source_artifact_requests_total\{method="GET",code="200"\} [1-9]/);

@@ -1,26 +1,30 @@
-/** The default workflow cache size: --max-cached-workflows, else the cgroup's memory.max, else a fixed default. */
+/** The default workflow cache size: --max-cached-workflows, else the cgroup's memory limit, else a share of the machine. */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { cachedWorkflowsFor, cgroupMemoryMax, heapLimitGiven, NO_LIMIT_MEMORY_BYTES, workflowCacheSize, workflowHeapLimitMiB } from '../../src/workflow-cache.js';
+import { createMemoryCgroup } from '../helpers/cgroup.js';
+import { cachedWorkflowsFor, heapLimitGiven, memoryLimit, NO_LIMIT_MEMORY_BYTES, workflowCacheSize, workflowHeapLimitMiB } from '../../src/workflow-cache.js';
 
 const MiB = 1024 * 1024;
 
 describe('workflow cache size', () => {
-  it('reads cgroup v2 memory.max: a number of bytes, or nothing for "max" or no file', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'cgroup-'));
+  it('takes the memory limit Node reads from the cgroup; none when unconstrained', () => {
+    assert.equal(memoryLimit(512 * MiB, 24 * 1024 * MiB), 512 * MiB);
+    assert.equal(memoryLimit(0, 24 * 1024 * MiB), undefined, 'Node answers 0 without a limit');
+    assert.equal(memoryLimit(2 ** 64, 24 * 1024 * MiB), undefined, 'or a number past the machine (cgroup v1 "no limit")');
+  });
+
+  it('a process in a real 512 MiB memory cgroup sizes its cache from the limit, as in a pod', async () => {
+    const cgroup = await createMemoryCgroup(`arena-source-test-${process.pid}`, 512 * MiB);
     try {
-      await writeFile(join(dir, 'limited'), `${512 * MiB}\n`);
-      await writeFile(join(dir, 'unlimited'), 'max\n');
-      assert.equal(cgroupMemoryMax(join(dir, 'limited')), 512 * MiB);
-      assert.equal(cgroupMemoryMax(join(dir, 'unlimited')), undefined);
-      assert.equal(cgroupMemoryMax(join(dir, 'missing')), undefined);
+      const module = fileURLToPath(new URL('../../src/workflow-cache.js', import.meta.url));
+      const script = `import(${JSON.stringify(module)}).then((m) => console.log(JSON.stringify(m.workflowCacheSize())))`;
+      const { command, args } = cgroup.wrap(process.execPath, ['-e', script]);
+      const size = JSON.parse(execFileSync(command, args, { encoding: 'utf8' }));
+      assert.deepEqual(size, { maxCachedWorkflows: cachedWorkflowsFor(512 * MiB), from: 'memory limit (cgroup)', memoryBytes: 512 * MiB }, `cgroup v${cgroup.version}`);
     } finally {
-      await rm(dir, { recursive: true, force: true });
+      await cgroup.remove();
     }
   });
 
@@ -31,7 +35,7 @@ describe('workflow cache size', () => {
 
   it('a flag wins, then the cgroup limit, then the default', () => {
     assert.deepEqual(workflowCacheSize(7, 1024 * MiB), { maxCachedWorkflows: 7, from: 'flag' });
-    assert.equal(workflowCacheSize(undefined, 1024 * MiB).from, 'cgroup memory.max');
+    assert.equal(workflowCacheSize(undefined, 1024 * MiB).from, 'memory limit (cgroup)');
     assert.equal(workflowCacheSize(undefined, 1024 * MiB).maxCachedWorkflows, cachedWorkflowsFor(1024 * MiB));
     assert.deepEqual(workflowCacheSize(undefined, undefined), {
       maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES),

@@ -5,6 +5,7 @@ import { DEFAULT_PACK_LIMITS } from '../../bundle/pack.js';
 import { ContentVolume } from '../../content/content-volume.js';
 import { localPaths } from '../../local/paths.js';
 import { createLogger } from '../../observability/logger.js';
+import { workflowCacheMax } from '../../observability/metrics.js';
 import { Readiness, temporalCheck } from '../../observability/health.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
@@ -102,10 +103,11 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   });
   const content = contentVolume(flags);
   const role = flags.role ?? 'all';
-  // --max-cached-workflows, else sized from the pod's memory (cgroup v2 memory.max).
+  // --max-cached-workflows, else sized from the pod's memory limit (its cgroup, v2 or v1).
   const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
   // Before the SDK starts its workflow threads: their heaps sized to the cache, not to the machine.
   const workflowHeapMiB = cache ? limitWorkflowHeaps(cache.maxCachedWorkflows) : undefined;
+  if (cache) workflowCacheMax.set({ from: cache.from }, cache.maxCachedWorkflows);
   // The build's bundle, or bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
   const bundle = role === 'activities' ? undefined : await workflowBundleFile(flags.workDir ?? paths.work);
   worker = await startWorker({
