@@ -91,17 +91,23 @@ export function statusDigest(status: ArenaSourceStatus): string {
   return `${cyrb53(text, 1).toString(36)}.${cyrb53(text, 2).toString(36)}`;
 }
 
-/** cyrb53 (public domain, bryc): a fast 53-bit string hash. */
+/**
+ * cyrb53 (public domain, bryc): a fast 53-bit string hash. `imul` is read from `Math` once per call, not
+ * in the loop: in workflow code every global lookup is slow (the SDK's reused V8 context redefines the
+ * global object's properties whenever it switches workflows), and `Math.imul` per character made this
+ * ≈ 2 ms per status there, half of the workflow thread's own time (README, benchmark 4, session 16).
+ */
 function cyrb53(text: string, seed: number): number {
+  const imul = Math.imul;
   let h1 = 0xdeadbeef ^ seed;
   let h2 = 0x41c6ce57 ^ seed;
   for (let i = 0; i < text.length; i++) {
     const ch = text.charCodeAt(i);
-    h1 = Math.imul(h1 ^ ch, 2654435761);
-    h2 = Math.imul(h2 ^ ch, 1597334677);
+    h1 = imul(h1 ^ ch, 2654435761);
+    h2 = imul(h2 ^ ch, 1597334677);
   }
-  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
-  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  h1 = imul(h1 ^ (h1 >>> 16), 2246822507) ^ imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = imul(h2 ^ (h2 >>> 16), 2246822507) ^ imul(h1 ^ (h1 >>> 13), 3266489909);
   return 4294967296 * (2097151 & h2) + (h1 >>> 0);
 }
 

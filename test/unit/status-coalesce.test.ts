@@ -53,6 +53,10 @@ describe('statusDigest', () => {
     assert.notEqual(statusDigest(ready({ observedGeneration: 2 })), statusDigest(ready()));
     assert.match(statusDigest(ready()), /^[0-9a-z]+\.[0-9a-z]+$/);
   });
+
+  it('is the same function from release to release (the value session 15 computed)', () => {
+    assert.equal(statusDigest({ phase: 'Ready', observedGeneration: 1, lastFetchTime: '2026-01-01T00:00:00Z' }), 'jwojyuuyrp.1d000c7z6qe');
+  });
 });
 
 describe('LastStatuses', () => {
