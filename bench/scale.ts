@@ -73,7 +73,7 @@ export interface ScaleResult {
   cachedWorkflows?: number;
   /** The worker ran in a memory cgroup with this limit (MiB). */
   memoryLimitMiB?: number;
-  /** The cache size the worker chose (its start-up log), when not given. */
+  /** The cache size the worker chose and why (its arena_source_worker_cached_workflows_max gauge). */
   workerCache?: string;
   /** The most its cgroup was charged (RSS and page cache), when it ran in one. */
   cgroupPeakBytes?: number;
