@@ -37,6 +37,7 @@ import { HOST_IP, NODE_IP, nodeMissing, PAUSE_IMAGE, startNode, type NodeCluster
 import { pushFiles, startRegistry, type TestRegistry } from '../helpers/registry.js';
 import { waitFor } from '../helpers/wait.js';
 import { wholeHistory } from '../helpers/history.js';
+import { cachedWorkflowsFor } from '../../src/workflow-cache.js';
 
 const run = promisify(execFile);
 
@@ -272,6 +273,13 @@ describe('installed with Helm on a one-node cluster', { skip: skipReason() }, ()
       for (const f of figures) t.diagnostic(f);
       const byComponent = (await pods()).map(component).sort();
       assert.deepEqual(byComponent, ['artifact-server', 'artifact-server', 'controller', 'worker']);
+      // The worker sized its workflow cache from the memory limit the kubelet gave its container (the chart's 1Gi).
+      const worker = (await pods()).find((p: any) => component(p) === 'worker');
+      const log = await node.podLog(SYSTEM_NS, worker.metadata.name);
+      const started = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'worker started');
+      assert.ok(started, `no "worker started" line in:\n${log.slice(-3000)}`);
+      assert.equal(started.cacheSizedFrom, 'memory limit (cgroup)');
+      assert.equal(started.maxCachedWorkflows, cachedWorkflowsFor(1024 * 1024 * 1024));
     });
   });
 
