@@ -19,7 +19,7 @@ import { applySource, connectClient } from '../src/client.js';
 import { seedRepo } from '../src/dev/demo-git/repo.js';
 import { workflowIdFor } from '../workflows/definitions.js';
 import { localActivityOf } from '../src/temporal/history-activities.js';
-import { scrapeCounter, startWorkerProcess, waitForPollers, type GitCounts, type GitInfra, type TemporalServer } from './lib/infra.js';
+import { scrapeCounter, scrapeSamples, startWorkerProcess, waitForPollers, type GitCounts, type GitInfra, type TemporalServer } from './lib/infra.js';
 import { memory, ProcessMeter } from './lib/machine.js';
 import { hexText, quickCommit } from './lib/repos.js';
 import { fmtBytes, fmtMs, fmtNum, log, median, pool, sleep, type Table } from './lib/util.js';
@@ -141,8 +141,8 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
   await waitForPollers(client, taskQueue);
   await sleep(2000);
   const workerIdleBytes = memory(worker.pid).rss;
-  const chosen = /^arena_source_worker_cached_workflows_max\{from="([^"]*)"\} (\d+)/m.exec(await fetch(worker.metricsUrl).then((r) => r.text()));
-  const workerCache = chosen ? `${chosen[2]} (${chosen[1]})` : undefined;
+  const [chosen] = await scrapeSamples(worker.metricsUrl, 'arena_source_worker_cached_workflows_max');
+  const workerCache = chosen ? `${chosen.value} (${chosen.labels.from})` : undefined;
   // (the git helper starts with the first git command)
   log(`scale: worker polling, RSS ${fmtBytes(workerIdleBytes)} before any source`);
   const phases: PhaseResult[] = [];

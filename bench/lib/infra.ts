@@ -313,17 +313,24 @@ export async function waitForPollers(client: Client, taskQueue: string, timeoutM
 }
 
 /** Sum of a Prometheus counter's samples whose labels include `match`. */
-export async function scrapeCounter(url: string, name: string, match: Record<string, string> = {}): Promise<number> {
+/** Every sample of metric `name` on a Prometheus text endpoint, with its labels. */
+export async function scrapeSamples(url: string, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
   const text = await fetch(url).then((r) => r.text());
-  let total = 0;
+  const samples: Array<{ labels: Record<string, string>; value: number }> = [];
   for (const line of text.split('\n')) {
     if (!line.startsWith(name)) continue;
     const m = /^([a-z_]+)(\{([^}]*)\})?\s+([0-9.eE+-]+)$/.exec(line);
     if (!m || m[1] !== name) continue;
     const labels = Object.fromEntries([...(m[3] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(match).every(([k, v]) => labels[k] === v)) total += Number(m[4]);
+    samples.push({ labels, value: Number(m[4]) });
   }
-  return total;
+  return samples;
+}
+
+/** The sum of metric `name`'s samples whose labels include `match`. */
+export async function scrapeCounter(url: string, name: string, match: Record<string, string> = {}): Promise<number> {
+  const samples = await scrapeSamples(url, name);
+  return samples.filter((s) => Object.entries(match).every(([k, v]) => s.labels[k] === v)).reduce((total, s) => total + s.value, 0);
 }
 
 /** SIGTERM, then SIGKILL after 15 s; resolves once the process has exited. */

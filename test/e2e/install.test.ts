@@ -35,6 +35,7 @@ import type { CycleCounters } from '../../workflows/definitions.js';
 import { findTool, helm } from '../helpers/manifests.js';
 import { HOST_IP, NODE_IP, nodeMissing, PAUSE_IMAGE, startNode, type NodeCluster } from '../helpers/node.js';
 import { pushFiles, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { jsonLogLines } from '../helpers/processes.js';
 import { waitFor } from '../helpers/wait.js';
 import { wholeHistory } from '../helpers/history.js';
 import { cachedWorkflowsFor } from '../../src/workflow-cache.js';
@@ -276,7 +277,7 @@ describe('installed with Helm on a one-node cluster', { skip: skipReason() }, ()
       // The worker sized its workflow cache from the memory limit the kubelet gave its container (the chart's 1Gi).
       const worker = (await pods()).find((p: any) => component(p) === 'worker');
       const log = await node.podLog(SYSTEM_NS, worker.metadata.name);
-      const started = log.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).find((l) => l.msg === 'worker started');
+      const started = jsonLogLines(log).find((l) => l.msg === 'worker started');
       assert.ok(started, `no "worker started" line in:\n${log.slice(-3000)}`);
       assert.equal(started.cacheSizedFrom, 'memory limit (cgroup)');
       assert.equal(started.maxCachedWorkflows, cachedWorkflowsFor(1024 * 1024 * 1024));

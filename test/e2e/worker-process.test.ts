@@ -18,6 +18,7 @@ import { seedRepo } from '../../src/dev/demo-git/repo.js';
 import { temporalAddress, uniqueTaskQueue } from '../helpers/temporal.js';
 import { waitFor } from '../helpers/wait.js';
 import { freePort } from '../helpers/free-port.js';
+import { jsonLogLines } from '../helpers/processes.js';
 import { wholeHistory } from '../helpers/history.js';
 
 const BIN = resolve('bin/arena-source.js');
@@ -86,7 +87,7 @@ describe('worker and artifact server as processes', () => {
       await client.connection.close();
     }
 
-    const lines = workerLog.out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    const lines = jsonLogLines(workerLog.out);
     const cycle = lines.find((l) => l.msg === 'cycle finished' && l.result === 'fetched');
     assert.ok(cycle, workerLog.out.slice(-2000));
     assert.equal(cycle.sourceNamespace, namespace);

@@ -30,3 +30,8 @@ export function startProcess(command: string, args: string[], env: NodeJS.Proces
 export function startCli(args: string[], env: NodeJS.ProcessEnv = {}): Proc {
   return startProcess('node', [BIN, ...args], { ARENA_SOURCE_LOG_LEVEL: 'info', ...env });
 }
+
+/** The JSON lines (pino) of a process's or pod's log, other lines skipped. */
+export function jsonLogLines(text: string): Array<Record<string, any>> {
+  return text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, any>);
+}
