@@ -27,6 +27,7 @@ import { parseArgs } from 'node:util';
 import { runCycleBench, type Sample } from './cycle.js';
 import { cleanups, GitInfra, startTemporal, type TemporalServer } from './lib/infra.js';
 import { describeMachine, machineInfo } from './lib/machine.js';
+import { allocatorProblem } from './lib/image-env.js';
 import { largeRepo, serveCopy, smallRepo, type RepoInfo } from './lib/repos.js';
 import { log, renderTable, type Table } from './lib/util.js';
 import { runLatencyBench } from './latency.js';
@@ -55,7 +56,9 @@ const USAGE = `usage: node dist/bench/run.js [options]
   --latency-samples N      samples per mode (default 20)
   --latency-interval S     polling interval in seconds (default 5)
   --latency-lanes N        sources measured in parallel in the polling mode (default 4)
-  --scale-n LIST           sources on one worker; a list (100,1000) runs each and adds the marginal memory (default 1000)
+  --scale-n LIST           sources on one worker; a list (100,1000) runs each and adds the marginal memory (default 1000);
+                           N@S gives that size its own interval of S seconds, one interval of steady state and no
+                           change phase (issue 13 in one run: 100,1000,10000@600)
   --scale-interval S       the sources' interval in seconds (default 60)
   --scale-baseline         also run the largest N as before short runs: every workflow cached, one run per ~5,000 events
   --scale-only-baseline    run only that baseline
@@ -139,6 +142,9 @@ async function main(): Promise<void> {
   const chosen = values.kubernetes ? ['kubernetes'] : values.only ? values.only.split(',') : DEFAULT;
   const only = new Set<Bench>(chosen.map((s) => s.trim() as Bench));
   for (const b of only) if (!ALL.includes(b)) throw new Error(`--only: unknown benchmark "${b}" (${ALL.join(', ')})`);
+  // The memory figures are the image's only on its allocator (bench/lib/image-env.ts).
+  const allocator = allocatorProblem();
+  if (allocator && ['scale', 'memory', 'roles', 'kubernetes'].some((b) => only.has(b as Bench))) throw new Error(allocator);
 
   const machine = machineInfo();
   const command = `node dist/bench/run.js ${process.argv.slice(2).join(' ')}`.trim();
@@ -214,7 +220,7 @@ async function main(): Promise<void> {
     }
     if (only.has('scale')) {
       log('4. scale on one worker');
-      const sizes = values['scale-n']!.split(',').map(Number);
+      const sizes = values['scale-n']!.split(',').map(scaleSize);
       const common = {
         repos: int('scale-repos'),
         steadySeconds: int('scale-steady'),
@@ -226,14 +232,16 @@ async function main(): Promise<void> {
         ...(values['scale-cycles-per-run'] ? { cyclesPerRun: int('scale-cycles-per-run') } : {}),
       };
       const runs: ScaleResult[] = [];
-      for (const n of values['scale-only-baseline'] ? [] : sizes) {
-        const r = await runScaleBench(ctx, await temporalServer(), { ...common, n, label: `${n} sources, defaults` });
+      for (const { n, intervalSeconds } of values['scale-only-baseline'] ? [] : sizes) {
+        const own = intervalSeconds === undefined ? {} : { intervalSeconds, steadySeconds: Math.max(common.steadySeconds, intervalSeconds), changeSeconds: 0 };
+        const label = `${n} sources${intervalSeconds === undefined ? '' : ` at ${intervalSeconds % 60 === 0 ? `${intervalSeconds / 60}m` : `${intervalSeconds}s`}`}, defaults`;
+        const r = await runScaleBench(ctx, await temporalServer(), { ...common, ...own, n, label });
         runs.push(r.results);
         print(r.tables);
       }
       if (values['scale-baseline'] || values['scale-only-baseline']) {
         // Before short runs and a bounded cache: every workflow cached, a run ends near 5,000 events.
-        const n = Math.max(...sizes);
+        const n = Math.max(...sizes.map((size) => size.n));
         const r = await runScaleBench(ctx, await temporalServer(), {
           ...common,
           n,
@@ -326,6 +334,13 @@ async function main(): Promise<void> {
   await mkdir(dirname(out), { recursive: true });
   await writeFile(out, `${JSON.stringify({ command, startedAt: new Date(started).toISOString(), minutes, machine, machineAtEnd: end, results, tables }, null, 2)}\n`);
   log(`results written to ${out}`);
+}
+
+/** One --scale-n entry: N, or N@S for N sources at an interval of S seconds. */
+function scaleSize(entry: string): { n: number; intervalSeconds?: number } {
+  const match = /^(\d+)(?:@(\d+))?$/.exec(entry.trim());
+  if (!match) throw new Error(`--scale-n: '${entry}' is not N or N@SECONDS`);
+  return { n: Number(match[1]), ...(match[2] !== undefined ? { intervalSeconds: Number(match[2]) } : {}) };
 }
 
 function medianSample(samples: Sample[]): Sample {

@@ -560,7 +560,7 @@ function scaleTables(r: ScaleResult): Table[] {
   ];
 }
 
-/** One row per configuration, and the marginal memory per source between the smallest and largest N of the defaults. */
+/** One row per configuration, and the marginal memory per source between the smallest and largest N of each workload. */
 export function scaleSummary(runs: ScaleResult[]): Table {
   const steadyOf = (r: ScaleResult) => r.phases.find((p) => p.name.startsWith('steady'));
   const rows = runs.map((r) => {
@@ -578,14 +578,23 @@ export function scaleSummary(runs: ScaleResult[]): Table {
       r.phases.map((p) => p.loadAvg[0]!.toFixed(1)).join(' / '),
     ];
   });
-  const defaults = runs.filter((r) => r.cyclesPerRun === undefined && r.cachedWorkflows === undefined).sort((a, b) => a.n - b.n);
+  // Between sizes of one workload only: the same interval, cache and run length (a size given its own
+  // interval, N@S, or a fixed cache is another workload).
+  const workloads = new Map<string, ScaleResult[]>();
+  for (const r of runs) {
+    const key = `${r.intervalSeconds}|${r.cachedWorkflows ?? ''}|${r.cyclesPerRun ?? ''}`;
+    workloads.set(key, [...(workloads.get(key) ?? []), r]);
+  }
   const notes: string[] = [];
-  if (defaults.length >= 2) {
-    const lo = defaults[0]!;
-    const hi = defaults.at(-1)!;
+  for (const same of workloads.values()) {
+    if (same.length < 2) continue;
+    same.sort((a, b) => a.n - b.n);
+    const lo = same[0]!;
+    const hi = same.at(-1)!;
     const per = (a: number, b: number) => fmtBytes((b - a) / (hi.n - lo.n));
+    const which = lo.cachedWorkflows === undefined && lo.cyclesPerRun === undefined ? '' : ` (${[lo.cachedWorkflows !== undefined ? `${lo.cachedWorkflows} cached` : '', lo.cyclesPerRun !== undefined ? `${lo.cyclesPerRun} cycles per run` : ''].filter(Boolean).join(', ')})`;
     notes.push(
-      `marginal memory per source, (RSS at ${hi.n} − RSS at ${lo.n}) / ${hi.n - lo.n}: steady-phase max ${per(steadyOf(lo)!.worker.rssMax, steadyOf(hi)!.worker.rssMax)}, ` +
+      `marginal memory per source${which}, (RSS at ${hi.n} − RSS at ${lo.n}) / ${hi.n - lo.n}: steady-phase max ${per(steadyOf(lo)!.worker.rssMax, steadyOf(hi)!.worker.rssMax)}, ` +
         `peak (VmHWM) ${per(lo.workerPeakBytes, hi.workerPeakBytes)}`,
     );
   }

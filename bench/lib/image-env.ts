@@ -9,7 +9,21 @@ import { arch } from 'node:os';
 const MULTIARCH: Record<string, string> = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' };
 const JEMALLOC = `/usr/lib/${MULTIARCH[arch()] ?? 'x86_64-linux-gnu'}/libjemalloc.so.2`;
 
-const useJemalloc = process.env.BENCH_ALLOCATOR !== 'glibc' && existsSync(JEMALLOC);
+const glibcAsked = process.env.BENCH_ALLOCATOR === 'glibc';
+const useJemalloc = !glibcAsked && existsSync(JEMALLOC);
+
+/**
+ * Why the benchmarks cannot measure what the image runs, if they cannot: without jemalloc a worker's
+ * memory is 1.5–3× the pod's (README, benchmark 4), so a figure measured on glibc by accident would
+ * mislead. BENCH_ALLOCATOR=glibc measures glibc on purpose.
+ */
+export function allocatorProblem(): string | undefined {
+  if (useJemalloc || glibcAsked) return undefined;
+  return (
+    `${JEMALLOC} is missing: the image runs node on jemalloc, and the benchmarks run arena-source the same way. ` +
+    'Install it (`bash scripts/ensure-tools.sh bench`, or `apt-get install libjemalloc2`), or set BENCH_ALLOCATOR=glibc to measure glibc.'
+  );
+}
 
 /** Which allocator the benchmark's arena-source processes use (printed with the results). */
 export const ALLOCATOR = useJemalloc ? `jemalloc${process.env.BENCH_MALLOC_CONF ? ` (MALLOC_CONF=${process.env.BENCH_MALLOC_CONF})` : ''}` : 'glibc (MALLOC_ARENA_MAX=2)';
