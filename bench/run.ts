@@ -34,7 +34,7 @@ import { runLatencyBench } from './latency.js';
 import { runNoopBench } from './noop.js';
 import { runPackBench } from './pack.js';
 import { runKubernetesBench } from './kubernetes.js';
-import { runScaleBench, scaleSummary, type ScaleResult } from './scale.js';
+import { runScaleBench, scaleSummary, settingsOf, specInterval, type ScaleResult } from './scale.js';
 import { runWebhookBench } from './webhook.js';
 import { runForkBench } from './fork.js';
 import { runReplayBench } from './replay.js';
@@ -234,7 +234,9 @@ async function main(): Promise<void> {
       const runs: ScaleResult[] = [];
       for (const { n, intervalSeconds } of values['scale-only-baseline'] ? [] : sizes) {
         const own = intervalSeconds === undefined ? {} : { intervalSeconds, steadySeconds: Math.max(common.steadySeconds, intervalSeconds), changeSeconds: 0 };
-        const label = `${n} sources${intervalSeconds === undefined ? '' : ` at ${intervalSeconds % 60 === 0 ? `${intervalSeconds / 60}m` : `${intervalSeconds}s`}`}, defaults`;
+        const at = intervalSeconds === undefined ? '' : ` at ${specInterval(intervalSeconds)}`;
+        const set = settingsOf(common);
+        const label = `${n} sources${at}, ${set.length ? set.join(', ') : 'defaults'}`;
         const r = await runScaleBench(ctx, await temporalServer(), { ...common, ...own, n, label });
         runs.push(r.results);
         print(r.tables);

@@ -106,7 +106,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
   const NS = `scale-${runId}`;
   const perRepo = Math.ceil(opts.n / opts.repos);
   const intervalSeconds = opts.intervalSeconds ?? 60;
-  const interval = intervalSeconds % 60 === 0 ? `${intervalSeconds / 60}m` : `${intervalSeconds}s`;
+  const interval = specInterval(intervalSeconds);
   const tuning = opts.cyclesPerRun !== undefined ? { cyclesPerRun: opts.cyclesPerRun } : undefined;
 
   // Repositories: each with FOLDERS bundle folders of 5 files.
@@ -560,6 +560,16 @@ function scaleTables(r: ScaleResult): Table[] {
   ];
 }
 
+/** An interval as a spec writes it: 600 → "10m", 30 → "30s". */
+export function specInterval(seconds: number): string {
+  return seconds % 60 === 0 ? `${seconds / 60}m` : `${seconds}s`;
+}
+
+/** What a configuration sets beyond the worker's and the workflow's defaults, for its label. */
+export function settingsOf(r: { cachedWorkflows?: number; cyclesPerRun?: number }): string[] {
+  return [r.cachedWorkflows !== undefined ? `${r.cachedWorkflows} cached` : '', r.cyclesPerRun !== undefined ? `${r.cyclesPerRun} cycles per run` : ''].filter(Boolean);
+}
+
 /** One row per configuration, and the marginal memory per source between the smallest and largest N of each workload. */
 export function scaleSummary(runs: ScaleResult[]): Table {
   const steadyOf = (r: ScaleResult) => r.phases.find((p) => p.name.startsWith('steady'));
@@ -592,7 +602,8 @@ export function scaleSummary(runs: ScaleResult[]): Table {
     const lo = same[0]!;
     const hi = same.at(-1)!;
     const per = (a: number, b: number) => fmtBytes((b - a) / (hi.n - lo.n));
-    const which = lo.cachedWorkflows === undefined && lo.cyclesPerRun === undefined ? '' : ` (${[lo.cachedWorkflows !== undefined ? `${lo.cachedWorkflows} cached` : '', lo.cyclesPerRun !== undefined ? `${lo.cyclesPerRun} cycles per run` : ''].filter(Boolean).join(', ')})`;
+    const set = settingsOf(lo);
+    const which = set.length ? ` (${set.join(', ')})` : '';
     notes.push(
       `marginal memory per source${which}, (RSS at ${hi.n} − RSS at ${lo.n}) / ${hi.n - lo.n}: steady-phase max ${per(steadyOf(lo)!.worker.rssMax, steadyOf(hi)!.worker.rssMax)}, ` +
         `peak (VmHWM) ${per(lo.workerPeakBytes, hi.workerPeakBytes)}`,
