@@ -13,9 +13,10 @@ const glibcAsked = process.env.BENCH_ALLOCATOR === 'glibc';
 const useJemalloc = !glibcAsked && existsSync(JEMALLOC);
 
 /**
- * Why the benchmarks cannot measure what the image runs, if they cannot: without jemalloc a worker's
- * memory is 1.5–3× the pod's (README, benchmark 4), so a figure measured on glibc by accident would
- * mislead. BENCH_ALLOCATOR=glibc measures glibc on purpose.
+ * Why the benchmarks cannot measure what the image runs, if they cannot: on glibc a worker holding 1,000
+ * sources peaks 1.3–1.8× higher than on jemalloc (benchmark 4: 500 against 386 MiB in session 17, 948
+ * against 516 in session 9), so a figure measured on glibc by accident would mislead.
+ * BENCH_ALLOCATOR=glibc measures glibc on purpose.
  */
 export function allocatorProblem(): string | undefined {
   if (useJemalloc || glibcAsked) return undefined;
