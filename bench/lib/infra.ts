@@ -312,7 +312,6 @@ export async function waitForPollers(client: Client, taskQueue: string, timeoutM
   }
 }
 
-/** Sum of a Prometheus counter's samples whose labels include `match`. */
 /** Every sample of metric `name` on a Prometheus text endpoint, with its labels. */
 export async function scrapeSamples(url: string, name: string): Promise<Array<{ labels: Record<string, string>; value: number }>> {
   const text = await fetch(url).then((r) => r.text());
