@@ -166,6 +166,21 @@ const PATCHES_OF_2026_12_C = 'patches-of-2026-12-c';
 const FRESH_RUN_AFTER_WORK = 'fresh-run-after-work';
 /** PATCHES_OF_2026_12_C and FRESH_RUN_AFTER_WORK for one marker; asked before them (runs of older code answer false). */
 const PATCHES_OF_2026_12_D = 'patches-of-2026-12-d';
+/**
+ * Between cycles the workflow always waits on a timer, for 1 ms when the next cycle is already due
+ * (before: it went straight on to the next cycle in the same workflow task). Whether it was due read
+ * the workflow clock, and the core can show a first execution an older clock than the replay of the
+ * same task: a query that replays an evicted workflow whose timer has fired, before the task for it
+ * starts, runs the next cycle with the clock of the previous task. Its status write then moved the
+ * clock past the due time, a second cycle ran in that task, the replay (with the task's own clock)
+ * waited instead, and every later task of the run failed with a nondeterminism error. Found by the
+ * workflow-cache test (test/e2e/worker-process.test.ts), which queries sources while a worker with a
+ * small cache replays them. Only with PATCHES_OF_2026_12_E: a run of older code takes it at its next
+ * continue-as-new.
+ */
+const TIMER_BETWEEN_CYCLES = 'timer-between-cycles';
+/** PATCHES_OF_2026_12_D and TIMER_BETWEEN_CYCLES for one marker; asked before them (runs of older code answer false). */
+const PATCHES_OF_2026_12_E = 'patches-of-2026-12-e';
 
 /**
  * The loop is the protocol (Temporal's sleep-for-days sample): wait until the next
@@ -178,7 +193,8 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
   const tuning = input.tuning ?? {};
   const state = new SourceState(input);
   const carried = state.carried;
-  adoptedAsOne(carried, PATCHES_OF_2026_12_D, [FRESH_RUN_AFTER_WORK, FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+  adoptedAsOne(carried, PATCHES_OF_2026_12_E, [TIMER_BETWEEN_CYCLES, FRESH_RUN_AFTER_WORK, FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
+    adoptedAsOne(carried, PATCHES_OF_2026_12_D, [FRESH_RUN_AFTER_WORK, FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12_C, [FETCH_HERE, PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12_B, [PINNED_STEPS_HERE, LOCAL_ACTIVITIES, ...EVERY_PATCH]) ||
     adoptedAsOne(carried, PATCHES_OF_2026_12, [LOCAL_ACTIVITIES, ...EVERY_PATCH]);
@@ -256,8 +272,11 @@ export async function arenaSourceWorkflow(input: SourceWorkflowInput): Promise<v
 
   /** Between cycles: sleep until the interval is up, or a signal wakes us early. */
   async function untilDueOrWoken(dueAt: number): Promise<void> {
+    if (state.wokenBy()) return;
     const remaining = dueAt - Date.now();
-    if (remaining > 0 && !state.wokenBy()) await condition(() => state.wokenBy(), remaining);
+    // Due already: a timer all the same, so that no choice of commands hangs on the clock (TIMER_BETWEEN_CYCLES).
+    if (remaining > 0) await condition(() => state.wokenBy(), remaining);
+    else if (taken(carried, TIMER_BETWEEN_CYCLES)) await condition(() => state.wokenBy(), 1);
   }
 
   /** Stalled on the spec: nothing to retry until it changes, someone asks, or (now) any signal. */

@@ -20,7 +20,8 @@ export async function waitFor<T>(
       lastError = err;
     }
     if (Date.now() > deadline) {
-      const seen = last === undefined ? `error: ${String(lastError)}` : JSON.stringify(last, null, 2);
+      const cause = (lastError as { cause?: unknown } | undefined)?.cause;
+      const seen = last === undefined ? `error: ${String(lastError)}${cause ? ` (${String(cause)})` : ''}` : JSON.stringify(last, null, 2);
       throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}; last seen: ${seen}`);
     }
     await new Promise((r) => setTimeout(r, everyMs));
