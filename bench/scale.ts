@@ -73,7 +73,10 @@ export interface ScaleResult {
   cachedWorkflows?: number;
   /** The worker ran in a memory cgroup with this limit (MiB). */
   memoryLimitMiB?: number;
-  /** The cache size the worker chose and why (its arena_source_worker_cached_workflows_max gauge). */
+  /**
+   * The cache the worker chose: its bounds and why (arena_source_worker_cached_workflows_max), the size in
+   * force at the end and how often it changed (arena_source_worker_cached_workflows, _cache_resizes_total).
+   */
   workerCache?: string;
   /** The most its cgroup was charged (RSS and page cache), when it ran in one. */
   cgroupPeakBytes?: number;
@@ -142,7 +145,8 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
   await sleep(2000);
   const workerIdleBytes = memory(worker.pid).rss;
   const [chosen] = await scrapeSamples(worker.metricsUrl, 'arena_source_worker_cached_workflows_max');
-  const workerCache = chosen ? `${chosen.value} (${chosen.labels.from})` : undefined;
+  const [initial] = await scrapeSamples(worker.metricsUrl, 'arena_source_worker_cached_workflows');
+  const cacheBounds = chosen ? `${initial && initial.value !== chosen.value ? `${initial.value}–` : ''}${chosen.value} (${chosen.labels.from})` : undefined;
   // (the git helper starts with the first git command)
   log(`scale: worker polling, RSS ${fmtBytes(workerIdleBytes)} before any source`);
   const phases: PhaseResult[] = [];
@@ -258,6 +262,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     if (change) change.perCycle = cycleStats(runs, tChange, tChangeEnd, intervalSeconds);
     const lengths = runs.map((r) => r.at(-1)?.events?.length ?? 0);
     const cgroupPeakBytes = await worker.cgroupPeakBytes?.();
+    const workerCache = cacheBounds && `${cacheBounds}${await cacheAtTheEnd(worker.metricsUrl)}`;
 
     result = {
       label: opts.label ?? `${opts.n} sources`,
@@ -621,4 +626,12 @@ export function scaleSummary(runs: ScaleResult[]): Table {
     rows,
     notes,
   };
+}
+
+/** The cache size in force when the run ended, and its resizes (the worker's adaptive cache). */
+async function cacheAtTheEnd(metricsUrl: string): Promise<string> {
+  const [now] = await scrapeSamples(metricsUrl, 'arena_source_worker_cached_workflows');
+  const resizes = await scrapeSamples(metricsUrl, 'arena_source_worker_cache_resizes_total');
+  const count = (direction: string) => resizes.find((r) => r.labels.direction === direction)?.value ?? 0;
+  return now ? `, ${now.value} at the end (grown ${count('grow')}×, shrunk ${count('shrink')}×)` : '';
 }

@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
 import { observabilityInterceptors } from './observability/interceptors.js';
 import { workflowBundle } from './workflow-bundle.js';
+import { CacheAdvisor, type CacheAdvice, type CacheBounds } from './workflow-cache-advisor.js';
+import { cycleCounter, reviewCacheEvery } from './workflow-cache-review.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
 import type { ConnectOptions } from './temporal/connection.js';
 import { WorkerConnection } from './temporal/worker-connection.js';
@@ -39,6 +41,12 @@ export interface WorkerConfig {
    * history at its next cycle: less memory, more CPU. Unset: the SDK's default.
    */
   maxCachedWorkflows?: number;
+  /**
+   * Instead of a fixed maxCachedWorkflows: the cache between these bounds that pays for itself
+   * (src/workflow-cache-advisor.ts), reviewed every reviewEveryMs. A new size replaces the SDK worker
+   * that runs the workflows: the new one starts polling, then the old one drains.
+   */
+  workflowCache?: AdaptiveCache;
   /** Which tasks this process polls (default `all`). */
   role?: WorkerRole;
   /** The workflow code (default: bundled in this process, once). */
@@ -50,14 +58,26 @@ export interface WorkerConfig {
   shutdownGraceMs?: number;
 }
 
+export interface AdaptiveCache extends CacheBounds {
+  reviewEveryMs: number;
+  /** Just before an SDK worker with this cache size is created (the CLI sizes the workflow threads' heaps). */
+  beforeCreate?: (maxCachedWorkflows: number) => void;
+  onReview?: (advice: CacheAdvice) => void;
+  onResize?: (resize: CacheAdvice & { from: number }) => void;
+  /** The new worker could not be created: the old one keeps running with its cache. */
+  onResizeFailed?: (err: unknown, resize: CacheAdvice & { from: number }) => void;
+}
+
 export interface RunningWorker {
   workerQueue: string;
-  /** Resolves when both workers have stopped. */
+  /** Resolves when every SDK worker it started has stopped (rejects with the first one's failure). */
   done: Promise<void>;
   /** Stops polling, lets in-flight tasks finish (within the grace time), resolves with `done`. */
   shutdown(): Promise<void>;
   /** The state of each worker this role runs (`RUNNING` while polling). */
   states(): { shared: State; pinned?: State };
+  /** The workflow cache's size now (undefined: the SDK's default, or no workflows on this role). */
+  cachedWorkflows(): number | undefined;
 }
 
 type State = ReturnType<Worker['getState']>;
@@ -112,31 +132,42 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const shutdownTimes = { shutdownGraceTime: grace, shutdownForceTime: grace + SHUTDOWN_FORCE_AFTER_GRACE_MS };
 
   const following = config.connection instanceof WorkerConnection ? config.connection : undefined;
-  const connection = following ? following.current : (config.connection as NativeConnection);
+  const connectionNow = () => (following ? following.current : (config.connection as NativeConnection));
   const role = config.role ?? 'all';
   const runsWorkflows = role !== 'activities';
   const runsActivities = role !== 'workflows';
   const concurrency = config.maxConcurrentActivities ?? 20;
   const deps: ActivityDeps = { ...config.deps, workRoot, workerQueue, fetchesHere: runsActivities };
+  const bundle = runsWorkflows ? (config.bundle ?? (await workflowBundle())) : undefined;
+  const adaptive = runsWorkflows ? config.workflowCache : undefined;
+  if (adaptive && !following) throw new Error('an adaptive workflow cache needs a WorkerConnection: each resize opens a connection for its worker');
+  const advisor = adaptive ? new CacheAdvisor(adaptive, Date.now()) : undefined;
+  const activityInterceptors = advisor ? [observabilityInterceptors, cycleCounter(advisor)] : [observabilityInterceptors];
 
-  const shared = await Worker.create({
-    connection,
-    namespace: config.namespace,
-    taskQueue: config.taskQueue,
-    ...(runsWorkflows ? { workflowBundle: config.bundle ?? (await workflowBundle()) } : {}),
-    // Workflows call resolve, status and prune as local activities: wherever workflows run, activities
-    // are registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
-    activities: createSharedActivities(deps),
-    interceptors: { activity: [observabilityInterceptors] },
-    ...(runsActivities ? { maxConcurrentActivityTaskExecutions: concurrency } : { enableNonLocalActivities: false }),
-    ...(runsWorkflows ? { maxConcurrentLocalActivityExecutions: concurrency } : {}),
-    ...shutdownTimes,
-    ...(runsWorkflows && config.maxCachedWorkflows !== undefined ? { maxCachedWorkflows: config.maxCachedWorkflows } : {}),
-  });
+  // The SDK fixes a worker's cache size when it is created: a new size is a new worker (resizeTo).
+  const createShared = (maxCachedWorkflows: number | undefined, connection: NativeConnection) => {
+    if (maxCachedWorkflows !== undefined) adaptive?.beforeCreate?.(maxCachedWorkflows);
+    return Worker.create({
+      connection,
+      namespace: config.namespace,
+      taskQueue: config.taskQueue,
+      ...(bundle ? { workflowBundle: bundle } : {}),
+      // Workflows call resolve, status and prune as local activities: wherever workflows run, activities
+      // are registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
+      activities: createSharedActivities(deps),
+      interceptors: { activity: activityInterceptors },
+      ...(runsActivities ? { maxConcurrentActivityTaskExecutions: concurrency } : { enableNonLocalActivities: false }),
+      ...(runsWorkflows ? { maxConcurrentLocalActivityExecutions: concurrency } : {}),
+      ...shutdownTimes,
+      ...(maxCachedWorkflows !== undefined ? { maxCachedWorkflows } : {}),
+    });
+  };
+  let cacheSize = runsWorkflows ? (adaptive?.min ?? config.maxCachedWorkflows) : undefined;
+  let shared = await createShared(cacheSize, connectionNow());
   // The worker's own queue holds pack and upload of its checkouts: only where activities run.
   const pinned = runsActivities
     ? await Worker.create({
-        connection,
+        connection: connectionNow(),
         namespace: config.namespace,
         taskQueue: workerQueue,
         activities: createPinnedActivities(deps),
@@ -145,20 +176,64 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
         ...shutdownTimes,
       })
     : undefined;
-  const workers = pinned ? [shared, pinned] : [shared];
-  following?.follow(workers);
-  const done = Promise.all(workers.map((w) => w.run())).then(async () => {
-    following?.unfollow(workers);
-    await rm(workRoot, { recursive: true, force: true });
-  });
+
+  // Every SDK worker this process runs, until it stops: `done` resolves when none is left, or rejects
+  // with the first one's failure.
+  const live = new Set<Worker>();
+  let settle!: { resolve: () => void; reject: (err: unknown) => void };
+  const allStopped = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  /** `own`: the worker is on a connection of its own (a resize's), closed when it stops. */
+  const run = (w: Worker, own?: NativeConnection) => {
+    live.add(w);
+    if (own) following!.followOnOwn(w, own);
+    else following?.follow([w]);
+    w.run().then(
+      async () => {
+        live.delete(w);
+        if (own) await following!.unfollowOwn(w);
+        else following?.unfollow([w]);
+        if (live.size === 0) settle.resolve();
+      },
+      (err) => settle.reject(err),
+    );
+  };
+  const stop = (w: Worker) => {
+    if (w.getState() === 'RUNNING') w.shutdown();
+  };
+  const done = allStopped.then(() => rm(workRoot, { recursive: true, force: true }));
+  for (const w of pinned ? [shared, pinned] : [shared]) run(w);
+
+  let stopping = false;
+  let resizing: Promise<void> | undefined;
+  /** Starts a worker with the new cache, then lets the old one drain (in-flight tasks finish within the grace time). */
+  const resizeTo = (size: number) =>
+    (resizing = (async () => {
+      const own = await following!.open();
+      const next = await createShared(size, own).catch(async (err) => {
+        await own.close().catch(() => undefined);
+        throw err;
+      });
+      run(next, own);
+      const old = shared;
+      shared = next;
+      cacheSize = size;
+      stop(old);
+    })().finally(() => (resizing = undefined)));
+  const stopReviews =
+    advisor && adaptive ? reviewCacheEvery(adaptive, advisor, () => (stopping ? undefined : cacheSize!), resizeTo) : undefined;
+
   return {
     workerQueue,
     done,
     async shutdown() {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      stopping = true;
+      stopReviews?.();
+      await resizing?.catch(() => undefined);
+      for (const w of live) stop(w);
       await done;
     },
     states: () => ({ shared: shared.getState(), ...(pinned ? { pinned: pinned.getState() } : {}) }),
+    cachedWorkflows: () => cacheSize,
   };
 }
 

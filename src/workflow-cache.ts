@@ -30,6 +30,12 @@ const PLANNED_SHARE = 0.75;
 export const NO_LIMIT_MEMORY_BYTES = Math.min(totalmem() / 4, 2 * 1024 * MiB);
 /** The SDK refuses fewer than 2 (0 disables the cache, which replays every task). */
 const MIN_CACHED = 2;
+/**
+ * The cache a worker keeps while a larger one would not pay for itself (src/workflow-cache-advisor.ts):
+ * it serves the few workflow tasks of a cycle with work, seconds apart. Benchmark 4 (session 17):
+ * 10,000 sources at 10m with 100 cached peaked at 285 MiB against 552 with 1,514, at less CPU.
+ */
+export const MIN_CACHED_WORKFLOWS = 100;
 
 /**
  * The memory limit this process runs under (a pod's resources.limits.memory), in bytes; undefined without
@@ -49,16 +55,27 @@ export function cachedWorkflowsFor(memoryBytes: number): number {
 
 export interface CacheSize {
   maxCachedWorkflows: number;
+  /** The size kept unless the maximum pays for itself: MIN_CACHED_WORKFLOWS or the flag, at most the maximum. */
+  minCachedWorkflows: number;
   /** Where the number came from, for the start-up log. */
   from: 'flag' | 'memory limit (cgroup)' | 'machine memory (no limit found)';
   memoryBytes?: number;
 }
 
-/** --max-cached-workflows when given, else from the cgroup's memory limit, else from NO_LIMIT_MEMORY_BYTES. */
-export function workflowCacheSize(flag?: number, limit = memoryLimit()): CacheSize {
-  if (flag !== undefined && Number.isFinite(flag)) return { maxCachedWorkflows: flag, from: 'flag' };
-  if (limit !== undefined) return { maxCachedWorkflows: cachedWorkflowsFor(limit), from: 'memory limit (cgroup)', memoryBytes: limit };
-  return { maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES), from: 'machine memory (no limit found)', memoryBytes: NO_LIMIT_MEMORY_BYTES };
+/**
+ * The maximum: --max-cached-workflows when given, else from the cgroup's memory limit, else from
+ * NO_LIMIT_MEMORY_BYTES. The minimum: --min-cached-workflows, else MIN_CACHED_WORKFLOWS, never above
+ * the maximum (equal bounds: a fixed cache).
+ */
+export function workflowCacheSize(flag?: number, limit = memoryLimit(), minFlag?: number): CacheSize {
+  const max: Omit<CacheSize, 'minCachedWorkflows'> =
+    flag !== undefined && Number.isFinite(flag)
+      ? { maxCachedWorkflows: flag, from: 'flag' }
+      : limit !== undefined
+        ? { maxCachedWorkflows: cachedWorkflowsFor(limit), from: 'memory limit (cgroup)', memoryBytes: limit }
+        : { maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES), from: 'machine memory (no limit found)', memoryBytes: NO_LIMIT_MEMORY_BYTES };
+  const min = minFlag !== undefined && Number.isFinite(minFlag) ? Math.max(MIN_CACHED, minFlag) : MIN_CACHED_WORKFLOWS;
+  return { ...max, minCachedWorkflows: Math.min(min, max.maxCachedWorkflows) };
 }
 
 /**

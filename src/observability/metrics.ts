@@ -62,8 +62,28 @@ export const artifactBytes = new Histogram({
 /** Set once at start: what an operator sizing a worker needs to see (README, worker sizing). */
 export const workflowCacheMax = new Gauge({
   name: 'arena_source_worker_cached_workflows_max',
-  help: 'Source workflows this worker keeps cached (--max-cached-workflows), and where the number came from.',
+  help: 'The most source workflows this worker may keep cached (--max-cached-workflows, else from its memory), and where the number came from.',
   labelNames: ['from'] as const,
+  registers: [registry],
+});
+
+/** The cache in force, and why (src/workflow-cache-advisor.ts): it moves between the two bounds. */
+export const workflowCacheSizeNow = new Gauge({
+  name: 'arena_source_worker_cached_workflows',
+  help: 'The workflow cache size in force: --min-cached-workflows, or the maximum while the sources this worker runs fit in it and the replays it saves are worth it.',
+  registers: [registry],
+});
+
+export const workflowCacheSavings = new Gauge({
+  name: 'arena_source_worker_cache_replays_saved_per_second',
+  help: 'At the last cache review: replays a second the largest cache would save over the smallest, for the cycles this worker ran.',
+  registers: [registry],
+});
+
+export const workflowCacheResizes = new Counter({
+  name: 'arena_source_worker_cache_resizes_total',
+  help: 'Times the worker replaced its workflow cache with one of the other bound (direction grow or shrink).',
+  labelNames: ['direction'] as const,
   registers: [registry],
 });
 

@@ -30,10 +30,12 @@ function nativeOptions(settings: TemporalSettings, creds: TemporalCredentials): 
 
 /**
  * The worker side: the NativeConnection in use (`current`), replaced when the
- * certificate files change, with the Workers `follow` was given moved along.
+ * certificate files change, with the Workers `follow` was given moved along. A worker
+ * on a connection of its own (`followOnOwn`) gets a new one of its own instead.
  */
 export class WorkerConnection {
   private readonly workers = new Set<Worker>();
+  private readonly ownConnections = new Map<Worker, NativeConnection>();
   private stopWatching: (() => void) | undefined;
   private rotating: Promise<void> | undefined;
   private pendingTls = false;
@@ -68,6 +70,27 @@ export class WorkerConnection {
     for (const w of workers) this.workers.delete(w);
   }
 
+  /**
+   * A connection of its own, same settings and credentials: for a second worker on a task queue
+   * this process already polls (the core registers one worker per queue and connection, and the
+   * workflow cache's resize runs the new worker beside the draining old one).
+   */
+  async open(): Promise<NativeConnection> {
+    return NativeConnection.connect(nativeOptions(this.settings, this.creds));
+  }
+
+  /** Keeps `worker`, on `connection` from open(), on a connection of its own across rotations. */
+  followOnOwn(worker: Worker, connection: NativeConnection): void {
+    this.ownConnections.set(worker, connection);
+  }
+
+  /** Stops following a worker that has stopped, and closes its connection. */
+  async unfollowOwn(worker: Worker): Promise<void> {
+    const connection = this.ownConnections.get(worker);
+    this.ownConnections.delete(worker);
+    await connection?.close().catch((err) => this.opts.warn?.(`closing a worker's Temporal connection: ${(err as Error).message}`));
+  }
+
   /** Checks the files now instead of at the next interval (tests, SIGHUP). */
   async refresh(): Promise<void> {
     await this.creds.refresh();
@@ -86,7 +109,11 @@ export class WorkerConnection {
   private async onChange(tls: boolean, apiKey: boolean): Promise<void> {
     if (tls) this.pendingTls = true;
     const key = this.creds.apiKey();
-    if (apiKey && key && !this.pendingTls) await this.current.setApiKey(key).catch((err) => this.opts.warn?.(`updating the Temporal API key: ${(err as Error).message}`));
+    if (apiKey && key && !this.pendingTls) {
+      for (const connection of [this.current, ...this.ownConnections.values()]) {
+        await connection.setApiKey(key).catch((err) => this.opts.warn?.(`updating the Temporal API key: ${(err as Error).message}`));
+      }
+    }
     if (!this.pendingTls) return;
     // One rotation at a time; a change during one is picked up by the next check.
     this.rotating ??= this.rotate().finally(() => (this.rotating = undefined));
@@ -113,6 +140,19 @@ export class WorkerConnection {
       w.connection = next;
     }
     await previous.close().catch((err) => this.opts.warn?.(`closing the previous Temporal connection: ${(err as Error).message}`));
+    for (const [w, own] of this.ownConnections) {
+      const fresh = await NativeConnection.connect(nativeOptions(this.settings, this.creds)).catch(() => undefined);
+      try {
+        if (!fresh) throw new Error('could not connect');
+        w.connection = fresh;
+      } catch (err) {
+        await fresh?.close().catch(() => undefined);
+        this.opts.warn?.(`a worker stays on its Temporal connection (credentials not rotated for it): ${(err as Error).message}`);
+        continue;
+      }
+      this.ownConnections.set(w, fresh);
+      await own.close().catch((err) => this.opts.warn?.(`closing the previous Temporal connection: ${(err as Error).message}`));
+    }
     this.opts.info?.('Temporal credentials rotated: workers moved to a new connection', describeTemporal(this.settings));
   }
 
@@ -120,6 +160,7 @@ export class WorkerConnection {
     this.stopWatching?.();
     await this.rotating;
     this.creds.close();
+    for (const w of [...this.ownConnections.keys()]) await this.unfollowOwn(w);
     await this.current.close();
   }
 }

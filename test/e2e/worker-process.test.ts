@@ -24,8 +24,8 @@ import { wholeHistory } from '../helpers/history.js';
 const BIN = resolve('bin/arena-source.js');
 
 
-function start(args: string[], sink: { out: string }): ChildProcess {
-  const child = spawn('node', [BIN, ...args], { env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
+function start(args: string[], sink: { out: string }, level = 'info'): ChildProcess {
+  const child = spawn('node', [BIN, ...args], { env: { ...process.env, ARENA_SOURCE_LOG_LEVEL: level }, stdio: ['ignore', 'pipe', 'pipe'] });
   child.stdout!.on('data', (d) => (sink.out += d));
   child.stderr!.on('data', (d) => (sink.out += d));
   return child;
@@ -105,6 +105,8 @@ describe('worker and artifact server as processes', () => {
     assert.match(metrics, /arena_source_noop_ratio 0\.[1-9]/);
     // No flag and no memory limit here: the cache is sized from the machine.
     assert.match(metrics, /arena_source_worker_cached_workflows_max\{from="machine memory \(no limit found\)"\} [1-9]/);
+    // One source saves well under 4 replays a second: the worker keeps the small cache.
+    assert.match(metrics, /arena_source_worker_cached_workflows 100\n/);
     assert.match(metrics, /arena_source_artifact_size_bytes_count [1-9]/);
     const served = await (await fetch(`http://127.0.0.1:${ports.artifacts}/metrics`)).text();
     assert.match(served, /arena_source_artifact_requests_total\{method="GET",code="200"\} [1-9]/);
@@ -203,5 +205,81 @@ describe('worker roles as processes', () => {
       await git.close();
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('a worker sizes its workflow cache by what it saves', () => {
+  it('takes the large cache while its sources fit and cycle often, gives it up when they no longer fit, and every source keeps cycling', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'arena-cache-'));
+    const git = await GitHttpServer.start({ root: join(dir, 'git') });
+    await seedRepo(join(dir, 'git'), 'packs', { 'pack.json': '{"id":"p"}' });
+    const taskQueue = uniqueTaskQueue('cache');
+    const namespace = `c${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;
+    const metricsPort = await freePort();
+    const log = { out: '' };
+    // Bounds 2 and 12, reviewed every 3 s: 6 sources at 1s fit in 12 (≈ 6 replays a second saved);
+    // 20 do not (the LRU would evict each before it comes due).
+    const worker = start(
+      ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue, 'worker',
+        '--max-cached-workflows', '12', '--min-cached-workflows', '2', '--cache-review-interval', '3s', '--metrics-port', String(metricsPort)],
+      log,
+      'debug', // each review's figures, for a failure's message
+    );
+    const reviews = () => jsonLogLines(log.out).filter((l) => /cache/.test(String(l.msg)) || l.level === 'warn' || l.level === 'error').slice(-5).map((l) => JSON.stringify(l)).join('\n');
+    const metrics = async () => (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const resized = (to: number) => async () => jsonLogLines(log.out).find((l) => l.msg === 'workflow cache resized' && l.to === to);
+    const names = Array.from({ length: 20 }, (_, i) => `s${i}`);
+    const client = await connectClient({ address: temporalAddress(), namespace: 'default' });
+    const apply = async (some: string[]) => {
+      for (const name of some) {
+        const spec = { type: 'git', interval: '1s', git: { url: git.repoUrl('packs') } };
+        await applySource(client, taskQueue, parseArenaSource({ apiVersion: API_VERSION, kind: KIND, metadata: { name, namespace }, spec }));
+      }
+    };
+    try {
+      await waitFor('worker started', async () => log.out, (o) => o.includes('"worker started"'), 60_000);
+      const started = jsonLogLines(log.out).find((l) => l.msg === 'worker started')!;
+      assert.deepEqual([started.minCachedWorkflows, started.maxCachedWorkflows, started.cachedWorkflows], [2, 12, 2], 'starts small');
+
+      await apply(names.slice(0, 6));
+      const grown = await waitFor('cache grown to 12', resized(12), Boolean, 60_000).catch((err) => assert.fail(`${err}\n${reviews()}`));
+      assert.equal(grown!.from, 2);
+      assert.ok(Number(grown!.workingSet) <= 12 && Number(grown!.replaysSavedPerSecond) >= 4, JSON.stringify(grown));
+      assert.match(await metrics(), /arena_source_worker_cached_workflows 12\n/);
+
+      await apply(names.slice(6));
+      const shrunk = await waitFor('cache back to 2', resized(2), Boolean, 90_000).catch((err) => assert.fail(`${err}\n${reviews()}`));
+      assert.ok(Number(shrunk!.cyclesPerSecond) > 12, JSON.stringify(shrunk)); // at 1s: more than 12 cached would hold
+      const text = await metrics();
+      assert.match(text, /arena_source_worker_cached_workflows 2\n/);
+      assert.match(text, /arena_source_worker_cache_resizes_total\{direction="grow"\} 1\n/);
+      assert.match(text, /arena_source_worker_cache_resizes_total\{direction="shrink"\} 1\n/);
+
+      // The SDK workers replaced lost no source: each cycles on (asked by queries, which make the worker
+      // replay evicted workflows: TIMER_BETWEEN_CYCLES's case), is Ready, and no workflow task failed (a
+      // replay that disagrees with the history fails its task; read from the histories).
+      const before = await Promise.all(names.map((name) => getCounters(client, { namespace, name })));
+      for (const [i, name] of names.entries()) {
+        const ref = { namespace, name };
+        const now = await waitFor(`${name} cycles on`, () => getCounters(client, ref), (c) => c.cycles >= before[i]!.cycles + 2, 30_000);
+        assert.equal(now.failures, 0, name);
+        assert.equal((await getSource(client, ref)).status?.phase, 'Ready', name);
+      }
+      for (const name of names) {
+        const events = (await wholeHistory(client, `arena-source/${namespace}/${name}`)).events ?? [];
+        const failed = events.flatMap((e) => (e.workflowTaskFailedEventAttributes ? [e.workflowTaskFailedEventAttributes.failure?.message ?? ''] : []));
+        assert.deepEqual(failed, [], `${name}: workflow tasks failed`);
+      }
+    } finally {
+      for (const name of names) await client.workflow.getHandle(`arena-source/${namespace}/${name}`).terminate().catch(() => undefined);
+      await client.connection.close();
+      worker.kill('SIGTERM');
+      await new Promise((r) => worker.once('exit', r));
+      await git.close();
+      await rm(dir, { recursive: true, force: true });
+    }
+    // Stopped as it should, with the workers it started along the way.
+    assert.equal(worker.exitCode, 0, log.out.slice(-2000));
+    assert.ok(jsonLogLines(log.out).some((l) => l.msg === 'worker stopped'), log.out.slice(-2000));
   });
 });

@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { createMemoryCgroup } from '../helpers/cgroup.js';
-import { cachedWorkflowsFor, heapLimitGiven, memoryLimit, NO_LIMIT_MEMORY_BYTES, workflowCacheSize, workflowHeapLimitMiB } from '../../src/workflow-cache.js';
+import { cachedWorkflowsFor, heapLimitGiven, memoryLimit, MIN_CACHED_WORKFLOWS, NO_LIMIT_MEMORY_BYTES, workflowCacheSize, workflowHeapLimitMiB } from '../../src/workflow-cache.js';
 
 const MiB = 1024 * 1024;
 
@@ -22,7 +22,7 @@ describe('workflow cache size', () => {
       const script = `import(${JSON.stringify(module)}).then((m) => console.log(JSON.stringify(m.workflowCacheSize())))`;
       const { command, args } = cgroup.wrap(process.execPath, ['-e', script]);
       const size = JSON.parse(execFileSync(command, args, { encoding: 'utf8' }));
-      assert.deepEqual(size, { maxCachedWorkflows: cachedWorkflowsFor(512 * MiB), from: 'memory limit (cgroup)', memoryBytes: 512 * MiB }, `cgroup v${cgroup.version}`);
+      assert.deepEqual(size, { maxCachedWorkflows: cachedWorkflowsFor(512 * MiB), minCachedWorkflows: MIN_CACHED_WORKFLOWS, from: 'memory limit (cgroup)', memoryBytes: 512 * MiB }, `cgroup v${cgroup.version}`);
     } finally {
       await cgroup.remove();
     }
@@ -34,15 +34,18 @@ describe('workflow cache size', () => {
   });
 
   it('a flag wins, then the cgroup limit, then the default', () => {
-    assert.deepEqual(workflowCacheSize(7, 1024 * MiB), { maxCachedWorkflows: 7, from: 'flag' });
+    assert.deepEqual(workflowCacheSize(7, 1024 * MiB), { maxCachedWorkflows: 7, minCachedWorkflows: 7, from: 'flag' }, 'a minimum above the maximum is the maximum: a fixed cache');
     assert.equal(workflowCacheSize(undefined, 1024 * MiB).from, 'memory limit (cgroup)');
     assert.equal(workflowCacheSize(undefined, 1024 * MiB).maxCachedWorkflows, cachedWorkflowsFor(1024 * MiB));
     assert.deepEqual(workflowCacheSize(undefined, undefined), {
       maxCachedWorkflows: cachedWorkflowsFor(NO_LIMIT_MEMORY_BYTES),
+      minCachedWorkflows: MIN_CACHED_WORKFLOWS,
       from: 'machine memory (no limit found)',
       memoryBytes: NO_LIMIT_MEMORY_BYTES,
     });
     assert.ok(NO_LIMIT_MEMORY_BYTES <= 2048 * MiB, 'never plans for more than 2 GiB without a limit');
+    assert.equal(workflowCacheSize(undefined, 1024 * MiB, 300).minCachedWorkflows, 300, '--min-cached-workflows');
+    assert.equal(workflowCacheSize(1000, undefined, 1).minCachedWorkflows, 2, 'never under the SDK minimum');
   });
 
   it('workflow threads get a heap sized to the cache, unless node was given a limit', () => {

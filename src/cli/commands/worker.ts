@@ -5,15 +5,15 @@ import { DEFAULT_PACK_LIMITS } from '../../bundle/pack.js';
 import { ContentVolume } from '../../content/content-volume.js';
 import { localPaths } from '../../local/paths.js';
 import { createLogger } from '../../observability/logger.js';
-import { workflowCacheMax } from '../../observability/metrics.js';
+import { workflowCacheMax, workflowCacheResizes, workflowCacheSavings, workflowCacheSizeNow } from '../../observability/metrics.js';
 import { Readiness, temporalCheck } from '../../observability/health.js';
 import { LocalResourceStore } from '../../resources/local-store.js';
 import { LocalStatusStore } from '../../status/local-status-store.js';
 import { parseTtl, type RetentionPolicy } from '../../store/retention.js';
 import { describeTemporal } from '../../temporal/settings.js';
-import { installRuntime, openWorkerConnection, startWorker, type RunningWorker, type WorkerRole } from '../../worker.js';
+import { installRuntime, openWorkerConnection, startWorker, type AdaptiveCache, type RunningWorker, type WorkerRole } from '../../worker.js';
 import { workflowBundleFile } from '../../workflow-bundle.js';
-import { limitWorkflowHeaps, workflowCacheSize } from '../../workflow-cache.js';
+import { limitWorkflowHeaps, workflowCacheSize, type CacheSize } from '../../workflow-cache.js';
 import { DEFAULTS, env, globalOptions, temporalSettingsFrom, type GlobalOptions } from '../config.js';
 import { startMetrics, type MetricsFlags } from '../metrics-endpoint.js';
 import { optionDefault } from '../options.js';
@@ -30,6 +30,8 @@ export interface WorkerFlags extends Partial<GlobalOptions>, MetricsFlags, Store
   workDir?: string;
   concurrency?: number;
   maxCachedWorkflows?: number;
+  minCachedWorkflows?: number;
+  cacheReviewInterval?: string;
   role?: WorkerRole;
   orasPath?: string;
   ociCaFile?: string;
@@ -103,11 +105,12 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
   });
   const content = contentVolume(flags);
   const role = flags.role ?? 'all';
-  // --max-cached-workflows, else sized from the pod's memory limit (its cgroup, v2 or v1).
-  const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows);
-  // Before the SDK starts its workflow threads: their heaps sized to the cache, not to the machine.
-  const workflowHeapMiB = cache ? limitWorkflowHeaps(cache.maxCachedWorkflows) : undefined;
+  // --max-cached-workflows, else sized from the pod's memory limit (its cgroup, v2 or v1); the worker
+  // holds that many only while it pays (src/workflow-cache-advisor.ts), else --min-cached-workflows.
+  const cache = role === 'activities' ? undefined : workflowCacheSize(flags.maxCachedWorkflows, undefined, flags.minCachedWorkflows);
   if (cache) workflowCacheMax.set({ from: cache.from }, cache.maxCachedWorkflows);
+  let workflowHeapMiB: number | undefined;
+  const workflowCache = cache ? adaptiveCache(cache, flags, log, (mib) => (workflowHeapMiB = mib)) : undefined;
   // The build's bundle, or bundled by a child process: webpack would leave this long-running process ~80 MiB bigger.
   const bundle = role === 'activities' ? undefined : await workflowBundleFile(flags.workDir ?? paths.work);
   worker = await startWorker({
@@ -119,7 +122,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     workRoot: flags.workDir ?? paths.work,
     shutdownGraceMs: graceMs,
     ...(flags.concurrency ? { maxConcurrentActivities: flags.concurrency } : {}),
-    ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows } : {}),
+    ...(workflowCache ? { workflowCache } : {}),
     deps: {
       store: (await openArtifactStore(flags, paths.artifacts)).store,
       artifactBaseUrl,
@@ -135,8 +138,6 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       ...(content ? { content } : {}),
     },
   });
-  // The SDK has read the bundle file by now (the build's own stays).
-  if (bundle?.owned) await rm(bundle.codePath, { force: true });
   const running = worker;
   readiness.set({
     temporal: temporalCheck(connection),
@@ -149,7 +150,9 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     {
       taskQueue: opts.taskQueue,
       role,
-      ...(cache ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from } : {}),
+      ...(cache
+        ? { maxCachedWorkflows: cache.maxCachedWorkflows, cacheSizedFrom: cache.from, minCachedWorkflows: cache.minCachedWorkflows, cachedWorkflows: worker.cachedWorkflows() }
+        : {}),
       ...(workflowHeapMiB ? { workflowHeapMiB } : {}),
       ...(bundle ? { workflowBundle: bundle.owned ? 'bundled at start' : 'prebuilt' } : {}),
       workerQueue: worker.workerQueue,
@@ -161,10 +164,40 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
     'worker started',
   );
   await worker.done;
+  // Read again by each SDK worker a cache resize starts; the build's own stays.
+  if (bundle?.owned) await rm(bundle.codePath, { force: true });
   await connection.close();
   await metrics?.close();
   log.info('worker stopped');
   exitWhenDone();
+}
+
+/**
+ * The cache between --min-cached-workflows and the maximum: each SDK worker's workflow threads get a
+ * heap sized to its cache (before the SDK starts them), and every choice is logged and measured.
+ */
+function adaptiveCache(cache: CacheSize, flags: WorkerFlags, log: ReturnType<typeof createLogger>, heapSet: (mib: number | undefined) => void): AdaptiveCache {
+  const bounds = { min: cache.minCachedWorkflows, max: cache.maxCachedWorkflows };
+  return {
+    ...bounds,
+    reviewEveryMs: parseTtl(flags.cacheReviewInterval ?? String(optionDefault('--cache-review-interval'))),
+    beforeCreate: (size) => {
+      heapSet(limitWorkflowHeaps(size));
+      workflowCacheSizeNow.set(size);
+    },
+    onReview: (advice) => {
+      workflowCacheSavings.set(advice.replaysSavedPerSecond);
+      log.debug({ ...advice, bounds }, 'workflow cache reviewed');
+    },
+    onResize: ({ from, size, ...advice }) => {
+      workflowCacheResizes.inc({ direction: size > from ? 'grow' : 'shrink' });
+      log.info({ from, to: size, ...advice }, 'workflow cache resized');
+    },
+    onResizeFailed: (err, { from, size }) => {
+      workflowCacheSizeNow.set(from);
+      log.warn({ err, from, to: size }, 'workflow cache not resized: the worker keeps its cache');
+    },
+  };
 }
 
 /** Local files, or the API server when the worker runs for a cluster (--kubernetes). */
