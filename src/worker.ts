@@ -78,6 +78,8 @@ export interface RunningWorker {
   states(): { shared: State; pinned?: State };
   /** The workflow cache's size now (undefined: the SDK's default, or no workflows on this role). */
   cachedWorkflows(): number | undefined;
+  /** Replaces the SDK worker running the workflows with one caching `size` (what a cache review does; only with workflowCache). */
+  resizeWorkflowCache(size: number): Promise<void>;
 }
 
 type State = ReturnType<Worker['getState']>;
@@ -144,6 +146,9 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
   const advisor = adaptive ? new CacheAdvisor(adaptive, Date.now()) : undefined;
   const activityInterceptors = advisor ? [observabilityInterceptors, cycleCounter(advisor)] : [observabilityInterceptors];
 
+  // Once for every SDK worker this process starts: what they remember (the statuses last written, the
+  // git caches, the archive memo) outlives a cache resize.
+  const sharedActivities = createSharedActivities(deps);
   // The SDK fixes a worker's cache size when it is created: a new size is a new worker (resizeTo).
   const createShared = (maxCachedWorkflows: number | undefined, connection: NativeConnection) => {
     if (maxCachedWorkflows !== undefined) adaptive?.beforeCreate?.(maxCachedWorkflows);
@@ -154,7 +159,7 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
       ...(bundle ? { workflowBundle: bundle } : {}),
       // Workflows call resolve, status and prune as local activities: wherever workflows run, activities
       // are registered; a `workflows` worker runs only those local ones (it polls no activity tasks).
-      activities: createSharedActivities(deps),
+      activities: sharedActivities,
       interceptors: { activity: activityInterceptors },
       ...(runsActivities ? { maxConcurrentActivityTaskExecutions: concurrency } : { enableNonLocalActivities: false }),
       ...(runsWorkflows ? { maxConcurrentLocalActivityExecutions: concurrency } : {}),
@@ -234,6 +239,10 @@ export async function startWorker(config: WorkerConfig): Promise<RunningWorker> 
     },
     states: () => ({ shared: shared.getState(), ...(pinned ? { pinned: pinned.getState() } : {}) }),
     cachedWorkflows: () => cacheSize,
+    async resizeWorkflowCache(size) {
+      if (!adaptive) throw new Error('resizeWorkflowCache needs a worker started with workflowCache');
+      if (!stopping) await resizeTo(size);
+    },
   };
 }
 

@@ -18,7 +18,7 @@ import type { ArtifactStore } from '../store/artifact-store.js';
 import { FilesystemArtifactStore } from '../store/fs-store.js';
 import { ContentVolume } from '../content/content-volume.js';
 import type { ActivityDeps } from '../../activities/deps.js';
-import { openWorkerConnection, startWorker, type RunningWorker } from '../worker.js';
+import { openWorkerConnection, startWorker, type AdaptiveCache, type RunningWorker } from '../worker.js';
 import { createWebhookReceiver, type WebhookReceiverOptions } from '../webhooks/receiver.js';
 import type { WorkerConnection } from '../temporal/worker-connection.js';
 import { plainSettings, type TemporalSettings } from '../temporal/settings.js';
@@ -48,6 +48,8 @@ export interface LocalStackOptions {
   contentKeep?: number;
   /** Run the push webhook receiver on the artifact server's port (/hooks/…) with this secret. */
   webhooks?: Omit<WebhookReceiverOptions, 'client'>;
+  /** The worker's adaptive workflow cache (as `worker` runs it); unset: the SDK's fixed default. */
+  workflowCache?: AdaptiveCache;
 }
 
 export interface LocalStack {
@@ -96,6 +98,7 @@ export async function startLocalStack(opts: LocalStackOptions): Promise<LocalSta
       namespace,
       taskQueue: opts.taskQueue,
       workRoot: paths.work,
+      ...(opts.workflowCache ? { workflowCache: opts.workflowCache } : {}),
       deps: {
         store: artifactStore,
         artifactBaseUrl: opts.artifactBaseUrl ?? artifactServer.url,

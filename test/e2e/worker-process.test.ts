@@ -217,7 +217,7 @@ describe('a worker sizes its workflow cache by what it saves', () => {
     const namespace = `c${taskQueue.replace(/[^a-z0-9]/g, '').slice(-12)}`;
     const metricsPort = await freePort();
     const log = { out: '' };
-    // Bounds 2 and 12, reviewed every 3 s: 6 sources at 1s fit in 12 (≈ 6 replays a second saved);
+    // Bounds 2 and 12, reviewed every 3 s: 8 sources at 1s fit in 12 (≈ 8 replays a second saved);
     // 20 do not (the LRU would evict each before it comes due).
     const worker = start(
       ['--data-dir', join(dir, 'data'), '--temporal-address', temporalAddress(), '--task-queue', taskQueue, 'worker',
@@ -241,13 +241,13 @@ describe('a worker sizes its workflow cache by what it saves', () => {
       const started = jsonLogLines(log.out).find((l) => l.msg === 'worker started')!;
       assert.deepEqual([started.minCachedWorkflows, started.maxCachedWorkflows, started.cachedWorkflows], [2, 12, 2], 'starts small');
 
-      await apply(names.slice(0, 6));
+      await apply(names.slice(0, 8));
       const grown = await waitFor('cache grown to 12', resized(12), Boolean, 60_000).catch((err) => assert.fail(`${err}\n${reviews()}`));
       assert.equal(grown!.from, 2);
       assert.ok(Number(grown!.workingSet) <= 12 && Number(grown!.replaysSavedPerSecond) >= 4, JSON.stringify(grown));
       assert.match(await metrics(), /arena_source_worker_cached_workflows 12\n/);
 
-      await apply(names.slice(6));
+      await apply(names.slice(8));
       const shrunk = await waitFor('cache back to 2', resized(2), Boolean, 90_000).catch((err) => assert.fail(`${err}\n${reviews()}`));
       assert.ok(Number(shrunk!.cyclesPerSecond) > 12, JSON.stringify(shrunk)); // at 1s: more than 12 cached would hold
       const text = await metrics();

@@ -181,13 +181,17 @@ client_key_path = "${keyFile}"
     const ns = `r${taskQueue.replace(/[^a-z0-9]/g, '').slice(-10)}`;
     let stack: LocalStack | undefined;
     try {
-      stack = await startLocalStack({ dataDir: join(dir, 'rot-data'), temporalAddress: settings.address, temporal: settings, taskQueue });
+      // An adaptive workflow cache, resized below: its worker then runs on a connection of its own, which must rotate too.
+      const workflowCache = { min: 10, max: 20, reviewEveryMs: 3_600_000 };
+      stack = await startLocalStack({ dataDir: join(dir, 'rot-data'), temporalAddress: settings.address, temporal: settings, taskQueue, workflowCache });
       const yaml = join(dir, 'rot', 'source.yaml');
       await writeFile(yaml, sourceYaml(ns, 'rotated', 'v1'));
       await applyManifests(stack.client, taskQueue, stack.resources, await loadManifests([yaml]));
       const ref = { namespace: ns, name: 'rotated' };
       await waitFor('Ready over the first certificate', () => getSource(stack!.client, ref), (s) => s.status?.phase === 'Ready', 60_000);
       const first = (await getSource(stack.client, ref)).status!.artifact!.revision;
+      await stack.worker!.resizeWorkflowCache(20);
+      assert.equal(stack.worker!.cachedWorkflows(), 20);
 
       // Rotation to a certificate of another CA: the server trusts both for the overlap…
       const bundle = join(dir, 'rot', 'both-cas.crt');
