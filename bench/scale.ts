@@ -82,6 +82,8 @@ export interface ScaleResult {
   cgroupPeakBytes?: number;
   applySeconds: number;
   readySeconds: number;
+  /** After all were Ready, how long until the worker's cache settled (see settleCache); 0: it was. */
+  cacheSettleSeconds?: number;
   readyProgress: Array<{ seconds: number; ready: number }>;
   workerPeakBytes: number;
   /** The peak with the git helper's whole RSS added (its node binary's pages counted twice), as before session 15. */
@@ -144,6 +146,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
   await waitForPollers(client, taskQueue);
   await sleep(2000);
   const workerIdleBytes = memory(worker.pid).rss;
+  const tPolling = Date.now();
   const [chosen] = await scrapeSamples(worker.metricsUrl, 'arena_source_worker_cached_workflows_max');
   const [initial] = await scrapeSamples(worker.metricsUrl, 'arena_source_worker_cached_workflows');
   const cacheBounds = chosen ? `${initial && initial.value !== chosen.value ? `${initial.value}–` : ''}${chosen.value} (${chosen.labels.from})` : undefined;
@@ -215,6 +218,17 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
     log(`scale: all ${opts.n} Ready after ${readySeconds.toFixed(1)} s`);
     await endPhase('apply → all Ready', m, c0, tApply);
 
+    // A'. The worker's cache settles: its first review has passed and, if it resized, one interval of
+    // cycles since (a resize starts a new SDK worker, whose first cycle of each source replays it).
+    ctx.infra.reset();
+    m = meters();
+    c0 = await cyclesNow();
+    const tSettle = Date.now();
+    const settled = await settleCache(worker.metricsUrl, tPolling, intervalSeconds);
+    const cacheSettleSeconds = (Date.now() - tSettle) / 1000;
+    if (settled.resizes > 0) await endPhase('workflow cache settling', m, c0, tSettle);
+    log(`scale: workflow cache settled ${cacheSettleSeconds.toFixed(0)} s after all were Ready (${settled.resizes} resize(s))`);
+
     // B. Unchanged sources.
     ctx.infra.reset();
     m = meters();
@@ -277,6 +291,7 @@ export async function runScaleBench(ctx: Ctx, temporal: TemporalServer, opts: Sc
       ...(cgroupPeakBytes !== undefined ? { cgroupPeakBytes } : {}),
       applySeconds,
       readySeconds,
+      cacheSettleSeconds,
       readyProgress,
       // VmHWM only grows: the last phase's is the whole run's peak (the helper's, its peak less its file pages).
       workerPeakBytes: Math.max(...phases.map((p) => p.worker.peak)),
@@ -483,7 +498,7 @@ function scaleTables(r: ScaleResult): Table[] {
   const steady = r.phases.find((p) => p.name.startsWith('steady'));
   const done = r.propagation.map((p) => p.seconds).filter((s): s is number => s !== null);
   const notes = [
-    `${r.label}: ${r.n} sources (interval ${specInterval(r.intervalSeconds)}, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? r.workerCache ?? "the worker's default"}${r.memoryLimitMiB ? `, in a ${r.memoryLimitMiB} MiB memory cgroup (as a pod's limit; the cgroup's own peak, page cache included: ${r.cgroupPeakBytes !== undefined ? fmtBytes(r.cgroupPeakBytes) : 'n/a'})` : ''}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}`,
+    `${r.label}: ${r.n} sources (interval ${specInterval(r.intervalSeconds)}, ±5% jitter) on ${r.repos} repositories (${Math.ceil(r.n / r.repos)} sources each, ${FOLDERS} bundle folders), one worker process (role all, concurrency 20), git cache ${r.cache ? 'on' : 'off'}, workflow cache ${r.cachedWorkflows ?? r.workerCache ?? "the worker's default"}${r.memoryLimitMiB ? `, in a ${r.memoryLimitMiB} MiB memory cgroup (as a pod's limit; the cgroup's own peak, page cache included: ${r.cgroupPeakBytes !== undefined ? fmtBytes(r.cgroupPeakBytes) : 'n/a'})` : ''}, cycles per run ${r.cyclesPerRun ?? "the workflow's default"}${r.cacheSettleSeconds ? `; the steady phase began ${fmtNum(r.cacheSettleSeconds, 0)} s after all were Ready, once the worker's cache had settled` : ''}`,
     'worker = the worker process and its git helper process: CPU in % of one core, git processes included; RSS average / max over the phase (the helper by its private memory); Temporal = the dev server (in-memory); git server = the benchmark process (HTTP server + git http-backend children)',
     'git = upload-pack fetch requests / all HTTP requests the git server answered; actions and events per source per hour from ' +
       `${HISTORY_SAMPLE} sampled workflow histories (actions: activities scheduled + retries, timers, signals, search-attribute upserts, runs)`,
@@ -634,4 +649,25 @@ async function cacheAtTheEnd(metricsUrl: string): Promise<string> {
   const resizes = await scrapeSamples(metricsUrl, 'arena_source_worker_cache_resizes_total');
   const count = (direction: string) => resizes.find((r) => r.labels.direction === direction)?.value ?? 0;
   return now ? `, ${now.value} at the end (grown ${count('grow')}×, shrunk ${count('shrink')}×)` : '';
+}
+
+/** The worker's default --cache-review-interval (the benchmark does not set it). */
+const CACHE_REVIEW_SECONDS = 60;
+
+/**
+ * Waits until the worker's workflow cache is steady: its first review is past (a review interval after
+ * it started polling) and no resize in the last interval of the sources (±5% jitter) and review.
+ */
+async function settleCache(metricsUrl: string, tPolling: number, intervalSeconds: number): Promise<{ resizes: number }> {
+  const resizesNow = async () => (await scrapeSamples(metricsUrl, 'arena_source_worker_cache_resizes_total')).reduce((n, s) => n + s.value, 0);
+  let resizes = await resizesNow();
+  let lastResizeAt = resizes > 0 ? Date.now() : undefined;
+  const quietMs = (intervalSeconds * 1.05 + 5) * 1000;
+  for (const deadline = Date.now() + 30 * 60_000; Date.now() < deadline; await sleep(2000)) {
+    const n = await resizesNow();
+    if (n !== resizes) [resizes, lastResizeAt] = [n, Date.now()];
+    const reviewed = Date.now() - tPolling >= (CACHE_REVIEW_SECONDS + 5) * 1000;
+    if (reviewed && (lastResizeAt === undefined || Date.now() - lastResizeAt >= quietMs)) break;
+  }
+  return { resizes };
 }
