@@ -634,7 +634,7 @@ export function scaleSummary(runs: ScaleResult[]): Table {
       'with the helper\'s whole RSS added, as before session 15: ' +
       runs.map((r) => `${r.label} peak ${r.workerPeakSummedBytes ? fmtBytes(r.workerPeakSummedBytes) : '–'}, steady max ${steadyOf(r) ? fmtBytes(steadyOf(r)!.worker.rssMaxSummed) : '–'}`).join('; '),
   );
-  notes.push('load = 1-minute load average at the end of each phase (apply / steady / changes); the machine is shared');
+  notes.push('load = 1-minute load average at the end of each phase (apply / cache settling, where the cache resized / steady / changes); the machine is shared');
   return {
     title: '4e. Scale summary: memory, CPU and actions by configuration',
     columns: ['configuration', 'all Ready after', 'RSS idle', 'RSS peak', 'RSS steady max', 'steady CPU', 'failed cycles', 'actions/unchanged cycle', 'events/unchanged cycle', 'load'],

@@ -17,8 +17,8 @@ import { join } from 'node:path';
 import { createPinnedActivities, createSharedActivities, type ActivityDeps } from '../activities/index.js';
 import { observabilityInterceptors } from './observability/interceptors.js';
 import { workflowBundle } from './workflow-bundle.js';
-import { CacheAdvisor, type CacheAdvice, type CacheBounds } from './workflow-cache-advisor.js';
-import { cycleCounter, reviewCacheEvery } from './workflow-cache-review.js';
+import { CacheAdvisor } from './workflow-cache-advisor.js';
+import { cycleCounter, reviewCacheEvery, type AdaptiveCache } from './workflow-cache-review.js';
 import { createLogger, temporalLogger } from './observability/logger.js';
 import type { ConnectOptions } from './temporal/connection.js';
 import { WorkerConnection } from './temporal/worker-connection.js';
@@ -58,16 +58,6 @@ export interface WorkerConfig {
   shutdownGraceMs?: number;
 }
 
-export interface AdaptiveCache extends CacheBounds {
-  reviewEveryMs: number;
-  /** Just before an SDK worker with this cache size is created (the CLI sizes the workflow threads' heaps). */
-  beforeCreate?: (maxCachedWorkflows: number) => void;
-  onReview?: (advice: CacheAdvice) => void;
-  onResize?: (resize: CacheAdvice & { from: number }) => void;
-  /** The new worker could not be created: the old one keeps running with its cache. */
-  onResizeFailed?: (err: unknown, resize: CacheAdvice & { from: number }) => void;
-}
-
 export interface RunningWorker {
   workerQueue: string;
   /** Resolves when every SDK worker it started has stopped (rejects with the first one's failure). */
@@ -88,6 +78,7 @@ type State = ReturnType<Worker['getState']>;
 const SHUTDOWN_FORCE_AFTER_GRACE_MS = 10_000;
 
 export { workflowBundle } from './workflow-bundle.js';
+export type { AdaptiveCache } from './workflow-cache-review.js';
 
 let runtimeInstalled = false;
 /**

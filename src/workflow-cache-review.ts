@@ -5,8 +5,18 @@
  * answer changes.
  */
 import type { ActivityInterceptorsFactory } from '@temporalio/worker';
-import type { CacheAdvisor } from './workflow-cache-advisor.js';
-import type { AdaptiveCache } from './worker.js';
+import type { CacheAdvice, CacheAdvisor, CacheBounds } from './workflow-cache-advisor.js';
+
+/** What src/worker.ts's `workflowCache` option takes: the bounds, the review's period, and what to tell. */
+export interface AdaptiveCache extends CacheBounds {
+  reviewEveryMs: number;
+  /** Just before an SDK worker with this cache size is created (the CLI sizes the workflow threads' heaps). */
+  beforeCreate?: (maxCachedWorkflows: number) => void;
+  onReview?: (advice: CacheAdvice) => void;
+  onResize?: (resize: CacheAdvice & { from: number }) => void;
+  /** The new worker could not be created: the old one keeps running with its cache. */
+  onResizeFailed?: (err: unknown, resize: CacheAdvice & { from: number }) => void;
+}
 
 /** Counts each cycle (one local resolveRevision) a workflow of this worker runs, with its source's interval. */
 export function cycleCounter(advisor: CacheAdvisor): ActivityInterceptorsFactory {
