@@ -23,6 +23,8 @@ import { scrapeCounter, scrapeSamples, startWorkerProcess, waitForPollers, type 
 import { memory, ProcessMeter } from './lib/machine.js';
 import { hexText, quickCommit } from './lib/repos.js';
 import { fmtBytes, fmtMs, fmtNum, log, median, pool, sleep, type Table } from './lib/util.js';
+import { optionDefault } from '../src/cli/options.js';
+import { parseTtl } from '../src/store/retention.js';
 
 export interface ScaleOptions {
   n: number;
@@ -652,7 +654,7 @@ async function cacheAtTheEnd(metricsUrl: string): Promise<string> {
 }
 
 /** The worker's default --cache-review-interval (the benchmark does not set it). */
-const CACHE_REVIEW_SECONDS = 60;
+const CACHE_REVIEW_SECONDS = parseTtl(String(optionDefault('--cache-review-interval'))) / 1000;
 
 /**
  * Waits until the worker's workflow cache is steady: its first review is past (a review interval after

@@ -11,14 +11,15 @@
  * where its share of the sources would fit. Its share is the same either way: the cycles it runs a
  * second, times each source's interval, is how many workflows a cache must hold for them to hit.
  * (A run's first cycle misses at any size: one in 20, so the savings read ≈ 5% high.)
- * Pure code (no clock, no I/O): the worker feeds it and asks it (src/worker.ts).
+ * Pure code (no clock, no I/O): the worker feeds it and asks it (src/workflow-cache-review.ts).
  */
 import { durationToMillis, parseGoDuration } from './api/duration.js';
 
 /**
- * CPU one replay of an evicted source workflow costs: benchmark 4, session 18, 1,000 sources at 1m
- * (16.7 cycles a second) held 52% of a core with 100 cached, 32% with all of them cached: 12 ms a
- * cycle, runs of 20 cycles.
+ * CPU one replay of an evicted source workflow costs, runs of 20 cycles: benchmark 4, 1,000 sources at
+ * 1m (16.7 cycles a second) held 52% of a core with 100 cached (session 18) and 32% with all of them
+ * cached (session 17; 25% in session 18's run): 12–16 ms a cycle. The lower figure: the larger cache
+ * is taken a little less readily.
  */
 export const REPLAY_CPU_SECONDS = 0.012;
 /** The large cache is taken when it would save this share of a core (≈ 4 replays a second)… */
