@@ -123,7 +123,7 @@ export class WorkerConnection {
   private async rotate(): Promise<void> {
     let next: NativeConnection;
     try {
-      next = await NativeConnection.connect(nativeOptions(this.settings, this.creds));
+      next = await this.open();
     } catch (err) {
       const explained = await explainConnectError(err, this.settings, this.creds);
       this.opts.warn?.(`rotated Temporal credentials not in use yet (the current connection stays; retrying at the next check): ${explained.message}`);
@@ -141,7 +141,7 @@ export class WorkerConnection {
     }
     await previous.close().catch((err) => this.opts.warn?.(`closing the previous Temporal connection: ${(err as Error).message}`));
     for (const [w, own] of this.ownConnections) {
-      const fresh = await NativeConnection.connect(nativeOptions(this.settings, this.creds)).catch(() => undefined);
+      const fresh = await this.open().catch(() => undefined);
       try {
         if (!fresh) throw new Error('could not connect');
         w.connection = fresh;
